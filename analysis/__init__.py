@@ -1,0 +1,1 @@
+"""Scaling-law analysis: load run tables, fit scaling laws, quantify uncertainty."""

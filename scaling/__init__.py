@@ -1,0 +1,1 @@
+"""Scaling-law experiments on JAX: data, model, accounting, training, checkpoints, CLI."""

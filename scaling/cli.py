@@ -1,0 +1,50 @@
+"""The `scaling` command line. Each subcommand lives in its own module, which exposes
+`register(subparsers)`; that module adds its parser and sets `func` (args -> exit code).
+Modules keep heavy imports (jax, pandas) inside their functions so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from scaling.errors import ScalingError
+
+# Order here is the order in `scaling --help`.
+SUBCOMMAND_MODULES = (
+    "scaling.train_cli",
+    "analysis.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="scaling",
+        description="Scaling-law experiments on JAX: train runs and sweeps, fit scaling laws, report.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(name)
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except ScalingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

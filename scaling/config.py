@@ -1,0 +1,269 @@
+"""Run configuration: frozen dataclasses loaded from TOML plus `key=value` overrides.
+
+A config has four sections, `model`, `data`, `train` and `checkpoint`. Unknown keys and wrong
+types are rejected with the key named. `resolve` fills the fields that depend on the data
+(vocabulary size) or on other fields (d_ff, steps from tokens); a run is identified by the hash of
+its resolved config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from scaling.errors import ConfigError
+
+SCHEDULES = ("cosine", "wsd", "constant")
+DECAY_SHAPES = ("linear", "1-sqrt")
+MLP_KINDS = ("gelu", "swiglu")
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int | None = None  # default: 4*d_model (gelu) or 8/3*d_model rounded up to 32 (swiglu)
+    vocab_size: int | None = None  # default: the tokenizer's vocabulary
+    mlp: str = "gelu"
+    tie_embeddings: bool = True
+    dtype: str = "auto"  # compute dtype; "auto" is bfloat16 on GPU/TPU and float32 on CPU
+    rope_base: float = 10000.0
+    norm_eps: float = 1e-6
+    init_std: float = 0.02
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    source: str = "stdlib"  # "stdlib", a text file, a directory of text files, or a dir with train.bin/val.bin
+    tokenizer: str = "byte"  # "byte" or "bpe:<vocab_size>"
+    val_fraction: float = 0.05  # fraction of documents held out (chosen by hash of the document path)
+    val_batches: int = 8  # fixed validation batches evaluated at every eval
+    bin_dtype: str = "uint16"  # dtype of nanoGPT-format train.bin/val.bin
+    cache_dir: str = ""  # tokenizer/token cache; default $SCALING_CACHE or ~/.cache/scaling
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    seq_len: int = 128
+    batch_size: int = 16  # global batch, in sequences, per optimizer step
+    steps: int | None = None  # give steps or tokens (tokens = steps * batch_size * seq_len)
+    tokens: int | None = None
+    lr: float = 3e-3
+    min_lr_ratio: float = 0.1  # final lr / peak lr for cosine and wsd
+    warmup_steps: int = 0
+    schedule: str = "cosine"
+    decay_fraction: float = 0.2  # WSD: fraction of steps spent in the cooldown
+    decay_shape: str = "linear"  # WSD cooldown: "linear" or "1-sqrt"
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.95
+    grad_clip: float = 1.0
+    grad_accum: int = 1  # micro-batches per step; batch_size must divide evenly
+    seed: int = 0
+    eval_every: int = 100
+    log_every: int = 10
+    fsdp: bool = False  # shard parameters and optimizer state over the data axis
+    peak_flops: float | None = None  # declared peak FLOP/s per device for MFU; measured when omitted
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    every: int = 0  # steps between checkpoints; 0 saves only at the end
+    keep: int = 2  # keep the last k checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+
+
+SECTIONS: dict[str, type] = {
+    "model": ModelConfig,
+    "data": DataConfig,
+    "train": TrainConfig,
+    "checkpoint": CheckpointConfig,
+}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_value(key: str, value: Any, annotation: Any) -> Any:
+    """Return `value` coerced to `annotation`, or raise ConfigError naming `key`."""
+    allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    if value is None and type(None) in allowed:
+        return None
+    for typ in allowed:
+        if typ is bool and isinstance(value, bool):
+            return value
+        if typ is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if typ is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if typ is str and isinstance(value, str):
+            return value
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    raise ConfigError(f"config key '{key}' must be {names}, got {value!r} ({type(value).__name__})")
+
+
+def from_dict(raw: dict[str, Any]) -> RunConfig:
+    """Build a RunConfig from nested dicts, rejecting unknown sections, keys and wrong types."""
+    sections = {}
+    for name, body in raw.items():
+        if name not in SECTIONS:
+            raise ConfigError(f"unknown config section '{name}'; known sections: {', '.join(SECTIONS)}")
+        if not isinstance(body, dict):
+            raise ConfigError(f"config section '{name}' must be a table of keys")
+        cls = SECTIONS[name]
+        hints = _field_types(cls)
+        values = {}
+        for key, value in body.items():
+            if key not in hints:
+                known = ", ".join(f"{name}.{k}" for k in hints)
+                raise ConfigError(f"unknown config key '{name}.{key}'; known keys: {known}")
+            values[key] = _check_value(f"{name}.{key}", value, hints[key])
+        sections[name] = cls(**values)
+    config = RunConfig(**sections)
+    validate(config)
+    return config
+
+
+def to_dict(config: RunConfig) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse `section.key=value`; the value is read as TOML, falling back to a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.key=value, got '{text}'")
+    path, value_text = text.split("=", 1)
+    parts = path.strip().split(".")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set key must look like section.key (e.g. train.lr), got '{path}'")
+    value_text = value_text.strip()
+    try:
+        value = tomllib.loads(f"v = {value_text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text
+    if value_text.lower() in ("none", "null"):
+        value = None
+    return parts[0], parts[1], value
+
+
+def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig:
+    """Load a TOML config (or defaults when `path` is None) and apply `section.key=value` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        try:
+            raw = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot parse config {path}: {err}") from err
+    for text in overrides:
+        section, key, value = parse_override(text)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"config section '{section}' must be a table of keys")
+        raw[section][key] = value
+    return from_dict(raw)
+
+
+def validate(config: RunConfig) -> None:
+    """Check value ranges and cross-field constraints that types alone do not catch."""
+    m, d, t, c = config.model, config.data, config.train, config.checkpoint
+    positive = {
+        "model.d_model": m.d_model, "model.n_layers": m.n_layers, "model.n_heads": m.n_heads,
+        "train.seq_len": t.seq_len, "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum,
+        "train.eval_every": t.eval_every, "train.log_every": t.log_every, "data.val_batches": d.val_batches,
+        "checkpoint.keep": c.keep,
+    }
+    for key, value in positive.items():
+        if value <= 0:
+            raise ConfigError(f"config key '{key}' must be positive, got {value}")
+    for key, value in {"model.d_ff": m.d_ff, "model.vocab_size": m.vocab_size, "train.steps": t.steps,
+                       "train.tokens": t.tokens}.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"config key '{key}' must be positive, got {value}")
+    if m.d_model % m.n_heads:
+        raise ConfigError(f"model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads})")
+    if (m.d_model // m.n_heads) % 2:
+        raise ConfigError(f"head dimension d_model/n_heads = {m.d_model // m.n_heads} must be even for rotary embeddings")
+    choices = {"model.mlp": (m.mlp, MLP_KINDS), "model.dtype": (m.dtype, DTYPES),
+               "train.schedule": (t.schedule, SCHEDULES), "train.decay_shape": (t.decay_shape, DECAY_SHAPES),
+               "data.bin_dtype": (d.bin_dtype, ("uint16", "uint32"))}
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got '{value}'")
+    if not (d.tokenizer == "byte" or d.tokenizer.startswith("bpe:")):
+        raise ConfigError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>', got '{d.tokenizer}'")
+    if d.tokenizer.startswith("bpe:"):
+        size = d.tokenizer[4:]
+        if not size.isdigit() or int(size) < 257:
+            raise ConfigError(f"data.tokenizer 'bpe:<vocab_size>' needs an integer vocab_size >= 257, got '{size}'")
+    if not 0.0 < d.val_fraction < 1.0:
+        raise ConfigError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
+    if t.steps is not None and t.tokens is not None:
+        raise ConfigError("give train.steps or train.tokens, not both")
+    if t.batch_size % t.grad_accum:
+        raise ConfigError(f"train.batch_size ({t.batch_size}) must be divisible by train.grad_accum ({t.grad_accum})")
+    if t.lr <= 0 or not 0 <= t.min_lr_ratio <= 1:
+        raise ConfigError("train.lr must be positive and train.min_lr_ratio in [0, 1]")
+    if not 0.0 <= t.decay_fraction <= 1.0:
+        raise ConfigError(f"train.decay_fraction must be in [0, 1], got {t.decay_fraction}")
+    if t.warmup_steps < 0 or c.every < 0:
+        raise ConfigError("train.warmup_steps and checkpoint.every must be >= 0")
+
+
+def default_d_ff(model: ModelConfig) -> int:
+    if model.mlp == "swiglu":
+        return -(-(8 * model.d_model // 3) // 32) * 32
+    return 4 * model.d_model
+
+
+def resolve(config: RunConfig, vocab_size: int) -> RunConfig:
+    """Fill vocab_size (from the tokenizer), d_ff and steps so that nothing is left implicit."""
+    m, t = config.model, config.train
+    if m.vocab_size is not None and m.vocab_size < vocab_size:
+        raise ConfigError(f"model.vocab_size ({m.vocab_size}) is smaller than the tokenizer's vocabulary ({vocab_size})")
+    model = dataclasses.replace(m, vocab_size=m.vocab_size or vocab_size, d_ff=m.d_ff or default_d_ff(m))
+    tokens_per_step = t.batch_size * t.seq_len
+    if t.steps is None and t.tokens is None:
+        raise ConfigError("set train.steps or train.tokens (e.g. --set train.steps=200)")
+    steps = t.steps if t.steps is not None else max(1, -(-t.tokens // tokens_per_step))
+    if t.warmup_steps > steps:
+        raise ConfigError(f"train.warmup_steps ({t.warmup_steps}) exceeds the run's {steps} steps")
+    train = dataclasses.replace(t, steps=steps, tokens=None)
+    return dataclasses.replace(config, model=model, train=train)
+
+
+def config_hash(config: RunConfig, length: int = 12) -> str:
+    """Stable identifier of a (resolved) config: sha256 of its canonical JSON."""
+    canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:length]
+
+
+def to_toml(config: RunConfig) -> str:
+    """Serialise a config back to TOML (None values are omitted, as TOML has no null)."""
+    lines = []
+    for name, section in to_dict(config).items():
+        lines.append(f"[{name}]")
+        for key, value in section.items():
+            if value is None:
+                continue
+            lines.append(f"{key} = {json.dumps(value)}")
+        lines.append("")
+    return "\n".join(lines)
