@@ -1,0 +1,89 @@
+import pytest
+
+from scaling import config as config_lib
+from scaling.config import RunConfig, config_hash, from_dict, load, parse_override, resolve, to_toml
+from scaling.errors import ConfigError
+
+
+def test_defaults_and_overrides():
+    config = load(None, ["train.lr=1e-3", "model.mlp=swiglu", "train.fsdp=true", "data.tokenizer=bpe:512",
+                         "train.steps=5"])
+    assert config.train.lr == 1e-3
+    assert config.model.mlp == "swiglu"
+    assert config.train.fsdp is True
+    assert config.data.tokenizer == "bpe:512"
+    assert config.model.d_model == RunConfig().model.d_model
+
+
+def test_toml_file_and_override_precedence(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[model]\nd_model = 64\nn_heads = 2\n[train]\nsteps = 7\nlr = 0.01\n")
+    config = load(path, ["train.lr=0.02"])
+    assert (config.model.d_model, config.model.n_heads, config.train.steps, config.train.lr) == (64, 2, 7, 0.02)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.d_modle=3"], "model.d_modle"),
+    (["modle.d_model=3"], "modle"),
+    (["train.steps=1.5"], "train.steps"),
+    (["train.lr=fast"], "train.lr"),
+    (["model.tie_embeddings=1"], "model.tie_embeddings"),
+    (["train.schedule=linear"], "train.schedule"),
+    (["model.d_model=65"], "divisible"),
+    (["train.steps=3", "train.tokens=100"], "not both"),
+    (["data.tokenizer=bpe:abc"], "bpe"),
+    (["train.batch_size=6", "train.grad_accum=4"], "grad_accum"),
+    (["lr=3"], "section.key"),
+])
+def test_bad_keys_and_types_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load(None, overrides)
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load(tmp_path / "nope.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[model\n")
+    with pytest.raises(ConfigError, match="cannot parse"):
+        load(bad)
+
+
+def test_resolve_fills_everything():
+    config = resolve(load(None, ["train.tokens=10000", "train.batch_size=4", "train.seq_len=64"]), vocab_size=256)
+    assert config.model.vocab_size == 256
+    assert config.model.d_ff == 4 * config.model.d_model
+    assert config.train.steps == 40  # ceil(10000 / 256)
+    assert config.train.tokens is None
+    swiglu = resolve(load(None, ["model.mlp=swiglu", "model.d_model=96", "train.steps=1"]), 256)
+    assert swiglu.model.d_ff % 32 == 0 and swiglu.model.d_ff >= 8 * 96 // 3
+    with pytest.raises(ConfigError, match="train.steps or train.tokens"):
+        resolve(load(None), 256)
+    with pytest.raises(ConfigError, match="smaller"):
+        resolve(load(None, ["model.vocab_size=100", "train.steps=1"]), 256)
+
+
+def test_hash_is_stable_and_sensitive():
+    a = resolve(load(None, ["train.steps=10"]), 256)
+    b = resolve(load(None, ["train.steps=10"]), 256)
+    c = resolve(load(None, ["train.steps=11"]), 256)
+    assert config_hash(a) == config_hash(b) != config_hash(c)
+
+
+def test_toml_round_trip(tmp_path):
+    config = resolve(load(None, ["train.steps=10", "model.mlp=swiglu", "train.peak_flops=1e12"]), 256)
+    path = tmp_path / "resolved.toml"
+    path.write_text(to_toml(config))
+    assert load(path) == config
+
+
+def test_parse_override_reads_toml_values():
+    assert parse_override("train.lr=3e-4") == ("train", "lr", 3e-4)
+    assert parse_override("data.source=/some/path") == ("data", "source", "/some/path")
+    assert parse_override("model.d_ff=null") == ("model", "d_ff", None)
+
+
+def test_from_dict_rejects_non_table_section():
+    with pytest.raises(ConfigError, match="table"):
+        from_dict({"model": 3})
+    assert set(config_lib.SECTIONS) == {"model", "data", "train", "checkpoint"}
