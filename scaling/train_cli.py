@@ -1,5 +1,69 @@
-"""`scaling train`: placeholder registration, filled in with the training loop."""
+"""`scaling train`: train one model from a TOML config and/or `--set key=value` overrides."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+EPILOG = """\
+config keys (section.key), all optional:
+  model.d_model, model.n_layers, model.n_heads, model.d_ff, model.vocab_size, model.mlp (gelu|swiglu),
+  model.tie_embeddings, model.dtype (auto|float32|bfloat16)
+  data.source ("stdlib", a text file or directory, or a directory with train.bin/val.bin),
+  data.tokenizer ("byte" or "bpe:<vocab>"), data.val_fraction, data.val_batches
+  train.seq_len, train.batch_size, train.steps or train.tokens, train.lr, train.warmup_steps,
+  train.schedule (cosine|wsd|constant), train.decay_fraction, train.decay_shape (linear|1-sqrt),
+  train.weight_decay, train.grad_clip, train.grad_accum, train.seed, train.eval_every, train.log_every,
+  train.fsdp, train.peak_flops
+  checkpoint.every, checkpoint.keep
+
+examples:
+  scaling train --set train.steps=200 --out runs/tiny
+  scaling train --config scaling/configs/demo.toml --out runs/demo --set train.lr=1e-3
+
+Re-running on an existing RUN_DIR resumes from its newest checkpoint; a completed run is not retrained.
+Exit codes: 0 completed, 2 bad input, 3 diverged (non-finite loss).
+"""
 
 
 def register(subparsers) -> None:
-    subparsers.add_parser("train", help="train one model (in progress)")
+    parser = subparsers.add_parser(
+        "train", help="train one model; resumes when RUN_DIR already holds the run",
+        description="Train one decoder-only transformer and write config, metrics.jsonl, checkpoints and "
+                    "summary.json to RUN_DIR.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", metavar="FILE.toml", help="TOML config with [model], [data], [train], [checkpoint]")
+    parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run directory (created; resumed if present)")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                        help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(func=run)
+
+
+def maybe_initialize_distributed() -> None:
+    """Multi-host runs: initialise from the standard environment when it asks for it."""
+    if os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("SCALING_DISTRIBUTED") == "1":
+        import jax
+
+        jax.distributed.initialize()
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaling import config as config_lib
+
+    config = config_lib.load(args.config, args.overrides)  # config errors surface before JAX starts
+    maybe_initialize_distributed()
+    from scaling.train import train
+
+    summary = train(config, args.out, quiet=args.quiet)
+    val = summary.get("final_val_loss")
+    print(f"run {summary['run_id']} {summary['status']}: N={summary['n_params']:,} D={summary['tokens']:,} "
+          f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "
+          f"val_bpb={summary['val_bpb'] if summary['val_bpb'] is None else round(summary['val_bpb'], 4)}")
+    print(f"outputs: {os.path.abspath(args.out)} (summary.json, metrics.jsonl, config.toml, checkpoints/)")
+    return 0 if summary["status"] == "completed" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(run(argparse.Namespace()))

@@ -1,0 +1,78 @@
+"""Device facts for the record: device kind, library versions, and a measured matmul peak for MFU.
+
+The peak is measured once per (device kind, dtype) with a large jitted matmul through JAX itself and
+cached in the scaling cache directory, so MFU compares the model against what this framework can
+reach on this device rather than a datasheet number (declare `train.peak_flops` to use a datasheet).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from importlib import metadata
+from pathlib import Path
+
+from scaling.io import atomic_write
+
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy", "tokenizers")
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def device_facts() -> dict:
+    import jax
+
+    device = jax.devices()[0]
+    return {
+        "device_kind": device.device_kind,
+        "backend": jax.default_backend(),
+        "n_devices": jax.device_count(),
+        "n_local_devices": jax.local_device_count(),
+        "n_processes": jax.process_count(),
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def measure_matmul_flops(dtype_name: str, size: int | None = None, repeats: int = 5) -> float:
+    """Best FLOP/s of a square jitted matmul on one device (2*n^3 FLOPs per product)."""
+    import jax
+    import jax.numpy as jnp
+
+    backend = jax.default_backend()
+    size = size or (2048 if backend == "cpu" else 8192)
+    dtype = jnp.dtype(dtype_name)
+    key_a, key_b = jax.random.split(jax.random.key(0))
+    a = jax.random.normal(key_a, (size, size), dtype)
+    b = jax.random.normal(key_b, (size, size), dtype)
+    matmul = jax.jit(lambda x, y: x @ y)
+    matmul(a, b).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a, b).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * size**3 / best
+
+
+def peak_flops(dtype_name: str, cache: Path) -> float:
+    """Measured matmul peak FLOP/s per device for this device kind and dtype, cached on disk."""
+    import jax
+
+    key = f"{jax.devices()[0].device_kind}|{dtype_name}|{os.cpu_count()}cpu"
+    path = cache / "peak_flops.json"
+    table = json.loads(path.read_text()) if path.exists() else {}
+    if key not in table:
+        table[key] = measure_matmul_flops(dtype_name)
+        atomic_write(path, json.dumps(table, indent=1))
+    return float(table[key])

@@ -1,0 +1,122 @@
+"""Train state, optimizer, and the jit-compiled data-parallel train and eval steps.
+
+The batch is sharded over the mesh's `data` axis; parameters are replicated, or sharded over the
+same axis when `train.fsdp` is set (XLA then inserts the all-gathers and reduce-scatters).
+The same code runs on one CPU device, N forced host devices, a GPU or a TPU slice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from scaling.config import RunConfig, TrainConfig
+from scaling.model import Transformer, cross_entropy
+from scaling.schedules import make_schedule
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class TrainState:
+    params: nnx.State
+    opt_state: optax.OptState
+    step: jax.Array  # optimizer steps taken so far
+
+
+def make_mesh() -> jax.sharding.Mesh:
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
+
+
+def make_optimizer(train: TrainConfig) -> optax.GradientTransformation:
+    # Weight decay on matrices only: norm scales are 1-D and are not decayed.
+    def decay_mask(params):
+        return jax.tree.map(lambda p: p.ndim >= 2, params)
+    return optax.chain(
+        optax.clip_by_global_norm(train.grad_clip),
+        optax.adamw(make_schedule(train), b1=train.beta1, b2=train.beta2, weight_decay=train.weight_decay,
+                    mask=decay_mask),
+    )
+
+
+def param_sharding(shape: tuple[int, ...], mesh: jax.sharding.Mesh, fsdp: bool) -> NamedSharding:
+    """Replicated, or (FSDP) split over `data` along the largest dimension that divides evenly."""
+    n = mesh.shape["data"]
+    if fsdp and n > 1:
+        for axis in sorted(range(len(shape)), key=lambda a: -shape[a]):
+            if shape[axis] % n == 0:
+                spec = [None] * len(shape)
+                spec[axis] = "data"
+                return NamedSharding(mesh, P(*spec))
+    return NamedSharding(mesh, P())
+
+
+def init_state(config: RunConfig, mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, TrainState, optax.GradientTransformation]:
+    """Create parameters and optimizer state directly in their shardings (no host copy)."""
+    tx = make_optimizer(config.train)
+
+    def create() -> TrainState:
+        model = Transformer(config.model, nnx.Rngs(config.train.seed))
+        _, params = nnx.split(model, nnx.Param)
+        return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+
+    abstract = jax.eval_shape(create)
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: Transformer(config.model, nnx.Rngs(config.train.seed))), nnx.Param)
+    shardings = jax.tree.map(lambda x: param_sharding(x.shape, mesh, config.train.fsdp), abstract)
+    state = jax.jit(create, out_shardings=shardings)()
+    return graphdef, state, tx
+
+
+def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, batch_BxL1: jax.Array) -> jax.Array:
+    model = nnx.merge(graphdef, params)
+    return cross_entropy(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:])
+
+
+def train_step(state: TrainState, batch_BxL1: jax.Array, *, graphdef, tx, schedule, grad_accum: int, mesh):
+    grad_fn = jax.value_and_grad(loss_fn)
+    if grad_accum == 1:
+        loss, grads = grad_fn(state.params, graphdef, batch_BxL1)
+    else:
+        b, l1 = batch_BxL1.shape
+        # Micro-batch i takes rows i, i+A, i+2A, ... so that every micro-batch is spread over all devices.
+        micro_AxMxL1 = batch_BxL1.reshape(b // grad_accum, grad_accum, l1).swapaxes(0, 1)
+        micro_AxMxL1 = jax.lax.with_sharding_constraint(micro_AxMxL1, NamedSharding(mesh, P(None, "data")))
+
+        def accumulate(carry, micro_MxL1):
+            loss_sum, grad_sum = carry
+            loss, grads = grad_fn(state.params, graphdef, micro_MxL1)
+            return (loss_sum + loss, jax.tree.map(jnp.add, grad_sum, grads)), None
+
+        zeros = jax.tree.map(jnp.zeros_like, state.params)
+        (loss_sum, grad_sum), _ = jax.lax.scan(accumulate, (jnp.zeros((), jnp.float32), zeros), micro_AxMxL1)
+        loss, grads = loss_sum / grad_accum, jax.tree.map(lambda g: g / grad_accum, grad_sum)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics = {"loss": loss, "grad_norm": optax.global_norm(grads), "lr": schedule(state.step)}
+    return TrainState(params, opt_state, state.step + 1), metrics
+
+
+def compile_train_step(config: RunConfig, graphdef, tx, state: TrainState, mesh):
+    """The jitted step with the state's shardings pinned, so that they never drift between steps."""
+    state_shardings = jax.tree.map(lambda x: x.sharding, state)
+    step = partial(train_step, graphdef=graphdef, tx=tx, schedule=make_schedule(config.train),
+                   grad_accum=config.train.grad_accum, mesh=mesh)
+    return jax.jit(step, donate_argnums=0, out_shardings=(state_shardings, NamedSharding(mesh, P())))
+
+
+def compile_eval_step(graphdef, mesh):
+    def eval_loss(params, batch_BxL1):
+        return loss_fn(params, graphdef, batch_BxL1)
+    return jax.jit(eval_loss, out_shardings=NamedSharding(mesh, P()))
+
+
+def shard_batch(batch: np.ndarray, mesh: jax.sharding.Mesh) -> jax.Array:
+    """Place a host batch (the same global batch on every process) sharded over `data`."""
+    sharding = NamedSharding(mesh, P("data"))
+    return jax.make_array_from_callback(batch.shape, sharding, lambda index: batch[index])
