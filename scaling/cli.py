@@ -14,6 +14,7 @@ from scaling.errors import ScalingError
 # Order here is the order in `scaling --help`.
 SUBCOMMAND_MODULES = (
     "scaling.train_cli",
+    "sweeps.cli",
     "analysis.cli",
 )
 
