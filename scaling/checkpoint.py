@@ -3,31 +3,49 @@ record of everything else a resume needs (seed, data position, tokens seen).
 
 Orbax writes each step into a temporary directory and renames it when complete, so a crash leaves
 either a whole checkpoint or none; saves are asynchronous so the device keeps training while the
-host writes. The last `keep` checkpoints are kept. A checkpoint that fails to restore (corrupted
-files) is reported and the next older one is tried.
+host writes. The last `keep` checkpoints are kept. Orbax does not notice flipped bytes inside an
+array file, so each save also records a checksum of the state (computed on the device) and a
+restore verifies it: a checkpoint that fails to restore or to verify is reported and the next
+older one is tried; the unusable one is moved aside to `<dir>.corrupt/<step>` for inspection.
 """
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+
+
+@jax.jit
+def _leaf_checksums(state: Any) -> list[jax.Array]:
+    """Per-leaf sum of the raw 32-bit words, modulo 2**32: exact, order-independent, cheap."""
+    def words(x):
+        x = x.astype(jnp.float32) if x.dtype.itemsize != 4 else x
+        return jax.lax.bitcast_convert_type(x, jnp.uint32).sum(dtype=jnp.uint32)
+    return [words(leaf) for leaf in jax.tree.leaves(state)]
+
+
+def state_checksum(state: Any) -> list[int]:
+    return [int(c) for c in jax.device_get(_leaf_checksums(state))]
 
 
 class Checkpoints:
     def __init__(self, directory: str | Path, keep: int):
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
                                                enable_async_checkpointing=True)
-        self.manager = ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                             item_names=("state", "meta"))
+        self.directory = Path(directory).absolute()
+        self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
 
     def steps(self) -> list[int]:
         return sorted(self.manager.all_steps())
 
     def save(self, step: int, state: Any, meta: dict) -> None:
+        meta = dict(meta, checksum=state_checksum(state))
         self.manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
                                                         meta=ocp.args.JsonSave(meta)), force=True)
 
@@ -40,11 +58,25 @@ class Checkpoints:
             try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-                return step, restored["state"], dict(restored["meta"])
+                meta = dict(restored["meta"])
+                if meta.get("checksum") != state_checksum(restored["state"]):
+                    raise ValueError("state checksum does not match the one recorded at save time")
+                return step, restored["state"], meta
             except Exception as err:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
-                print(f"warning: checkpoint at step {step} could not be restored ({type(err).__name__}: {err}); "
-                      "trying an older one", file=sys.stderr)
+                reason = str(err).split(" [tensorstore_spec")[0][:300]
+                moved = self._move_aside(step)
+                print(f"warning: checkpoint at step {step} could not be restored ({type(err).__name__}: {reason}); "
+                      f"moved to {moved}; trying an older one", file=sys.stderr)
         return None
+
+    def _move_aside(self, step: int) -> Path:
+        target = self.directory.with_name(self.directory.name + ".corrupt") / str(step)
+        if target.exists():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self.directory / str(step)), target)
+        self.manager.reload()
+        return target
 
     def wait(self) -> None:
         self.manager.wait_until_finished()

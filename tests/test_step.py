@@ -1,0 +1,76 @@
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from conftest import TINY, run_python
+from scaling.config import load, resolve
+from scaling.data import prepare_dataset, train_batch
+from scaling.step import compile_train_step, init_state, make_mesh, param_sharding, shard_batch
+
+TRAIN_AND_PRINT_LOSSES = """
+import json, sys, tempfile
+import jax
+from scaling.config import load
+from scaling.io import read_jsonl
+from scaling.train import train
+overrides = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {overrides!r}
+run_dir = tempfile.mkdtemp()
+train(load(None, overrides), run_dir, quiet=True)
+print(json.dumps({{"devices": jax.device_count(),
+                   "losses": [r["loss"] for r in read_jsonl(run_dir + "/metrics.jsonl")]}}))
+"""
+
+
+def losses_on(devices: int, overrides: list[str]) -> list[float]:
+    result = run_python(TRAIN_AND_PRINT_LOSSES.format(overrides=overrides), devices=devices)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["devices"] == devices
+    return out["losses"]
+
+
+def test_two_host_devices_give_the_same_losses_as_one():
+    overrides = TINY + ["train.steps=8", "train.eval_every=8"]
+    one, two = losses_on(1, overrides), losses_on(2, overrides)
+    assert len(one) == len(two) == 8
+    np.testing.assert_allclose(one, two, rtol=2e-5)
+    fsdp = losses_on(2, overrides + ["train.fsdp=true"])
+    np.testing.assert_allclose(one, fsdp, rtol=2e-5)
+
+
+def state_and_batch(overrides):
+    config = load(None, TINY + overrides)
+    ds = prepare_dataset(config.data, config.train.seq_len)
+    config = resolve(config, ds.vocab_size)
+    mesh = make_mesh()
+    graphdef, state, tx = init_state(config, mesh)
+    step = compile_train_step(config, graphdef, tx, state, mesh)
+    batch = shard_batch(train_batch(ds, 0, 0, config.train.batch_size, config.train.seq_len), mesh)
+    return step, state, batch
+
+
+def test_gradient_accumulation_matches_one_big_batch():
+    step, state, batch = state_and_batch([])
+    step_acc, state_acc, batch_acc = state_and_batch(["train.grad_accum=4"])
+    new, metrics = step(state, batch)
+    new_acc, metrics_acc = step_acc(state_acc, batch_acc)
+    assert float(metrics["loss"]) == pytest.approx(float(metrics_acc["loss"]), rel=1e-5)
+    assert float(metrics["grad_norm"]) == pytest.approx(float(metrics_acc["grad_norm"]), rel=1e-4)
+    for a, b in zip(jax.tree.leaves(new.params), jax.tree.leaves(new_acc.params)):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_step_advances_state_and_reports_metrics():
+    step, state, batch = state_and_batch([])
+    before = [np.array(x) for x in jax.tree.leaves(state.params)]
+    new, metrics = step(state, batch)
+    assert int(new.step) == 1
+    assert set(metrics) == {"loss", "grad_norm", "lr"}
+    assert any(not np.array_equal(a, np.array(b)) for a, b in zip(before, jax.tree.leaves(new.params)))
+
+
+def test_fsdp_sharding_rule():
+    mesh = jax.make_mesh((1,), ("data",))
+    assert param_sharding((8, 4), mesh, fsdp=True).spec == jax.sharding.PartitionSpec()

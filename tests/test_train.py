@@ -1,0 +1,98 @@
+import math
+
+import pytest
+
+from scaling.config import load
+from scaling.errors import ConfigError, DivergedError
+from scaling.io import read_json, read_jsonl
+from scaling.train import train
+
+
+class Interrupt(KeyboardInterrupt):
+    pass
+
+
+def interrupt_at(step_to_stop: int):
+    def on_step(step):
+        if step == step_to_stop:
+            raise Interrupt()
+    return on_step
+
+
+def test_loss_falls_and_outputs_are_complete(tmp_path, tiny_overrides):
+    summary = train(load(None, tiny_overrides + ["train.steps=40", "train.eval_every=20"]), tmp_path, quiet=True)
+    records = read_jsonl(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records] == list(range(1, 41))
+    first, last = records[0]["loss"], sum(r["loss"] for r in records[-5:]) / 5
+    assert first == pytest.approx(math.log(256), rel=0.05)  # starts near uniform over bytes
+    assert last < first - 1.0
+    for key in ("step", "tokens", "loss", "lr", "grad_norm", "tokens_per_s", "mfu",
+                "flops_6nd", "flops_6nd_nonembed", "flops_exact"):
+        assert key in records[-1]
+    evals = [r for r in records if "val_loss" in r]
+    assert [r["step"] for r in evals] == [20, 40]
+    assert evals[1]["val_loss"] < evals[0]["val_loss"]
+    on_disk = read_json(tmp_path / "summary.json")
+    assert on_disk["status"] == "completed"
+    assert on_disk["tokens"] == 40 * 8 * 32
+    assert on_disk["flops_exact"] == on_disk["flops_per_token"]["flops_exact"] * on_disk["tokens"]
+    assert on_disk["final_val_loss"] == evals[1]["val_loss"]
+    assert on_disk["val_bpb"] == pytest.approx(on_disk["final_val_loss"] / math.log(2))  # byte tokenizer
+    for key in ("n_params", "n_params_embedding", "n_params_nonembedding", "unique_tokens", "final_train_loss",
+                "wall_time_s", "device_kind", "versions", "corpus", "config"):
+        assert on_disk[key] is not None, key
+    assert on_disk["corpus"]["files"] > 100
+    assert (tmp_path / "config.toml").exists() and (tmp_path / "tokenizer.json").exists()
+    assert summary == on_disk
+
+
+def test_interrupted_and_resumed_run_matches_uninterrupted_bitwise(tmp_path, tiny_overrides):
+    overrides = tiny_overrides + ["train.steps=20", "checkpoint.every=5", "train.schedule=wsd"]
+    straight = tmp_path / "straight"
+    train(load(None, overrides), straight, quiet=True)
+    resumed = tmp_path / "resumed"
+    with pytest.raises(Interrupt):
+        train(load(None, overrides), resumed, on_step=interrupt_at(13), quiet=True)
+    assert not (resumed / "summary.json").exists()
+    summary = train(load(None, overrides), resumed, quiet=True)
+    assert summary["resumed_from_step"] == 10
+    a, b = read_jsonl(straight / "metrics.jsonl"), read_jsonl(resumed / "metrics.jsonl")
+    assert [r["step"] for r in b] == list(range(1, 21))
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]  # bitwise: exact float equality
+    assert [r.get("val_loss") for r in a] == [r.get("val_loss") for r in b]
+
+
+def test_completed_run_is_not_retrained(tmp_path, tiny_overrides):
+    config = load(None, tiny_overrides + ["train.steps=4"])
+    first = train(config, tmp_path, quiet=True)
+    again = train(config, tmp_path, quiet=True)
+    assert again == first
+    assert len(read_jsonl(tmp_path / "metrics.jsonl")) == 4
+
+
+def test_directory_holding_another_run_is_refused(tmp_path, tiny_overrides):
+    train(load(None, tiny_overrides + ["train.steps=2"]), tmp_path, quiet=True)
+    with pytest.raises(ConfigError, match="holds run"):
+        train(load(None, tiny_overrides + ["train.steps=3"]), tmp_path, quiet=True)
+
+
+def test_divergence_stops_with_status(tmp_path, tiny_overrides):
+    overrides = tiny_overrides + ["train.steps=30", "train.lr=1e12", "train.grad_clip=1e12", "train.warmup_steps=0",
+                                  "train.weight_decay=0.0"]
+    with pytest.raises(DivergedError):
+        train(load(None, overrides), tmp_path, quiet=True)
+    summary = read_json(tmp_path / "summary.json")
+    assert summary["status"] == "diverged"
+    assert "non-finite" in summary["error"]
+    assert summary["steps"] < 30
+
+
+def test_epochs_warning_when_budget_exceeds_data(tmp_path, tiny_overrides, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(4):
+        (corpus / f"doc{i}.txt").write_text(f"document {i} " * 200)
+    summary = train(load(None, tiny_overrides + [f"data.source={corpus}", "train.steps=30", "data.val_fraction=0.3"]),
+                    tmp_path / "run", quiet=True)
+    assert summary["epochs"] > 1
+    assert "epochs" in capsys.readouterr().err
