@@ -1,0 +1,30 @@
+import json
+
+from scaling import hardware
+
+
+def test_versions_and_device_facts():
+    versions = hardware.versions()
+    assert versions["jax"][0].isdigit() and versions["flax"][0].isdigit()
+    facts = hardware.device_facts()
+    assert facts["backend"] == "cpu" and facts["n_devices"] >= 1 and facts["device_kind"]
+
+
+def test_measured_peak_is_cached_per_device_kind(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_measure(dtype_name):
+        calls.append(dtype_name)
+        return 5e10
+
+    monkeypatch.setattr(hardware, "measure_matmul_flops", fake_measure)
+    assert hardware.peak_flops("float32", tmp_path) == 5e10
+    assert hardware.peak_flops("float32", tmp_path) == 5e10
+    assert calls == ["float32"]
+    table = json.loads((tmp_path / "peak_flops.json").read_text())
+    assert list(table.values()) == [5e10]
+
+
+def test_matmul_measurement_is_plausible():
+    flops = hardware.measure_matmul_flops("float32", size=256, repeats=2)
+    assert 1e8 < flops < 1e15
