@@ -1,5 +1,6 @@
 import json
 
+from conftest import run_python
 from scaling import hardware
 
 
@@ -28,3 +29,11 @@ def test_measured_peak_is_cached_per_device_kind(tmp_path, monkeypatch):
 def test_matmul_measurement_is_plausible():
     flops = hardware.measure_matmul_flops("float32", size=256, repeats=2)
     assert 1e8 < flops < 1e15
+
+
+def test_compilation_cache_is_configured_unless_disabled(tmp_path):
+    code = (f"import jax; from pathlib import Path; from scaling import hardware; "
+            f"hardware.enable_compilation_cache(Path({str(tmp_path)!r})); print(jax.config.jax_compilation_cache_dir)")
+    assert run_python(code).stdout.strip() == str(tmp_path / "xla")
+    disabled = run_python("import os; os.environ['SCALING_COMPILATION_CACHE'] = '0'; " + code)
+    assert disabled.stdout.strip() == "None"
