@@ -1,0 +1,161 @@
+"""Training throughput and MFU over a ladder of model sizes, beside the same model in PyTorch.
+
+For each size: tokens/s of the real train step (scaling.step, jit-compiled, data-parallel over all
+devices), achieved FLOP/s under `flops_exact`, and MFU against a matmul peak measured in this same run
+through JAX in the same dtype. If torch is installed (`pip install -e .[bench]`), the identical
+architecture (bench/torch_reference.py) is trained at the same shapes, dtype, batch and sequence length,
+eagerly and with torch.compile, and the faster of the two is reported.
+
+    python bench/throughput.py                # CPU ladder: ~0.1M, 1M, 3M, 10M parameters
+    python bench/throughput.py --json         # one JSON list, a row per size
+    python bench/throughput.py --sizes 124e6 --vocab 50257 --seq-len 1024 --batch 32   # GPT-2 small
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scaling import hardware  # noqa: E402
+from scaling.accounting import flops_per_token  # noqa: E402
+from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve  # noqa: E402
+from scaling.model import compute_dtype  # noqa: E402
+from scaling.shapes import choose_shape  # noqa: E402
+from scaling.step import compile_train_step, init_state, make_mesh, shard_batch  # noqa: E402
+
+CPU_SIZES = (1e5, 1e6, 3e6, 1e7)
+
+
+def run_config(n_target: float, args) -> RunConfig:
+    shape = choose_shape(n_target, vocab_size=args.vocab, mlp=args.mlp)
+    model = ModelConfig(**shape.model_overrides(), mlp=args.mlp, dtype=args.dtype)
+    train = TrainConfig(seq_len=args.seq_len, batch_size=args.batch, steps=10_000, lr=1e-3)
+    config = resolve(RunConfig(model=model, train=train), args.vocab)
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, dtype=compute_dtype(args.dtype).name))
+
+
+def time_steps(step_once, warmup: int, min_seconds: float, max_steps: int) -> tuple[float, int]:
+    """Seconds per step: `warmup` untimed steps, then steps until min_seconds have passed."""
+    for _ in range(warmup):
+        step_once()
+    start, steps = time.perf_counter(), 0
+    while steps < max_steps and (steps < 3 or time.perf_counter() - start < min_seconds):
+        step_once()
+        steps += 1
+    return (time.perf_counter() - start) / steps, steps
+
+
+def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[float, float | None]:
+    mesh = make_mesh()
+    graphdef, state, tx = init_state(config, mesh)
+    step = compile_train_step(config, graphdef, tx, state, mesh)
+    batch = shard_batch(batch_np, mesh)
+    holder = {"state": state}
+
+    def once():
+        holder["state"], metrics = step(holder["state"], batch)
+        jax.block_until_ready(metrics)
+
+    seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)
+    memory = None
+    stats = jax.devices()[0].memory_stats() or {}
+    if "peak_bytes_in_use" in stats:
+        memory = float(stats["peak_bytes_in_use"])
+    return batch_np.shape[0] * (batch_np.shape[1] - 1) / seconds, memory
+
+
+def torch_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[float | None, str | None]:
+    try:
+        import torch
+    except ImportError:
+        return None, None
+    from torch_reference import make_train_step
+
+    device = "cuda" if jax.default_backend() == "gpu" and torch.cuda.is_available() else "cpu"
+    dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16}[config.model.dtype]
+    best, best_mode = None, None
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        step, _ = make_train_step(config.model, config.train, compile_model=compiled)
+        batch = torch.from_numpy(batch_np.astype(np.int64)).to(device)
+
+        def once():
+            with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
+                step(batch)
+            if device == "cuda":
+                torch.cuda.synchronize()
+
+        try:
+            seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)
+        except Exception as err:  # noqa: BLE001 - torch.compile may be unavailable here; report eager then
+            print(f"torch {'compiled' if compiled else 'eager'} failed: {err}", file=sys.stderr)
+            continue
+        rate = batch_np.shape[0] * (batch_np.shape[1] - 1) / seconds
+        if best is None or rate > best:
+            best, best_mode = rate, "torch.compile" if compiled else "eager"
+    return best, best_mode
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=float, nargs="+", default=None, help="target parameter counts")
+    parser.add_argument("--vocab", type=int, default=256)
+    parser.add_argument("--seq-len", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--mlp", default="gelu", choices=("gelu", "swiglu"))
+    parser.add_argument("--dtype", default="auto", help="compute dtype (auto: float32 on CPU, bfloat16 on GPU)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--min-seconds", type=float, default=5.0)
+    parser.add_argument("--max-steps", type=int, default=50)
+    parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    args = parser.parse_args(argv)
+    sizes = args.sizes or (CPU_SIZES if jax.default_backend() == "cpu" else (124e6,))
+    dtype_name = compute_dtype(args.dtype).name
+    peak = hardware.measure_matmul_flops(dtype_name)
+    rows = []
+    for n_target in sizes:
+        config = run_config(n_target, args)
+        rng = np.random.default_rng(0)
+        batch = rng.integers(0, args.vocab, size=(args.batch, args.seq_len + 1), dtype=np.int32)
+        tokens_per_s, memory = jax_tokens_per_s(config, batch, args)
+        per_token = flops_per_token(config.model, args.seq_len)["flops_exact"]
+        torch_rate, torch_mode = (None, None) if args.no_torch else torch_tokens_per_s(config, batch, args)
+        m = config.model
+        rows.append({
+            "n_params_target": n_target, "n_params": int(choose_shape(n_target, args.vocab, args.mlp).n_params),
+            "shape": f"d{m.d_model} L{m.n_layers} H{m.n_heads} F{m.d_ff}", "seq_len": args.seq_len,
+            "batch": args.batch, "dtype": dtype_name, "tokens_per_s": tokens_per_s,
+            "flops_per_s": tokens_per_s * per_token, "peak_flops": peak * jax.device_count(),
+            "mfu": tokens_per_s * per_token / (peak * jax.device_count()),
+            "torch_tokens_per_s": torch_rate, "torch_mode": torch_mode,
+            "speedup_vs_torch": tokens_per_s / torch_rate if torch_rate else None,
+            "peak_memory_bytes": memory, "device_kind": jax.devices()[0].device_kind,
+            "n_devices": jax.device_count(),
+        })
+        if not args.json:
+            r = rows[-1]
+            torch_text = f"{r['torch_tokens_per_s']:.0f} ({r['torch_mode']})" if r["torch_tokens_per_s"] else "-"
+            speedup = f"{r['speedup_vs_torch']:.2f}x" if r["speedup_vs_torch"] else "-"
+            print(f"N={r['n_params']:>11,} {r['shape']:<22} {r['tokens_per_s']:>10.0f} tok/s "
+                  f"{r['flops_per_s'] / 1e9:>8.1f} GFLOP/s  MFU {r['mfu']:.1%}  torch {torch_text}  {speedup}",
+                  flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        print(f"peak (measured {dtype_name} matmul): {peak / 1e9:.1f} GFLOP/s per device on "
+              f"{jax.devices()[0].device_kind} x{jax.device_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
