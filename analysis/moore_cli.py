@@ -1,5 +1,99 @@
-"""`scaling moore`: placeholder registration, filled in with the Moore's-law trends analysis."""
+"""`scaling moore`: Moore's law for LLMs. Fits doubling times of training compute, accelerator FLOP/s
+(per dollar) and transistor counts, runs compute scenarios through a compute-optimal frontier, and writes
+figures, moore.json and a short summary (Markdown and HTML) to OUT_DIR."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+EPILOG = """\
+data files (all optional; a missing series stands in at its published rate, marked "published"):
+  --models       Epoch AI notable models CSV (epoch.ai/data/ai-models: notable_ai_models.csv)
+  --hardware     Epoch AI ML hardware CSV (epoch.ai/data/machine-learning-hardware: ml_hardware.csv)
+  --transistors  Karl Rupp's microprocessor trend data (long CSV, or 50yrs/transistors.dat)
+Without --models the frontier-LM compute trend is fitted to the built-in table of frontier LMs.
+
+frontier: --fit FIT.json takes E, A, B, alpha, beta from any JSON (e.g. `scaling fit --out FIT.json`);
+default: Epoch AI's Chinchilla refit (E=1.8172, A=482.0, B=2085.4, alpha=0.3478, beta=0.3658).
+
+outputs in OUT_DIR: moore.json, summary.md, summary.html, and PNG+SVG figures trends_exponentials,
+doubling_forest, loss_by_year, frontier_models.
+
+example:
+  scaling moore --models notable_ai_models.csv --hardware ml_hardware.csv \\
+      --transistors microprocessor_trend_data.csv --out runs/moore
+"""
 
 
 def register(subparsers) -> None:
-    pass
+    parser = subparsers.add_parser(
+        "moore", help="Moore's law for LLMs: compute/hardware trends -> projected loss per year",
+        description="Moore's law for LLMs: fit doubling times of training compute, accelerator FLOP/s (per dollar) "
+                    "and transistor counts; run compute scenarios through a compute-optimal frontier; write "
+                    "figures, moore.json and a short summary (Markdown and HTML) to OUT_DIR.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", metavar="CSV", help="Epoch AI notable-models CSV")
+    parser.add_argument("--hardware", metavar="CSV", help="Epoch AI ML-hardware CSV")
+    parser.add_argument("--transistors", metavar="CSV", help="Rupp microprocessor trend data (CSV or .dat)")
+    parser.add_argument("--fit", metavar="FIT.json", help="frontier fit with E, A, B, alpha, beta (default: Epoch refit)")
+    parser.add_argument("--out", metavar="OUT_DIR", required=True, help="output directory (created)")
+    parser.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--anchor-year", type=int, default=2025, metavar="YEAR",
+                        help="year where every scenario starts from the frontier-LM compute trend (default 2025)")
+    parser.add_argument("--until", type=int, default=2035, metavar="YEAR", help="last projected year (default 2035)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scaling.errors import ConfigError
+
+    if args.bootstrap < 10:
+        raise ConfigError(f"--bootstrap {args.bootstrap} is too few for a 95% interval; use at least 10 (default 2000)")
+    if not args.anchor_year < args.until <= args.anchor_year + 100:
+        raise ConfigError(f"--until {args.until} must be after --anchor-year {args.anchor_year} and within "
+                          f"100 years of it")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a directory; pass a directory path")
+
+    from analysis.trends import figures, loaders, summary, synthesis
+    from scaling.io import atomic_write, to_json
+
+    models = loaders.load_notable_models(args.models) if args.models else None
+    hardware = loaders.load_hardware(args.hardware) if args.hardware else None
+    transistors = loaders.load_transistors(args.transistors) if args.transistors else None
+    frontier = synthesis.load_frontier(args.fit) if args.fit else synthesis.EPOCH_CHINCHILLA
+    inputs = {"models": args.models, "hardware": args.hardware, "transistors": args.transistors,
+              "fit": args.fit, "bootstrap": args.bootstrap, "seed": args.seed}
+    result, trends, projection, placed = summary.analyze(
+        models, hardware, transistors, frontier, n_boot=args.bootstrap, seed=args.seed, anchor_year=args.anchor_year,
+        until=args.until, history_from=min(2020, args.anchor_year - 5), inputs=inputs)
+
+    # Everything is written into a fresh sibling directory first, so a failure leaves OUT_DIR untouched.
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; it becomes OUT_DIR
+    try:
+        names = figures.write_all(staging, result, trends, projection, placed, frontier, args.anchor_year)
+        result["figures"] = [f"{name}.{ext}" for name in names for ext in ("png", "svg")]
+        text = summary.markdown(result, names)
+        atomic_write(staging / "summary.md", text)
+        atomic_write(staging / "summary.html", summary.html_page(text))
+        atomic_write(staging / "moore.json", to_json(result) + "\n")
+        if not out.exists():
+            os.replace(staging, out)
+        else:
+            for path in staging.iterdir():
+                os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+    for sentence in result["answers"]:
+        print(f"- {sentence}")
+    print(f"outputs: {out.resolve()} (moore.json, summary.md, summary.html, {len(names)} figures as PNG and SVG)")
+    return 0

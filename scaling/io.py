@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def cache_dir(configured: str = "") -> Path:
     """The cache for tokenizers, token arrays and measured peaks: data.cache_dir, $SCALING_CACHE or ~/.cache/scaling."""
     return Path(configured or os.environ.get("SCALING_CACHE") or "~/.cache/scaling").expanduser()
@@ -31,6 +35,7 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
                 data(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -19,6 +19,7 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     assert path.read_bytes() == b"second" and len(list(path.parent.iterdir())) == 1
     atomic_write(path, "text")
     assert path.read_text() == "text"
+    assert path.stat().st_mode & 0o644 == 0o644  # readable by others, like any ordinary file
 
 
 def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):

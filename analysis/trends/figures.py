@@ -1,0 +1,244 @@
+"""Figures for the trends analysis, drawn with matplotlib's object API on the Agg canvas (no pyplot, no
+global backend state) and saved as PNG and SVG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
+
+from analysis.trends.doubling import Trend
+from analysis.trends.synthesis import LossFrontier, OVERTRAINED_FACTOR
+
+REFERENCE_YEAR = 2020.0
+LABELS = {
+    "notable_compute": "Training compute, notable models",
+    "frontier_lm_compute": "Training compute, frontier LMs",
+    "hardware_flops": "Accelerator FP32 FLOP/s",
+    "hardware_flops_tensor16": "Accelerator tensor-FP16/BF16 FLOP/s",
+    "hardware_flops_per_dollar": "Accelerator FLOP/s per $ (training format)",
+    "hardware_flops_per_dollar_fp32": "Accelerator FP32 FLOP/s per $",
+    "transistors": "Transistors per microprocessor",
+    "algorithmic_halving": "Compute for a fixed LM loss (halving)",
+}
+COLORS = {
+    "notable_compute": "#1f77b4", "frontier_lm_compute": "#d62728", "hardware_flops": "#2ca02c",
+    "hardware_flops_tensor16": "#98df8a", "hardware_flops_per_dollar": "#9467bd",
+    "hardware_flops_per_dollar_fp32": "#c5b0d5", "transistors": "#7f7f7f", "algorithmic_halving": "#ff7f0e",
+}
+SCENARIO_COLORS = {"hardware_only": "#9467bd", "hardware_plus_algorithms": "#ff7f0e",
+                   "compute_trend": "#d62728", "compute_plus_algorithms": "#1f77b4"}
+VERDICT_COLORS = {"over-trained": "#1f77b4", "near compute-optimal": "#2ca02c", "under-trained": "#d62728"}
+HEADLINE = ("transistors", "hardware_flops", "hardware_flops_per_dollar", "notable_compute", "frontier_lm_compute")
+
+
+def _figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    fig.set_dpi(100)
+    return fig
+
+
+def save(fig: Figure, directory: str | Path, name: str) -> list[Path]:
+    directory = Path(directory)
+    paths = [directory / f"{name}.png", directory / f"{name}.svg"]
+    fig.savefig(paths[0], dpi=200)
+    fig.savefig(paths[1])
+    return paths
+
+
+def exponentials(trends: dict[str, Trend], keys=HEADLINE, reference_year: float = REFERENCE_YEAR) -> Figure:
+    """Every fitted series divided by its own trend line's value in `reference_year`, on one log axis,
+    with Moore's-law lines (doubling every 2 years, Moore 1975; every year, Moore 1965) through 1."""
+    fig = _figure(9.0, 6.0)
+    ax = fig.add_subplot()
+    lows, highs, x_lo, x_hi = [], [], [], []
+    for key in keys:
+        trend = trends.get(key)
+        if trend is None or trend.source == "published":
+            continue
+        shift = trend.level + trend.slope * (reference_year - trend.t_ref)
+        rel = 2.0 ** (trend.points_log2 - shift)
+        color = COLORS.get(key, None)
+        ax.scatter(trend.points_year, rel, s=10, alpha=0.6 if key == "transistors" else 0.35, color=color,
+                   linewidths=0)
+        span = np.linspace(trend.year_min, trend.year_max, 50)
+        ax.plot(span, trend.predict(span) / 2.0 ** shift, color=color, lw=2.2,
+                label=f"{LABELS.get(key, key)}{' (built-in table)' if trend.source == 'builtin' else ''}: "
+                      f"x2 every {_duration(trend.doubling_months)}")
+        lows.append(rel.min()), highs.append(rel.max()), x_lo.append(trend.year_min), x_hi.append(trend.year_max)
+    if not lows:
+        ax.text(0.5, 0.5, "no data files given", transform=ax.transAxes, ha="center")
+        return fig
+    years = np.linspace(min(x_lo) - 1, max(x_hi) + 1, 100)
+    for months, style, label in ((24.0, "--", "Moore 1975: x2 every 2 years"), (12.0, ":", "Moore 1965: x2 every year")):
+        ax.plot(years, 2.0 ** ((years - reference_year) * 12.0 / months), color="black", ls=style, lw=1.2, label=label)
+    ax.set_yscale("log")
+    ax.set_ylim(min(lows) / 3, max(highs) * 3)
+    ax.set_xlim(years[0], years[-1])
+    ax.set_xlabel("release year")
+    ax.set_ylabel(f"value relative to its own trend in {reference_year:.0f} (log scale)")
+    ax.set_title("Exponential trends in compute, hardware and transistors")
+    ax.axvline(reference_year, color="0.8", lw=0.8, zorder=0)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8.5, framealpha=0.9)
+    return fig
+
+
+def _duration(months: float) -> str:
+    if not np.isfinite(months):
+        return "never"
+    return f"{months:.1f} months" if months < 18 else f"{months / 12:.1f} years"
+
+
+def forest(result: dict) -> Figure:
+    """Doubling times (months, log axis) with 95% intervals: our fits beside the published values."""
+    keys = list(result["doubling_months"]) + ["algorithmic_halving"]
+    fig = _figure(9.0, 0.55 * len(keys) + 1.6)
+    ax = fig.add_subplot()
+    published = result["published"]
+    for i, key in enumerate(reversed(keys)):
+        y = i
+        if key in result["doubling_months"] and result["series"][key]["source"] != "published":
+            value, (lo, hi) = result["doubling_months"][key], result["doubling_months_ci"][key]
+            ax.errorbar([value], [y + 0.15], xerr=[[value - lo], [min(hi, 1e4) - value]], fmt="o",
+                        color=COLORS.get(key, "k"), capsize=3, ms=6)
+            ax.annotate(f"{value:.1f}", (value, y + 0.15), xytext=(0, 5), textcoords="offset points",
+                        ha="center", fontsize=7.5)
+        if key in published:
+            p = published[key]
+            err = ([[p["doubling_months"] - p["ci"][0]], [p["ci"][1] - p["doubling_months"]]] if p["ci"] else None)
+            ax.errorbar([p["doubling_months"]], [y - 0.15], xerr=err, fmt="D", mfc="white",
+                        color=COLORS.get(key, "k"), capsize=3, ms=5)
+            ax.annotate(f"{p['doubling_months']:.1f}", (p["doubling_months"], y - 0.15), xytext=(0, -11),
+                        textcoords="offset points", ha="center", fontsize=7.5, color="0.35")
+    ax.plot([], [], "o", color="0.3", label="our fit, 95% bootstrap CI")
+    ax.plot([], [], "D", mfc="white", color="0.3", label="published (interval where given)")
+    ax.axvline(24.0, color="black", ls="--", lw=1, label="Moore 1975 (24 months)")
+    ax.set_yticks(range(len(keys)), [LABELS.get(k, k) for k in reversed(keys)])
+    ax.set_xscale("log")
+    ax.set_xticks([3, 6, 12, 24, 48, 96], ["3", "6", "12", "24", "48", "96"])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("doubling time (months, log scale); algorithmic progress: halving time")
+    ax.set_title("Doubling times: our fits and published values")
+    ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def loss_by_year(projection: pd.DataFrame, frontier: LossFrontier, anchor_year: float,
+                 placed: pd.DataFrame | None = None) -> Figure:
+    """Compute-optimal loss per calendar year under each scenario (left) and its reducible part (right)."""
+    fig = _figure(12.0, 5.0)
+    ax_loss, ax_red = fig.subplots(1, 2)
+    for name, rows in projection.groupby("scenario", sort=False):
+        color = SCENARIO_COLORS.get(name)
+        for ax, column in ((ax_loss, "loss"), (ax_red, "reducible_loss")):
+            past, future = rows[~rows.projected], rows[rows.projected]
+            if len(past):  # the fitted trend up to the anchor year, joined to the projection
+                joined = pd.concat([past, future.iloc[:1]])
+                ax.plot(joined.year, joined[column], color=color, ls="--", lw=1.3)
+            ax.plot(future.year, future[column], color=color, lw=2, label=name.replace("_", " "))
+            lo, hi = rows["loss_lo"], rows["loss_hi"]
+            if column == "reducible_loss":
+                lo, hi = lo - frontier.E, hi - frontier.E
+            ax.fill_between(rows.year, lo, hi, color=color, alpha=0.12, lw=0)
+    if placed is not None and len(placed):
+        ax_loss.scatter(placed.year, placed.predicted_loss, marker="x", color="black", s=25, zorder=5,
+                        label="frontier LMs: L(N, D) of the fit")
+        ax_red.scatter(placed.year, placed.predicted_loss - frontier.E, marker="x", color="black", s=25, zorder=5)
+    ax_loss.axhline(frontier.E, color="0.4", ls=":", lw=1.2, label=f"irreducible E = {frontier.E:.3g}")
+    upper = max(projection["loss_hi"].max(), placed.predicted_loss.max() if placed is not None and len(placed) else 0)
+    ax_loss.set_ylim(frontier.E - 0.02, max(upper, frontier.E + 0.1) + 0.02)
+    ax_red.set_yscale("log")
+    for ax in (ax_loss, ax_red):
+        ax.axvline(anchor_year, color="0.75", lw=0.8, zorder=0)
+        ax.set_xlabel("calendar year (dashed: fitted frontier-LM compute trend before the anchor)")
+        ax.grid(True, alpha=0.3)
+    ax_loss.set_ylabel("compute-optimal loss L_opt (nats/token)")
+    ax_red.set_ylabel("reducible loss L_opt - E (nats/token, log scale)")
+    ax_loss.set_title("Projected compute-optimal loss by scenario")
+    ax_red.set_title("Reducible loss: straight lines, slope = halving time")
+    ax_loss.legend(fontsize=8, loc="upper right")
+    fig.suptitle(f"Frontier: {frontier.source}", fontsize=8, color="0.35")
+    return fig
+
+
+def frontier_models(placed: pd.DataFrame, frontier: LossFrontier) -> Figure:
+    """Frontier LMs against the compute-optimal line: N against C = 6ND (left), tokens per parameter
+    against release year (right)."""
+    fig = _figure(12.0, 5.2)
+    ax_n, ax_r = fig.subplots(1, 2)
+    c = np.logspace(np.log10(placed.compute_6nd.min()) - 0.5, np.log10(placed.compute_6nd.max()) + 0.5, 100)
+    n_opt = frontier.n_opt(c)
+    ax_n.plot(c, n_opt, color="black", lw=2, label=f"compute-optimal N_opt = G (C/6)^{frontier.a:.3f}")
+    band = np.sqrt(OVERTRAINED_FACTOR)  # at fixed C, N/N_opt = ratio^(-1/2)
+    ax_n.fill_between(c, n_opt / band, n_opt * band, color="0.85", lw=0,
+                      label=f"tokens/param within {OVERTRAINED_FACTOR:g}x of optimal")
+    for verdict, rows in placed.groupby("verdict"):
+        color = VERDICT_COLORS.get(verdict)
+        ax_n.scatter(rows.compute_6nd, rows.params, color=color, s=30, zorder=5, label=verdict)
+        ax_r.scatter(rows.year, rows.tokens_per_param, color=color, s=30, zorder=5, label=verdict)
+    ax_r.scatter(placed.year, placed.optimal_tokens_per_param, color="black", marker="_", s=120, lw=2,
+                 label="compute-optimal D/N at that model's C")
+    for ax in (ax_n, ax_r):
+        ax.set_yscale("log")
+        ax.grid(True, which="major", alpha=0.3)
+    ax_n.set_xscale("log")
+    ax_n.set_xlabel("training compute C = 6ND (FLOP)")
+    ax_n.set_ylabel("parameters N")
+    ax_n.set_title("Frontier LMs against the compute-optimal line")
+    ax_n.legend(fontsize=8, loc="lower right")
+    ax_r.set_xlabel("release year")
+    ax_r.set_ylabel("training tokens per parameter D/N (log scale)")
+    ax_r.set_title("Over- (above) and under-trained (below) models")
+    ax_r.legend(fontsize=8, loc="upper left")
+    for ax, x, y in ((ax_n, placed.compute_6nd, placed.params), (ax_r, placed.year, placed.tokens_per_param)):
+        _label_points(ax, np.asarray(x, float), np.asarray(y, float), list(placed.model))
+    fig.suptitle(f"Frontier: {frontier.source}", fontsize=8, color="0.35")
+    return fig
+
+
+def _label_points(ax, xs, ys, labels, fontsize: float = 6.5) -> None:
+    """Greedy label placement: for each point, the first of a few offsets whose (estimated) text box
+    overlaps no label placed so far; good enough for a dozen or two points."""
+    ax.autoscale_view()
+    to_px = ax.transData.transform
+    px_per_pt = ax.figure.dpi / 72.0
+    height = fontsize * 1.2 * px_per_pt
+    marker = 4 * px_per_pt
+    placed_boxes = [(px - marker, py - marker, px + marker, py + marker) for px, py in to_px(np.c_[xs, ys])]
+    offsets = [(4, 2), (4, -9), (-4, 2), (-4, -9), (4, 9), (-4, 9), (4, -16), (-4, -16)]
+    for x, y, text in sorted(zip(xs, ys, labels), key=lambda item: item[0]):
+        width = 0.55 * fontsize * len(text) * px_per_pt
+        px, py = to_px((x, y))
+        choice = offsets[0]
+        for dx, dy in offsets:
+            left = px + dx * px_per_pt - (width if dx < 0 else 0)
+            bottom = py + dy * px_per_pt
+            box = (left, bottom, left + width, bottom + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed_boxes):
+                choice = (dx, dy)
+                break
+        else:
+            left, bottom = px + 4 * px_per_pt, py + 2 * px_per_pt
+            box = (left, bottom, left + width, bottom + height)
+        placed_boxes.append(box)
+        ax.annotate(text, (x, y), xytext=choice, textcoords="offset points", fontsize=fontsize,
+                    ha="right" if choice[0] < 0 else "left", va="bottom")
+
+
+def write_all(directory: str | Path, result: dict, trends: dict[str, Trend], projection: pd.DataFrame,
+              placed: pd.DataFrame, frontier: LossFrontier, anchor_year: float) -> list[str]:
+    """Draws and saves every figure into `directory`; returns the figure names (without extension)."""
+    figures = {
+        "trends_exponentials": exponentials(trends),
+        "doubling_forest": forest(result),
+        "loss_by_year": loss_by_year(projection, frontier, anchor_year, placed),
+        "frontier_models": frontier_models(placed, frontier),
+    }
+    for name, fig in figures.items():
+        save(fig, directory, name)
+    return list(figures)

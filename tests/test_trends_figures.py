@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from analysis.trends import doubling, figures, summary
+from analysis.trends.synthesis import EPOCH_CHINCHILLA
+
+
+@pytest.fixture(scope="module")
+def analysis():
+    rng = np.random.default_rng(0)
+    year, t_year = 2010 + 14 * rng.random(80), 1971 + 50 * rng.random(60)
+    fake = {
+        "transistors": doubling.fit_trend(t_year, 2e3 * 2.0 ** ((t_year - 1971) / 2), "transistors", n_boot=50),
+        "hardware_flops": doubling.fit_trend(year, 1e12 * 2.0 ** ((year - 2010) / 2.5), "hardware_flops", n_boot=50),
+    }
+    result, trends, projection, placed = summary.analyze(n_boot=50)
+    trends.update(fake)
+    return result, trends, projection, placed
+
+
+def test_exponentials_share_one_log_axis_with_moore_lines(analysis):
+    _, trends, _, _ = analysis
+    fig = figures.exponentials(trends)
+    (ax,) = fig.axes
+    assert ax.get_yscale() == "log" and "2020" in ax.get_ylabel() and ax.get_xlabel()
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert any("Moore 1975" in label for label in labels) and any("Moore 1965" in label for label in labels)
+    # Published stand-ins are not data: only fitted series are drawn.
+    assert any("Transistors" in label for label in labels) and not any("notable" in label for label in labels)
+    # Every fitted line passes through 1 at the reference year.
+    for line in ax.get_lines():
+        x, y = line.get_data()
+        if "x2 every" in line.get_label() and "Moore" not in line.get_label() and x[0] <= 2020 <= x[-1]:
+            assert np.interp(2020, x, np.log(y)) == pytest.approx(0, abs=1e-6)
+
+
+def test_forest_plot_has_ours_and_published(analysis):
+    result = analysis[0]
+    fig = figures.forest(result)
+    (ax,) = fig.axes
+    ticks = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(ticks) == len(result["doubling_months"]) + 1 and "Compute for a fixed LM loss (halving)" in ticks
+    assert ax.get_xscale() == "log" and "months" in ax.get_xlabel()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("our fit" in t for t in legend) and any("published" in t for t in legend)
+
+
+def test_loss_by_year_has_one_line_per_scenario_and_writes_png_and_svg(analysis, tmp_path):
+    result, _, projection, placed = analysis
+    fig = figures.loss_by_year(projection, EPOCH_CHINCHILLA, 2025, placed)
+    ax_loss, ax_red = fig.axes
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    for name in result["loss_halving_years"]:
+        assert name.replace("_", " ") in labels
+    assert ax_red.get_yscale() == "log" and "nats" in ax_loss.get_ylabel()
+    paths = figures.save(fig, tmp_path, "loss")
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 20_000
+    assert b"<svg" in paths[1].read_bytes()[:2000]
+
+
+def test_frontier_models_figure_labels_every_model(analysis):
+    placed = analysis[3]
+    fig = figures.frontier_models(placed, EPOCH_CHINCHILLA)
+    ax_n, ax_r = fig.axes
+    assert ax_n.get_xscale() == ax_n.get_yscale() == "log" and "FLOP" in ax_n.get_xlabel()
+    names = {t.get_text() for t in ax_n.texts}
+    assert names == set(placed["model"])
