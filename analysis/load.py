@@ -1,0 +1,247 @@
+"""Load a table of runs (sweep `results.parquet`, a CSV, or a DataFrame) into N, D, loss, C arrays.
+
+Two layouts are understood:
+  * a sweep's results (columns `n_params`, `tokens`, `final_val_loss`, `flops_*`, `status`, ...): only
+    completed runs are kept, N follows `n_convention`, C follows `flops`;
+  * any other table with columns `N`, `D`, `loss` and optionally `C`, `run_id`, `budget`; `columns`
+    maps those names to the table's own (e.g. {"N": "Model Size", "C": "Training FLOP"}).
+If D is missing and C is given, D = C / (6 N) (and the table says so); if C is missing, C = 6 N D.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from scaling.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}
+FLOP_FORMULAS = {"exact": "flops_exact", "6nd": "flops_6nd", "6nd_nonembed": "flops_6nd_nonembed"}
+CANONICAL = ("N", "D", "loss", "C", "run_id", "budget", "group")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class RunTable:
+    """Validated runs: one row per (N, D) point. `group` names the unit a bootstrap resamples
+    (the parent run for checkpoints or cooldown branches of one run, else the row itself)."""
+
+    N: np.ndarray
+    D: np.ndarray
+    loss: np.ndarray
+    C: np.ndarray
+    labels: np.ndarray  # str per row: run_id, or "row i" (0-based data row of the source)
+    group: np.ndarray  # str per row
+    budget: np.ndarray  # nominal budget per row, nan where unknown
+    source: str = "<table>"
+    n_convention: str = "total"
+    flops: str = "given"
+    d_derived: bool = False
+    notes: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.N)
+
+    @property
+    def data_hash(self) -> str:
+        """Hash of the points themselves (N, D, loss, C, group), not of the file they came from."""
+        h = hashlib.sha256()
+        for arr in (self.N, self.D, self.loss, self.C):
+            h.update(np.ascontiguousarray(arr, dtype="<f8").tobytes())
+        h.update("\x00".join(self.group.tolist()).encode())
+        return h.hexdigest()[:16]
+
+    def subset(self, mask: np.ndarray) -> RunTable:
+        idx = np.asarray(mask)
+        pick = lambda a: a[idx]
+        return dataclasses.replace(self, N=pick(self.N), D=pick(self.D), loss=pick(self.loss),
+                                   C=pick(self.C), labels=pick(self.labels), group=pick(self.group),
+                                   budget=pick(self.budget))
+
+    def has_repeated_groups(self) -> bool:
+        return len(np.unique(self.group)) < len(self.group)
+
+
+def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None = None,
+              n_convention: str = "total", flops: str | None = None, final_only: bool = False,
+              drop_invalid: bool = False) -> RunTable:
+    """Read and validate a table of runs. Rows with non-finite or non-positive N, D, loss or C are an
+    error naming the rows, unless `drop_invalid` (then they are dropped and listed in `notes`).
+    `final_only` keeps the last row (largest D) of each run_id, for tables of whole training curves."""
+    import pandas as pd
+
+    if n_convention not in N_CONVENTIONS:
+        raise DataError(f"unknown N convention {n_convention!r}; use one of {sorted(N_CONVENTIONS)}")
+    if flops is not None and flops not in FLOP_FORMULAS:
+        raise DataError(f"unknown FLOP formula {flops!r}; use one of {sorted(FLOP_FORMULAS)}")
+    name = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
+    df = source.copy() if isinstance(source, pd.DataFrame) else _read(Path(source))
+    df = df.reset_index(drop=True)
+    df["_row"] = [f"row {i}" for i in range(len(df))]
+    if columns:
+        missing = [col for col in columns.values() if col not in df.columns]
+        if missing:
+            raise DataError(f"{name}: column(s) {missing} named in --columns not found; "
+                            f"the table has {_user_columns(df)}")
+        df = df.rename(columns={src: dst for dst, src in columns.items()})
+    notes: list[str] = []
+    if "n_params" in df.columns or "final_val_loss" in df.columns:
+        df, flops_used = _from_sweep(df, name, n_convention, flops, notes)
+    else:
+        df, flops_used = _from_generic(df, name, flops, notes)
+        if n_convention != "total":
+            notes.append(f"N convention {n_convention!r} taken as given: this table has a single N column")
+    d_derived = "D derived as C/(6N)" in notes
+
+    if final_only and "run_id" in df.columns:
+        before = len(df)
+        df = df.sort_values(["run_id", "D"], kind="stable").groupby("run_id", sort=False).tail(1)
+        df = df.sort_index()
+        notes.append(f"kept the final row of each run: {len(df)} of {before} rows")
+
+    df = _check_values(df, name, drop_invalid, notes)
+    if len(df) == 0:
+        raise DataError(f"{name}: no usable rows (need N, D, loss > 0 and finite)")
+    labels = (df["run_id"].astype(str) if "run_id" in df.columns else df["_row"]).to_numpy(dtype=object)
+    group = _groups(df)
+    budget = (pd.to_numeric(df["budget"], errors="coerce").to_numpy(dtype=float)
+              if "budget" in df.columns else np.full(len(df), np.nan))
+    return RunTable(N=df["N"].to_numpy(float), D=df["D"].to_numpy(float), loss=df["loss"].to_numpy(float),
+                    C=df["C"].to_numpy(float), labels=labels.astype(str), group=group, budget=budget,
+                    source=name, n_convention=n_convention, flops=flops_used, d_derived=d_derived,
+                    notes=tuple(notes))
+
+
+def from_arrays(N, D, loss, C=None, run_id=None, budget=None, source: str = "<arrays>") -> RunTable:
+    """A RunTable straight from arrays (synthetic data, tests)."""
+    import pandas as pd
+
+    frame = {"N": np.asarray(N, float), "D": np.asarray(D, float), "loss": np.asarray(loss, float)}
+    if C is not None:
+        frame["C"] = np.asarray(C, float)
+    if run_id is not None:
+        frame["run_id"] = list(run_id)
+    if budget is not None:
+        frame["budget"] = np.asarray(budget, float)
+    table = load_runs(pd.DataFrame(frame))
+    return dataclasses.replace(table, source=source)
+
+
+def drop_highest_loss(table: RunTable, k: int) -> tuple[RunTable, tuple[str, ...]]:
+    """Remove the k rows with the highest loss (Epoch drop the 5 highest as outliers)."""
+    if k < 0:
+        raise DataError(f"--drop-highest must be >= 0, got {k}")
+    if k == 0:
+        return table, ()
+    if k >= len(table):
+        raise DataError(f"cannot drop the {k} highest-loss rows of a table with {len(table)} rows")
+    order = np.argsort(-table.loss, kind="stable")
+    keep = np.ones(len(table), bool)
+    keep[order[:k]] = False
+    return table.subset(keep), tuple(table.labels[order[:k]])
+
+
+def _read(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
+    if not path.exists():
+        raise DataError(f"{path}: no such file; pass a results.parquet or a CSV of runs")
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            return pd.read_parquet(path)
+        if suffix in (".csv", ".txt"):
+            return pd.read_csv(path)
+    except Exception as err:  # pandas raises many types; all mean the same thing to the user
+        raise DataError(f"{path}: could not read the table ({type(err).__name__}: {err})") from err
+    raise DataError(f"{path}: unknown table format {suffix!r}; use .parquet or .csv")
+
+
+def _from_sweep(df, name, n_convention, flops, notes):
+    """Map a sweep's results.parquet onto N, D, loss, C."""
+    if "status" in df.columns:
+        done = df["status"].astype(str) == "completed"
+        if (~done).any():
+            notes.append(f"skipped {int((~done).sum())} run(s) whose status is not 'completed'")
+        df = df[done].copy()
+    n_col = N_CONVENTIONS[n_convention]
+    need = [n_col, "tokens", "final_val_loss"]
+    missing = [col for col in need if col not in df.columns]
+    if missing:
+        raise DataError(f"{name}: sweep results lack column(s) {missing} (N convention {n_convention!r})")
+    available = [key for key, col in FLOP_FORMULAS.items() if col in df.columns]
+    if flops is None:
+        flops = "exact" if "exact" in available else (available[0] if available else None)
+    elif flops not in available:
+        raise DataError(f"{name}: no {FLOP_FORMULAS[flops]!r} column for --flops {flops}; "
+                        f"this table records {available or 'no FLOP columns'}")
+    out = df.rename(columns={n_col: "N", "tokens": "D", "final_val_loss": "loss"})
+    if flops is None:
+        out["C"] = 6.0 * out["N"] * out["D"]
+        flops = "6ND (computed)"
+        notes.append("no FLOP column: C = 6 N D")
+    else:
+        out["C"] = df[FLOP_FORMULAS[flops]]
+    if "parent_run_id" in df.columns:
+        out["_parent"] = df["parent_run_id"]
+    return out, flops
+
+
+def _from_generic(df, name, flops, notes):
+    if flops is not None:
+        notes.append(f"--flops {flops} ignored: the table has a single C column")
+    missing = [col for col in ("N", "loss") if col not in df.columns]
+    if missing:
+        raise DataError(f"{name}: missing column(s) {missing}; map them with --columns, "
+                        f"e.g. --columns N=\"Model Size\" (the table has {_user_columns(df)})")
+    if "D" not in df.columns:
+        if "C" not in df.columns:
+            raise DataError(f"{name}: need a D (tokens) or a C (FLOPs) column; map one with --columns")
+        df["D"] = df["C"] / (6.0 * df["N"])
+        notes.append("D derived as C/(6N)")
+        return df, "given"
+    if "C" not in df.columns:
+        df["C"] = 6.0 * df["N"] * df["D"]
+        return df, "6ND (computed)"
+    return df, "given"
+
+
+def _check_values(df, name, drop_invalid, notes):
+    import pandas as pd
+
+    cols = ["N", "D", "loss", "C"]
+    values = df[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = ~(np.isfinite(values) & (values > 0)).all(axis=1)
+    if not bad.any():
+        return df
+    rows = df.loc[bad, "run_id"].astype(str) if "run_id" in df.columns else df.loc[bad, "_row"]
+    which = [f"{r} ({', '.join(c for c, ok in zip(cols, v) if not (np.isfinite(ok) and ok > 0))})"
+             for r, v in zip(rows, values[bad])]
+    shown = "; ".join(which[:8]) + (f"; and {len(which) - 8} more" if len(which) > 8 else "")
+    if not drop_invalid:
+        raise DataError(f"{name}: {len(which)} row(s) with non-finite or non-positive values: {shown} "
+                        f"(rows count from 0 after the header); fix them or pass --drop-invalid")
+    notes.append(f"dropped {len(which)} invalid row(s): {shown}")
+    df = df[~bad].copy()
+    df[cols] = values[~bad]
+    return df
+
+
+def _groups(df) -> np.ndarray:
+    """Bootstrap unit per row: parent run for cooldown branches, else run_id, else the row."""
+    if "_parent" in df.columns and "run_id" in df.columns:
+        parent = df["_parent"].where(df["_parent"].notna(), df["run_id"])
+        return parent.astype(str).to_numpy(dtype=object).astype(str)
+    if "run_id" in df.columns:
+        return df["run_id"].astype(str).to_numpy(dtype=object).astype(str)
+    return df["_row"].to_numpy(dtype=object).astype(str)
+
+
+def _user_columns(df) -> list[str]:
+    return [c for c in df.columns if not str(c).startswith("_")]
