@@ -3,10 +3,11 @@ record of everything else a resume needs (seed, data position, tokens seen).
 
 Orbax writes each step into a temporary directory and renames it when complete, so a crash leaves
 either a whole checkpoint or none; saves are asynchronous so the device keeps training while the
-host writes. The last `keep` checkpoints are kept. Orbax does not notice flipped bytes inside an
-array file, so each save also records a checksum of the state (computed on the device) and a
-restore verifies it: a checkpoint that fails to restore or to verify is reported and the next
-older one is tried; the unusable one is moved aside to `<dir>.corrupt/<step>` for inspection.
+host writes. The last `keep` checkpoints are kept, and those listed in `preserve`. Orbax does not
+notice flipped bytes inside an array file, so each save also records a checksum of the state
+(computed on the device) and a restore verifies it: a checkpoint that fails to restore or to
+verify is reported and the next older one is tried; the unusable one is moved aside to
+`<dir>.corrupt/<step>` for inspection.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
 
 
 @jax.jit
@@ -35,8 +37,11 @@ def state_checksum(state: Any) -> list[int]:
 
 
 class Checkpoints:
-    def __init__(self, directory: str | Path, keep: int):
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, cleanup_tmp_directories=True,
+    def __init__(self, directory: str | Path, keep: int, preserve: Collection[int] = ()):
+        """`preserve`: steps whose checkpoints are never deleted (a WSD stable run's branch points)."""
+        policy = checkpoint_managers.AnyPreservationPolicy([
+            checkpoint_managers.LatestN(keep), checkpoint_managers.CustomSteps(sorted(preserve))])
+        options = ocp.CheckpointManagerOptions(preservation_policy=policy, create=True, cleanup_tmp_directories=True,
                                                enable_async_checkpointing=True)
         self.directory = Path(directory).absolute()
         self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))

@@ -16,7 +16,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 import jax
 import numpy as np
@@ -63,10 +63,15 @@ def evaluate(eval_step, params, batches: np.ndarray, mesh) -> float:
 
 
 def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None] | None = None,
-          quiet: bool = False) -> dict:
-    """Train (or resume, or return the summary of) the run in `run_dir`; returns summary.json's content."""
+          quiet: bool = False, keep_steps: Collection[int] = ()) -> dict:
+    """Train (or resume, or return the summary of) the run in `run_dir`; returns summary.json's content.
+
+    `keep_steps`: also checkpoint at these steps and never delete those checkpoints. A WSD sweep's
+    stable-phase run keeps its branch points this way; each cooldown branch starts from a copy of one.
+    """
     run_dir = Path(run_dir)
     started = time.time()
+    hardware.enable_compilation_cache(io.cache_dir(config.data.cache_dir))
     ds = prepare_dataset(config.data, config.train.seq_len, config.model.vocab_size)
     config = resolve_for_run(config, ds)
     run_id = config_hash(config)
@@ -94,7 +99,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     counts = accounting.param_counts(m)
     per_token = accounting.flops_per_token(m, t.seq_len)
     graphdef, state, tx = init_state(config, mesh)
-    checkpoints = Checkpoints(run_dir / "checkpoints", config.checkpoint.keep)
+    checkpoints = Checkpoints(run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
     restored = checkpoints.restore_latest(abstract_like(state))
     start_step, prior_wall = 0, 0.0
     if restored is not None:
@@ -150,7 +155,8 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
             if on_step is not None:
                 on_step(step)
             do_eval = step % t.eval_every == 0 or step == t.steps
-            do_save = config.checkpoint.every and step % config.checkpoint.every == 0 and step < t.steps
+            do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
+                and step < t.steps
             if do_eval or do_save:
                 jax.block_until_ready(device_metrics)
                 evaluated = evaluate(eval_fn, state.params, validation, mesh) if do_eval else None

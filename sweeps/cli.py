@@ -1,5 +1,277 @@
-"""`scaling sweep ...`: placeholder registration, filled in with the sweep runner."""
+"""`scaling sweep plan|run|status|collect`: size x budget sweeps from TOML specs in sweeps/."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+EPILOG = """\
+examples:
+  scaling sweep plan sweeps/quickstart.toml
+  scaling sweep run sweeps/quickstart.toml --out sweeps_out/quickstart --workers 2
+  scaling sweep status sweeps_out/quickstart
+  scaling sweep collect sweeps_out/quickstart          # -> sweeps_out/quickstart/results.parquet
+
+Re-running `sweep run` on the same --out skips finished runs, resumes interrupted ones from their
+checkpoints and starts the rest; several `sweep run` processes (or machines sharing the directory)
+may work on one sweep at once: a lock per run makes each run train in one place only.
+"""
 
 
 def register(subparsers) -> None:
-    pass
+    parser = subparsers.add_parser("sweep", help="plan, run, monitor and collect model-size x budget sweeps",
+                                   description="Sweeps of runs from a TOML spec (kinds: isoflop, grid, wsd; see "
+                                               "sweeps/*.toml).", epilog=EPILOG,
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="sweep_command", metavar="SUBCOMMAND", required=True)
+
+    def spec_args(p):
+        p.add_argument("spec", metavar="SPEC", help="sweep spec, e.g. sweeps/quickstart.toml")
+        p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
+                       help="override a spec key, e.g. --set base.train.seq_len=64 or --set hparams.lr=1e-3")
+        p.add_argument("--threads", type=int, default=None,
+                       help="CPU threads per run (default 1 on CPU, CPUs / GPUs on GPU); results depend on it, "
+                            "not on --workers")
+        p.add_argument("--workers", type=int, default=None,
+                       help="runs at once (default: one per GPU, or CPUs / threads)")
+
+    plan = sub.add_parser("plan", help="print the runs of a spec and their cost, without training")
+    spec_args(plan)
+    plan.add_argument("--no-estimate", action="store_true", help="skip the throughput probe and time estimates")
+    plan.set_defaults(func=cmd_plan)
+
+    run = sub.add_parser("run", help="run a sweep (resumable; safe to run concurrently on one --out)")
+    spec_args(run)
+    run.add_argument("--out", metavar="SWEEP_DIR", required=True, help="sweep directory (created or resumed)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="local worker processes (default) or tasks on a Ray cluster")
+    run.add_argument("--retries", type=int, default=1, help="extra attempts for a failed run (default 1)")
+    run.add_argument("--gpus-per-run", type=float, default=None, help="Ray: GPUs per run (default 1 if GPUs)")
+    run.add_argument("--ray-address", default=None,
+                     help="Ray cluster to join (e.g. auto or HOST:6379); default: start one on this machine")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.set_defaults(func=cmd_run)
+
+    status = sub.add_parser("status", help="counts per status, progress of running runs, failures")
+    status.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    status.set_defaults(func=cmd_status)
+
+    collect = sub.add_parser("collect", help="write SWEEP_DIR/results.parquet (one row per finished run)")
+    collect.add_argument("sweep_dir", metavar="SWEEP_DIR")
+    collect.add_argument("--out", default=None, help="output file (default SWEEP_DIR/results.parquet)")
+    collect.set_defaults(func=cmd_collect)
+
+
+def _quiet_jax() -> None:
+    # The sweep process only plans; its workers own the accelerators, so it must not grab GPU memory.
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _local_gpus() -> list[str]:
+    import jax
+
+    if jax.default_backend() != "gpu":
+        return []
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return visible.split(",") if visible else [str(i) for i in range(jax.local_device_count())]
+
+
+def _load_plan(args):
+    from sweeps import spec as spec_lib
+    from sweeps.plan import make_plan
+
+    spec = spec_lib.load(args.spec, args.overrides)  # spec errors surface before JAX starts
+    _quiet_jax()
+    return spec, make_plan(spec)
+
+
+def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
+    # On CPU one thread per run (small models scale poorly with threads; more runs at once do better);
+    # on GPU the CPUs are shared among the GPUs' workers, which feed their device.
+    threads = args.threads or (max(1, (os.cpu_count() or 1) // len(gpus)) if gpus else 1)
+    if threads < 1:
+        from scaling.errors import ConfigError
+        raise ConfigError(f"--threads must be >= 1, got {threads}")
+    workers = args.workers or (len(gpus) if gpus else max(1, (os.cpu_count() or 1) // threads))
+    return threads, max(1, workers)
+
+
+def format_plan(plan, estimate=None, workers: int = 1) -> str:
+    from sweeps.throughput import format_seconds
+
+    header = (f"{'run_id':12} {'role':6} {'label':24} {'d':>5} {'L':>3} {'H':>3} {'d_ff':>5} {'N':>11} {'N_nonemb':>11} "
+              f"{'D':>12} {'D/N':>7} {'steps':>7} {'lr':>8} {'C_6ND':>9} {'C_6ND_ne':>9} {'C_exact':>9} {'est':>6}")
+    lines = [f"sweep '{plan.spec.name}' ({plan.spec.kind}) from {plan.spec.path}: {len(plan.runs)} runs", header]
+    for run in plan.runs:
+        m, counts, flops = run.config.model, run.counts, run.flops
+        est = format_seconds(estimate.seconds[run.run_id]) if estimate else "-"
+        lines.append(f"{run.run_id:12} {run.role:6} {run.label[:24]:24} {m.d_model:5d} {m.n_layers:3d} {m.n_heads:3d} "
+                     f"{m.d_ff:5d} {counts['n_params']:11,d} {counts['n_params_nonembedding']:11,d} {run.tokens:12,d} "
+                     f"{run.tokens / counts['n_params']:7.2f} {run.steps:7d} {run.config.train.lr:8.2g} "
+                     f"{flops['flops_6nd']:9.3g} {flops['flops_6nd_nonembed']:9.3g} {flops['flops_exact']:9.3g} "
+                     f"{est:>6}")
+    lines.append(f"total compute: C_exact {plan.total_flops('flops_exact'):.4g} FLOPs, C_6ND "
+                 f"{plan.total_flops('flops_6nd'):.4g}, C_6ND_nonembed {plan.total_flops('flops_6nd_nonembed'):.4g}; "
+                 f"vocab {plan.vocab_size}, {plan.unique_tokens:,} unique training tokens")
+    if estimate:
+        lines.append(f"estimated time: {format_seconds(estimate.total())} of training, about "
+                     f"{format_seconds(estimate.total(workers))} with {workers} worker(s); {estimate.how}")
+    lines += [f"note: {note}" for note in plan.notes]
+    return "\n".join(lines)
+
+
+def cmd_plan(args) -> int:
+    spec, plan = _load_plan(args)
+    threads, workers = _parallelism(args, _local_gpus())
+    estimate = None
+    if not args.no_estimate:
+        from sweeps.throughput import measure
+
+        estimate = measure(plan, threads)
+    print(format_plan(plan, estimate, workers))
+    return 0
+
+
+class Display:
+    """Run starts and ends as lines; on a terminal also a bar of finished runs with running runs' steps."""
+
+    def __init__(self, sweep_dir: Path, records: list[dict], done_before: int, enabled: bool):
+        from sweeps import store
+
+        self.store, self.sweep_dir, self.enabled = store, sweep_dir, enabled
+        self.total, self.done = len(records), done_before
+        self.running: dict[str, dict] = {}
+        self.last_line = time.monotonic()
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, initial=done_before, unit="run", file=sys.stderr, dynamic_ncols=True)
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        elif self.enabled:
+            print(text, file=sys.stderr, flush=True)
+
+    def progress(self) -> str:
+        parts = []
+        for run_id, record in self.running.items():
+            last = self.store.last_metrics(self.store.run_dir(self.sweep_dir, run_id)) or {}
+            parts.append(f"{run_id[:6]} {last.get('step', 0)}/{record['config']['train']['steps']}")
+        return " | ".join(parts)
+
+    def __call__(self, event: str, record: dict | None, outcome) -> None:
+        if event == "tick":
+            if self.bar is not None:
+                self.bar.set_postfix_str(self.progress(), refresh=True)
+            elif self.enabled and self.running and time.monotonic() - self.last_line > 30:
+                self.say(f"[{self.done}/{self.total}] running: {self.progress()}")
+                self.last_line = time.monotonic()
+            return
+        run_id = record["run_id"]
+        if event == "start":
+            self.running[run_id] = record
+            self.say(f"[{self.done}/{self.total}] start {run_id} {record['label']}")
+            return
+        self.running.pop(run_id, None)
+        if event == "retry":
+            self.say(f"retry {run_id} {record['label']}: {outcome.error}")
+            return
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        directory = self.store.run_dir(self.sweep_dir, run_id)
+        summary = self.store.read_summary(directory) or {}
+        detail = f"val_loss {summary['final_val_loss']:.4f}" if summary.get("final_val_loss") else (
+            outcome.error if outcome and outcome.error else "")
+        took = f" in {outcome.seconds:.0f}s" if outcome and outcome.seconds else ""
+        self.say(f"[{self.done}/{self.total}] {event} {run_id} {record['label']}{took} {detail}")
+        for line in _notable_lines(directory):
+            self.say(f"    {line}")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _notable_lines(directory: Path) -> list[str]:
+    """What a run's last attempt said about resuming or damaged checkpoints (from worker.log)."""
+    path = directory / "worker.log"
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace").rsplit("--- attempt at", 1)[-1]
+    return [line.strip() for line in text.splitlines()
+            if line.startswith(("warning: checkpoint", "resuming ", "branch: "))][:6]
+
+
+def cmd_run(args) -> int:
+    from sweeps import collect, store
+    from sweeps.executors import LocalExecutor, RayExecutor, run_sweep
+
+    spec, plan = _load_plan(args)
+    sweep_dir = Path(args.out)
+    gpus = _local_gpus() if args.executor == "local" else []
+    threads, workers = _parallelism(args, gpus)
+    # Parents first (their branches wait on them), then the dearest runs, so that the sweep ends evenly.
+    order = sorted(plan.runs, key=lambda r: (r.role != "parent", r.role == "branch", -r.flops["flops_exact"]))
+    records = [run.record(spec) for run in order]
+    store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
+    if args.executor == "ray":
+        gpus_per_run = args.gpus_per_run if args.gpus_per_run is not None else (1.0 if _local_gpus() else 0.0)
+        executor = RayExecutor(args.ray_address, args.workers, threads, gpus_per_run)
+    else:
+        executor = LocalExecutor(workers, threads, gpus)
+    print(f"sweep '{spec.name}': {len(records)} runs in {sweep_dir}, {args.executor} executor, "
+          f"{executor.workers} worker(s) x {threads} thread(s)" + (f", GPUs {','.join(gpus)}" if gpus else ""),
+          file=sys.stderr)
+    done_before = sum(1 for r in records if (store.read_summary(store.run_dir(sweep_dir, r["run_id"])) or {})
+                      .get("status") in ("completed", "diverged"))
+    display = Display(sweep_dir, records, done_before, enabled=not args.quiet)
+    try:
+        tally = run_sweep(sweep_dir, records, executor, retries=args.retries, on_event=display)
+    finally:
+        display.close()
+        executor.close()
+    path, n_rows = collect.collect(sweep_dir)
+    counts = {}
+    for record in records:
+        state = store.run_state(sweep_dir, record)
+        counts[state.status] = counts.get(state.status, 0) + 1
+    print(f"sweep '{spec.name}' done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+          + f" ({tally.skipped} were already finished); {n_rows} rows in {path}")
+    for run_id, error in tally.failures.items():
+        print(f"failed {run_id}: {error}", file=sys.stderr)
+    return 1 if tally.failures else 0
+
+
+def cmd_status(args) -> int:
+    from sweeps import store
+
+    sweep_dir = Path(args.sweep_dir)
+    records = store.load_records(sweep_dir)
+    states = [(record, store.run_state(sweep_dir, record)) for record in records]
+    counts: dict[str, int] = {}
+    for _, state in states:
+        counts[state.status] = counts.get(state.status, 0) + 1
+    print(f"{sweep_dir}: {len(records)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    for record, state in states:
+        if state.status in ("running", "interrupted"):
+            print(f"  {state.status:11} {state.run_id} {record['label']:24} step {state.step}/{state.steps} "
+                  f"({100 * state.step / state.steps:.0f}%)")
+    for record, state in states:
+        if state.status in ("failed", "diverged"):
+            print(f"  {state.status:11} {state.run_id} {record['label']:24} {state.error}")
+    return 0
+
+
+def cmd_collect(args) -> int:
+    from sweeps.collect import collect
+
+    path, n_rows = collect(args.sweep_dir, args.out)
+    print(f"wrote {n_rows} rows to {path}")
+    return 0

@@ -95,3 +95,11 @@ def test_checksum_mismatch_is_detected(tmp_path, capsys):
     assert step == 1
     assert "checksum does not match" in capsys.readouterr().err
     assert (tmp_path.with_name(tmp_path.name + ".corrupt") / "2").is_dir()
+
+
+def test_preserved_steps_survive_keep_last_k(tmp_path):
+    checkpoints = Checkpoints(tmp_path, keep=1, preserve=(2,))
+    for step in (1, 2, 3, 4):
+        checkpoints.save(step, toy_state(step), {"step": step})
+    checkpoints.close()
+    assert Checkpoints(tmp_path, keep=1).steps() == [2, 4]

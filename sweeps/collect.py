@@ -1,0 +1,76 @@
+"""`results.parquet`: one row per finished run or WSD cooldown branch, the table the analysis reads.
+
+Columns (types fixed by SCHEMA, so that an all-null column keeps its type):
+  run_id, status ("completed", "diverged", "failed"), budget (isoflop: the spec's nominal FLOP budget;
+  null otherwise), n_params, n_params_embedding, n_params_nonembedding, tokens (D consumed),
+  unique_tokens, flops_6nd, flops_6nd_nonembed, flops_exact (C consumed, per formula), final_val_loss
+  (nats), val_bpb, parent_run_id and branch_tokens (WSD branches: the stable run and the tokens it had
+  consumed where the cooldown starts; null otherwise), then extras: branch_step, d_model, n_layers,
+  n_heads, d_ff, vocab_size, seq_len, batch_size, lr, warmup_steps, schedule, steps, target_n, label,
+  sweep_name, kind, wall_time_s, error.
+WSD stable-phase runs are not rows: their loss is taken at a high learning rate and is no (N, D) point.
+Failed runs carry their planned N and the tokens they consumed (0 when they never started).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+
+from scaling import io
+from sweeps import store
+
+SCHEMA = pa.schema([
+    ("run_id", pa.string()), ("status", pa.string()), ("budget", pa.float64()),
+    ("n_params", pa.int64()), ("n_params_embedding", pa.int64()), ("n_params_nonembedding", pa.int64()),
+    ("tokens", pa.int64()), ("unique_tokens", pa.int64()),
+    ("flops_6nd", pa.float64()), ("flops_6nd_nonembed", pa.float64()), ("flops_exact", pa.float64()),
+    ("final_val_loss", pa.float64()), ("val_bpb", pa.float64()),
+    ("parent_run_id", pa.string()), ("branch_tokens", pa.int64()), ("branch_step", pa.int64()),
+    ("d_model", pa.int64()), ("n_layers", pa.int64()), ("n_heads", pa.int64()), ("d_ff", pa.int64()),
+    ("vocab_size", pa.int64()), ("seq_len", pa.int64()), ("batch_size", pa.int64()), ("lr", pa.float64()),
+    ("warmup_steps", pa.int64()), ("schedule", pa.string()), ("steps", pa.int64()), ("target_n", pa.float64()),
+    ("label", pa.string()), ("sweep_name", pa.string()), ("kind", pa.string()), ("wall_time_s", pa.float64()),
+    ("error", pa.string()),
+])
+
+
+def row(record: dict, summary: dict) -> dict:
+    model, train = record["config"]["model"], record["config"]["train"]
+    tokens = summary.get("tokens") or 0
+    per_token = {k: record[k] / record["tokens_planned"] for k in ("flops_6nd", "flops_6nd_nonembed", "flops_exact")}
+    return {
+        "run_id": record["run_id"], "status": summary["status"], "budget": record.get("budget"),
+        **{k: summary.get(k, record[k]) for k in ("n_params", "n_params_embedding", "n_params_nonembedding")},
+        "tokens": tokens, "unique_tokens": summary.get("unique_tokens"),
+        **{k: summary.get(k, per_token[k] * tokens) for k in per_token},
+        "final_val_loss": summary.get("final_val_loss"), "val_bpb": summary.get("val_bpb"),
+        "parent_run_id": record.get("parent_run_id"), "branch_tokens": record.get("branch_tokens"),
+        "branch_step": record.get("branch_step"),
+        **{k: model[k] for k in ("d_model", "n_layers", "n_heads", "d_ff", "vocab_size")},
+        **{k: train[k] for k in ("seq_len", "batch_size", "lr", "warmup_steps", "schedule", "steps")},
+        "target_n": record.get("target_n"), "label": record.get("label"), "sweep_name": record.get("sweep_name"),
+        "kind": record.get("kind"), "wall_time_s": summary.get("wall_time_s"), "error": summary.get("error"),
+    }
+
+
+def rows(sweep_dir: str | Path) -> list[dict]:
+    found = []
+    for record in store.load_records(sweep_dir):
+        if record.get("role") == "parent":
+            continue
+        summary = store.read_summary(store.run_dir(sweep_dir, record["run_id"]))
+        if summary and summary.get("status") in store.FINISHED:
+            found.append(row(record, summary))
+    return found
+
+
+def collect(sweep_dir: str | Path, out: str | Path | None = None) -> tuple[Path, int]:
+    """Write the results table (atomically); returns its path and the number of rows."""
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows(sweep_dir), schema=SCHEMA)
+    path = Path(out) if out else Path(sweep_dir) / "results.parquet"
+    io.atomic_write(path, lambda handle: pq.write_table(table, handle))
+    return path, table.num_rows

@@ -1,0 +1,242 @@
+"""Executors: run a sweep's planned runs, each once, in worker processes, locally or on a Ray cluster.
+
+`execute` is the unit of work and is the same for both executors: take the run's lock (or report
+it taken), start `python -m sweeps.worker run RUN_DIR` pinned to its CPU share (and GPU), wait, and
+read the outcome from the exit code and summary.json. The worker inherits the lock's descriptor, so
+the lock lasts as long as the training does, whichever of the two processes dies first.
+
+`run_sweep` is the scheduler: it skips finished runs, defers runs another process holds, starts
+WSD branches once their parent has checkpointed the branch point, retries failures up to `retries`
+times, and records a run as failed when its worker died without saying why.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+import queue
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from sweeps import store
+
+DONE = ("completed", "diverged")  # not retried; a failed run is retried by the next `sweep run`
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    run_id: str
+    status: str  # completed, diverged, failed, locked (another process has it), no_source (branch)
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def cores_for(slot: int, threads: int) -> list[int]:
+    """The CPUs of worker slot `slot`: consecutive blocks of `threads`, wrapping when oversubscribed."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    return [available[(slot * threads + i) % len(available)] for i in range(threads)]
+
+
+def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: str | None = None) -> Outcome:
+    """Train one run in a worker process, holding its lock; returns how it ended."""
+    directory = Path(run_dir)
+    run_id = directory.name
+    fd = store.try_lock(directory)
+    if fd is None:
+        return Outcome(run_id, "locked")
+    started = time.time()
+    try:
+        summary = store.read_summary(directory)
+        if summary and summary.get("status") in DONE:  # finished by another process since we looked
+            return Outcome(run_id, summary["status"], summary.get("error"))
+        env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+        if gpus is not None:
+            env["CUDA_VISIBLE_DEVICES"] = gpus
+        cmd = [sys.executable, "-m", "sweeps.worker", "run", str(directory), "--threads", str(threads),
+               "--cores", ",".join(map(str, cores or []))]
+        store.append_attempt(directory, {"event": "start", "pid": os.getpid(), "host": os.uname().nodename})
+        with open(directory / "worker.log", "ab") as log:
+            log.write(f"--- attempt at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            log.flush()
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,)).returncode
+        summary = store.read_summary(directory) or {}
+        fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
+        if code == 0 and summary.get("status") == "completed":
+            status, error = "completed", None
+        elif summary.get("status") == "diverged" and fresh:
+            status, error = "diverged", summary.get("error")
+        elif code == 4:
+            status, error = "no_source", store.log_tail(directory, 1)
+        else:
+            status = "failed"
+            error = (summary.get("error") if fresh and summary.get("status") == "failed" else None) \
+                or f"worker exited with code {code}: {store.log_tail(directory, 3)}"
+        store.append_attempt(directory, {"event": "end", "exit_code": code, "status": status, "error": error})
+        return Outcome(run_id, status, error, time.time() - started)
+    finally:
+        store.release(fd)
+
+
+class LocalExecutor:
+    """K worker processes on this machine; slot i owns GPU i (when there are GPUs) or a block of CPUs."""
+
+    def __init__(self, workers: int, threads: int, gpus: list[str] | None = None):
+        self.workers, self.threads, self.gpus = workers, threads, gpus
+        self.pool = concurrent.futures.ThreadPoolExecutor(workers)
+        self.slots: queue.Queue[int] = queue.Queue()
+        for slot in range(workers):
+            self.slots.put(slot)
+
+    def _execute(self, run_dir: str) -> Outcome:
+        slot = self.slots.get()
+        try:
+            gpus = self.gpus[slot % len(self.gpus)] if self.gpus else None
+            return execute(run_dir, self.threads, cores_for(slot, self.threads), gpus)
+        finally:
+            self.slots.put(slot)
+
+    def submit(self, run_dir: str):
+        return self.pool.submit(self._execute, run_dir)
+
+    def wait(self, futures: list, timeout: float) -> list:
+        done, _ = concurrent.futures.wait(futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
+        return list(done)
+
+    @staticmethod
+    def result(future) -> Outcome:
+        return future.result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
+def _ray_execute(run_dir: str, threads: int) -> Outcome:
+    """Ray task body: the same `execute`, on whichever node Ray placed it (which must see SWEEP_DIR)."""
+    import zlib
+
+    # Ray assigns CPU counts, not CPU ids: pin by the run id so that concurrent tasks usually differ.
+    slot = zlib.crc32(Path(run_dir).name.encode())
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")  # set by Ray for tasks that asked for GPUs
+    return execute(run_dir, threads, cores_for(slot, threads), gpus)
+
+
+class RayExecutor:
+    """Each run is a Ray task asking for `threads` CPUs and `gpus_per_run` GPUs."""
+
+    def __init__(self, address: str | None, workers: int | None, threads: int, gpus_per_run: float):
+        try:
+            import ray
+        except ImportError:
+            from scaling.errors import ScalingError
+            raise ScalingError("--executor ray needs the ray package: pip install 'ray>=2.50' "
+                               "(or use --executor local)") from None
+
+        env = {k: os.environ[k] for k in ("SCALING_CACHE", "JAX_PLATFORMS", "XLA_FLAGS") if k in os.environ}
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
+            else:  # a one-machine cluster that lives as long as this process
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env={"env_vars": env},
+                         log_to_driver=False)
+        self.ray = ray
+        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.workers = workers or max(1, cluster_cpus // threads)
+        self.threads = threads
+        self.task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute)
+
+    def submit(self, run_dir: str):
+        return self.task.remote(run_dir, self.threads)
+
+    def wait(self, futures: list, timeout: float) -> list:
+        done, _ = self.ray.wait(futures, num_returns=len(futures), timeout=timeout)
+        return done
+
+    def result(self, future) -> Outcome:
+        return self.ray.get(future)
+
+    def close(self) -> None:
+        pass  # a cluster we started ends with this process; one we joined is not ours to stop
+
+
+@dataclasses.dataclass
+class Tally:
+    finished: dict[str, str] = dataclasses.field(default_factory=dict)  # run id -> status this invocation
+    skipped: int = 0  # already finished before this invocation
+    failures: dict[str, str] = dataclasses.field(default_factory=dict)  # run id -> error
+
+
+def run_sweep(sweep_dir: str | Path, records: list[dict], executor, retries: int = 1,
+              on_event: Callable[[str, dict, Outcome | None], None] | None = None, poll_s: float = 0.5) -> Tally:
+    """Run every unfinished run of `records` once; returns what happened. Blocks until all are finished
+    (including runs that another process holds: they are waited for, not duplicated)."""
+    sweep_dir = Path(sweep_dir)
+    notify = on_event or (lambda *_: None)
+    tally = Tally()
+    by_id = {r["run_id"]: r for r in records}
+    todo: list[str] = []
+    for record in records:
+        summary = store.read_summary(store.run_dir(sweep_dir, record["run_id"]))
+        if summary and summary.get("status") in DONE:
+            tally.skipped += 1
+        else:
+            todo.append(record["run_id"])
+    failed_attempts: dict[str, int] = {}
+    in_flight: dict = {}
+    while todo or in_flight:
+        for run_id in list(todo):
+            if len(in_flight) >= executor.workers:
+                break
+            record, directory = by_id[run_id], store.run_dir(sweep_dir, run_id)
+            summary = store.read_summary(directory)
+            if summary and summary.get("status") in DONE and run_id not in failed_attempts:
+                todo.remove(run_id)  # another process finished it
+                tally.finished[run_id] = summary["status"]
+                notify("done elsewhere", record, None)
+                continue
+            if record.get("role") == "branch" and not store.has_checkpoint(directory) \
+                    and not store.branch_source_ready(sweep_dir, record):
+                parent = store.read_summary(store.run_dir(sweep_dir, record["parent_run_id"]))
+                if parent and parent.get("status") in store.FINISHED and not store.is_locked(
+                        store.run_dir(sweep_dir, record["parent_run_id"])):
+                    error = (f"parent run {record['parent_run_id']} ended '{parent['status']}' before the branch point "
+                             f"(step {record['branch_step']})")
+                    store.record_failure(directory, record, error)
+                    todo.remove(run_id)
+                    tally.finished[run_id] = "failed"
+                    tally.failures[run_id] = error
+                    notify("failed", record, Outcome(run_id, "failed", error))
+                continue  # wait for the parent
+            if store.is_locked(directory):
+                continue  # another sweep process is training it; look again later
+            todo.remove(run_id)
+            in_flight[executor.submit(str(directory))] = run_id
+            notify("start", record, None)
+        notify("tick", None, None)
+        if not in_flight:
+            time.sleep(poll_s)
+            continue
+        for future in executor.wait(list(in_flight), timeout=poll_s):
+            run_id = in_flight.pop(future)
+            record = by_id[run_id]
+            try:
+                outcome = executor.result(future)
+            except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost with its node
+                outcome = Outcome(run_id, "failed", f"executor error: {type(err).__name__}: {err}")
+            if outcome.status in ("locked", "no_source"):
+                todo.append(run_id)  # someone else has it, or the parent's checkpoint vanished: look again
+                continue
+            if outcome.status == "failed":
+                failed_attempts[run_id] = failed_attempts.get(run_id, 0) + 1
+                if failed_attempts[run_id] <= retries:
+                    notify("retry", record, outcome)
+                    todo.append(run_id)
+                    continue
+                store.record_failure(store.run_dir(sweep_dir, run_id), record, outcome.error or "unknown error")
+                tally.failures[run_id] = outcome.error or "unknown error"
+            tally.finished[run_id] = outcome.status
+            notify(outcome.status, record, outcome)
+    return tally

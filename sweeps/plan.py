@@ -1,0 +1,255 @@
+"""From a spec to the list of runs: shapes, per-size hyperparameters, budget matching, WSD branches.
+
+Every planned run carries its fully resolved RunConfig; its id is that config's hash, the same id
+`scaling.train.train` computes, so a run directory is found again whatever process plans it.
+
+Hyperparameter rule (recorded in each run's config):
+  lr      = hparams.lr * (hparams.lr_base_width / d_model) ** hparams.lr_width_exponent
+            (no width scaling when lr_base_width is unset; Adam's optimal lr falls roughly as 1/width)
+  warmup  = round(hparams.warmup_fraction * steps)  (WSD: of the shortest branch, shared by all branches)
+  batch   = hparams.batch_size, the same for every size so that D is counted in the same units
+
+Budget matching (isoflop): steps = round(C / (flops_per_token * batch_size * seq_len)) under the
+spec's formula; the realised C must lie within isoflop.tolerance (1%) of the budget.
+
+WSD: per size, one stable-phase run ("parent": warmup then constant lr, i.e. the wsd schedule with no
+decay) checkpoints at each branch point b and keeps those checkpoints; each branch is a wsd run of
+T steps whose cooldown covers the last round(decay_fraction * T) steps, so b = T - that, and up to b
+its schedule, data and state are the parent's. The branch starts from a copy of the parent's
+checkpoint at b (see sweeps.worker); trained from scratch it would give the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from scaling import accounting
+from scaling.config import RunConfig, config_hash, to_dict
+from scaling.errors import ConfigError
+from scaling.shapes import Shape, choose_shape
+from sweeps.spec import Spec
+
+ROLES = ("run", "parent", "branch")  # a "parent" is a WSD stable phase: not a data point of its own
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedRun:
+    run_id: str
+    config: RunConfig  # resolved: nothing left implicit
+    role: str
+    label: str  # human-readable, e.g. "C=1e+12 N~2e+05"
+    target_n: float
+    budget: float | None = None  # the spec's nominal compute budget (isoflop), else None
+    parent_run_id: str | None = None
+    branch_step: int | None = None
+    keep_steps: tuple[int, ...] = ()  # parent: its branch points
+
+    @property
+    def steps(self) -> int:
+        return self.config.train.steps
+
+    @property
+    def tokens(self) -> int:
+        return self.config.train.steps * self.config.train.batch_size * self.config.train.seq_len
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return accounting.param_counts(self.config.model)
+
+    @property
+    def flops(self) -> dict[str, float]:
+        return accounting.training_flops(self.config.model, self.config.train.seq_len, self.tokens)
+
+    @property
+    def work_fraction(self) -> float:
+        """The share of the run's steps it trains itself: a branch inherits its first branch_step steps."""
+        return 1.0 - (self.branch_step or 0) / self.steps
+
+    @property
+    def branch_tokens(self) -> int | None:
+        """Tokens the parent had consumed at the branch point (where the cooldown starts)."""
+        if self.branch_step is None:
+            return None
+        return self.branch_step * self.config.train.batch_size * self.config.train.seq_len
+
+    def record(self, spec: Spec) -> dict[str, Any]:
+        """What run.json stores: enough to run, resume, and tag the row in results.parquet."""
+        return {"run_id": self.run_id, "sweep_name": spec.name, "kind": spec.kind, "role": self.role,
+                "label": self.label, "target_n": self.target_n, "budget": self.budget,
+                "parent_run_id": self.parent_run_id, "branch_step": self.branch_step,
+                "branch_tokens": self.branch_tokens, "keep_steps": list(self.keep_steps),
+                "tokens_planned": self.tokens, **self.counts, **self.flops, "config": to_dict(self.config)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    spec: Spec
+    runs: tuple[PlannedRun, ...]
+    vocab_size: int
+    unique_tokens: int
+    notes: tuple[str, ...]
+
+    def total_flops(self, formula: str = "flops_exact") -> float:
+        """Compute the sweep spends: a branch's steps before its branch point are its parent's."""
+        return sum(run.flops[formula] * run.work_fraction for run in self.runs)
+
+
+def make_plan(spec: Spec) -> Plan:
+    """All runs of `spec`. Tokenizes the data once (cached) for the vocabulary and unique-token count."""
+    from scaling.data import prepare_dataset
+    from scaling.train import resolve_for_run
+
+    base = spec.base_config()
+    ds = prepare_dataset(base.data, base.train.seq_len, base.model.vocab_size)
+    vocab = base.model.vocab_size or ds.vocab_size
+    notes: list[str] = []
+    planner = {"isoflop": _isoflop_runs, "grid": _grid_runs, "wsd": _wsd_runs}[spec.kind]
+    drafts = planner(spec, base, vocab, notes)
+    runs, seen, label_ids = [], {}, {}
+    for draft in drafts:
+        config = resolve_for_run(draft.pop("config"), ds)
+        run_id = label_ids[draft["label"]] = config_hash(config)
+        if run_id in seen:
+            notes.append(f"{draft['label']} is the same run as {seen[run_id]}; kept once")
+            continue
+        seen[run_id] = draft["label"]
+        runs.append(PlannedRun(run_id=run_id, config=config, **draft))
+    # Branch drafts name their parent by label until the parent's id is known.
+    runs = [dataclasses.replace(run, parent_run_id=label_ids[run.parent_run_id]) if run.role == "branch" else run
+            for run in runs]
+    for run in runs:
+        if run.tokens > ds.unique_train_tokens and run.role != "parent":
+            notes.append(f"{run.label} reads {run.tokens:,} tokens, {run.tokens / ds.unique_train_tokens:.1f} epochs "
+                         f"of the {ds.unique_train_tokens:,} unique training tokens: data will repeat")
+    return Plan(spec, tuple(runs), vocab, ds.unique_train_tokens, tuple(notes))
+
+
+def shape_for(target: float, key: str, spec: Spec, base: RunConfig, vocab: int) -> Shape:
+    """The shape for one target size; refuses targets the shape rule cannot reach within tolerance."""
+    rule = spec.sizes
+    shape = choose_shape(target, vocab, base.model.mlp, base.model.tie_embeddings, rule.aspect_ratio,
+                         rule.tolerance, rule.max_layers)
+    if abs(math.log(shape.n_params / target)) > math.log1p(rule.tolerance):
+        raise ConfigError(f"{spec.path}: key '{key}' = {target:.4g} cannot be built: the nearest shape "
+                          f"(d_model {shape.d_model}, {shape.n_layers} layers, vocab {vocab}) has N={shape.n_params:,}, "
+                          f"more than sizes.tolerance={rule.tolerance:g} away; choose a size in reach or raise "
+                          "sizes.tolerance / sizes.max_layers")
+    return shape
+
+
+def hparams_for(spec: Spec, base: RunConfig, shape: Shape, steps: int, warmup_steps: int | None = None,
+                **train_overrides) -> RunConfig:
+    """The run config of one shape trained for `steps` steps under the spec's hyperparameter rule."""
+    hp, t = spec.hparams, base.train
+    lr = hp.lr if hp.lr is not None else t.lr
+    if hp.lr_base_width is not None:
+        lr = lr * (hp.lr_base_width / shape.d_model) ** hp.lr_width_exponent
+    if warmup_steps is None:
+        warmup_steps = round(hp.warmup_fraction * steps) if hp.warmup_fraction is not None else t.warmup_steps
+    model = dataclasses.replace(base.model, **shape.model_overrides())
+    train = dataclasses.replace(t, steps=steps, tokens=None, lr=float(f"{lr:.6g}"),
+                                warmup_steps=min(warmup_steps, steps),
+                                batch_size=hp.batch_size or t.batch_size, **train_overrides)
+    return dataclasses.replace(base, model=model, train=train)
+
+
+def tokens_per_step(spec: Spec, base: RunConfig) -> int:
+    return (spec.hparams.batch_size or base.train.batch_size) * base.train.seq_len
+
+
+def _model_of(shape: Shape, base: RunConfig):
+    return dataclasses.replace(base.model, **shape.model_overrides())
+
+
+def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
+    iso, seq_len = spec.isoflop, base.train.seq_len
+    per_step_tokens = tokens_per_step(spec, base)
+    drafts = []
+    for bi, budget in enumerate(iso.budgets):
+        targets = budget.n_params or spec.sizes.n_params
+        size_key = f"isoflop.budgets[{bi}].n_params" if budget.n_params else "sizes.n_params"
+        kept = 0
+        for si, target in enumerate(targets):
+            shape = shape_for(target, f"{size_key}[{si}]", spec, base, vocab)
+            step_flops = accounting.flops_per_token(_model_of(shape, base), seq_len)[iso.formula] * per_step_tokens
+            steps = round(budget.flops / step_flops)
+            miss = abs(steps * step_flops - budget.flops) / budget.flops
+            if steps < 1 or miss > iso.tolerance:
+                raise ConfigError(
+                    f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_key}[{si}] = "
+                    f"{target:.4g} (N={shape.n_params:,}): one step of {per_step_tokens} tokens costs {step_flops:.4g} FLOPs "
+                    f"({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
+                    f"{iso.tolerance:.0%}); raise the budget, drop that size, or lower hparams.batch_size")
+            tokens_per_param = steps * per_step_tokens / shape.n_params
+            window = iso.tokens_per_param
+            if window and not window[0] <= tokens_per_param <= window[1]:
+                notes.append(f"C={budget.flops:.3g} N~{target:.3g}: skipped, {tokens_per_param:.3g} tokens/param is "
+                             f"outside isoflop.tokens_per_param {list(window)}")
+                continue
+            kept += 1
+            drafts.append({"config": hparams_for(spec, base, shape, steps), "role": "run", "target_n": target,
+                           "budget": budget.flops, "label": f"C={budget.flops:.3g} N~{target:.3g}"})
+        if kept == 0:
+            raise ConfigError(f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} keeps no size: every size "
+                              f"falls outside isoflop.tokens_per_param {list(iso.tokens_per_param)}; widen the window "
+                              "or list other sizes")
+    return drafts
+
+
+def _grid_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
+    grid, per_step_tokens = spec.grid, tokens_per_step(spec, base)
+    drafts = []
+    for si, target in enumerate(spec.sizes.n_params):
+        shape = shape_for(target, f"sizes.n_params[{si}]", spec, base, vocab)
+        if grid.tokens is not None:
+            budgets = [(f"D={d:.3g}", d) for d in grid.tokens]
+        else:
+            budgets = [(f"D/N={r:g}", r * shape.n_params) for r in grid.tokens_per_param]
+        for tag, tokens in budgets:
+            steps = max(1, round(tokens / per_step_tokens))
+            drafts.append({"config": hparams_for(spec, base, shape, steps), "role": "run", "target_n": target,
+                           "label": f"N~{target:.3g} {tag}"})
+    return drafts
+
+
+def decay_steps(total_steps: int, fraction: float) -> int:
+    """Cooldown length of a wsd run, computed as scaling.schedules.make_schedule does."""
+    return max(round(fraction * total_steps), 1)
+
+
+def _wsd_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
+    wsd, hp, per_step_tokens = spec.wsd, spec.hparams, tokens_per_step(spec, base)
+    drafts = []
+    for si, target in enumerate(spec.sizes.n_params):
+        shape = shape_for(target, f"sizes.n_params[{si}]", spec, base, vocab)
+        if wsd.branch_tokens is not None:
+            wanted = list(wsd.branch_tokens)
+            key = "wsd.branch_tokens"
+        else:
+            wanted = [r * shape.n_params for r in wsd.branch_tokens_per_param]
+            key = "wsd.branch_tokens_per_param"
+        totals = sorted({max(2, round(tokens / per_step_tokens)) for tokens in wanted})
+        points = {total: total - decay_steps(total, wsd.decay_fraction) for total in totals}
+        if hp.warmup_fraction is not None:
+            warmup = round(hp.warmup_fraction * totals[0])
+        else:
+            warmup = base.train.warmup_steps
+        if warmup > min(points.values()):
+            raise ConfigError(f"{spec.path}: key '{key}': the shortest branch of size {target:.4g} ({totals[0]} steps) "
+                              f"starts its cooldown at step {points[totals[0]]}, before the {warmup}-step warmup ends; "
+                              "raise the smallest branch or lower hparams.warmup_fraction")
+        parent_label = f"N~{target:.3g} stable"
+        keep = tuple(sorted(set(points.values())))
+        parent = hparams_for(spec, base, shape, max(keep), warmup, schedule="wsd", decay_fraction=0.0,
+                             decay_shape=wsd.decay_shape)
+        drafts.append({"config": parent, "role": "parent", "target_n": target, "label": parent_label,
+                       "keep_steps": keep})
+        for total in totals:
+            branch = hparams_for(spec, base, shape, total, warmup, schedule="wsd",
+                                 decay_fraction=wsd.decay_fraction, decay_shape=wsd.decay_shape)
+            drafts.append({"config": branch, "role": "branch", "target_n": target,
+                           "label": f"N~{target:.3g} D={total * per_step_tokens:.3g}",
+                           "parent_run_id": parent_label, "branch_step": points[total]})
+    return drafts

@@ -1,0 +1,342 @@
+"""Sweep specs: TOML files parsed and validated into frozen dataclasses.
+
+A spec names its kind and has these tables (every key is checked; unknown ones are rejected by name):
+
+  name, kind, description     kind is "isoflop", "grid" or "wsd"
+  [sizes]    n_params          target total parameter counts: a list, or {min, max, num} (log-spaced)
+             aspect_ratio, tolerance, max_layers       passed to scaling.shapes.choose_shape
+  [hparams]  lr, lr_base_width, lr_width_exponent      lr = lr * (lr_base_width / d_model) ** exponent
+             warmup_fraction, batch_size               warmup = round(fraction * steps)
+  [isoflop]  budgets (list, or {min, max, num}; an entry may be {flops, n_params} with its own sizes),
+             formula ("flops_exact", "flops_6nd", "flops_6nd_nonembed"), tolerance (0.01),
+             tokens_per_param = [lo, hi] (optional: keep only sizes whose D/N falls in this window)
+  [grid]     tokens or tokens_per_param
+  [wsd]      branch_tokens or branch_tokens_per_param, decay_fraction, decay_shape
+  [base]     a run config ([base.model], [base.data], [base.train], [base.checkpoint]) for every run;
+             the keys the sweep sets itself (shape, steps, lr, warmup, schedule) may not appear there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from scaling import config as config_lib
+from scaling.errors import ConfigError
+
+KINDS = ("isoflop", "grid", "wsd")
+FORMULAS = ("flops_exact", "flops_6nd", "flops_6nd_nonembed")
+
+# Keys of the run config that the sweep sets itself, so a spec's [base] must leave them alone.
+SWEEP_OWNED = {
+    "model": ("d_model", "n_layers", "n_heads", "d_ff"),
+    "train": ("steps", "tokens"),
+}
+HPARAM_OWNED = {"lr": "train.lr", "warmup_fraction": "train.warmup_steps", "batch_size": "train.batch_size"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    n_params: tuple[float, ...]
+    aspect_ratio: float = 64.0
+    tolerance: float = 0.05  # how far (relative) the chosen shape's N may be from the target
+    max_layers: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class HParams:
+    lr: float | None = None  # None: base.train.lr, unscaled
+    lr_base_width: int | None = None  # width at which lr applies as given; None: no width scaling
+    lr_width_exponent: float = 1.0
+    warmup_fraction: float | None = None  # None: base.train.warmup_steps as given
+    batch_size: int | None = None  # None: base.train.batch_size
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    flops: float
+    n_params: tuple[float, ...] | None = None  # sizes for this budget; None: [sizes].n_params
+
+
+@dataclasses.dataclass(frozen=True)
+class IsoFlop:
+    budgets: tuple[Budget, ...]
+    formula: str = "flops_exact"
+    tolerance: float = 0.01
+    tokens_per_param: tuple[float, float] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+    tokens: tuple[int, ...] | None = None
+    tokens_per_param: tuple[float, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Wsd:
+    branch_tokens: tuple[int, ...] | None = None
+    branch_tokens_per_param: tuple[float, ...] | None = None
+    decay_fraction: float = 0.2
+    decay_shape: str = "1-sqrt"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    name: str
+    kind: str
+    path: str
+    sizes: Sizes
+    hparams: HParams
+    base: dict  # raw run-config tables, already validated by scaling.config.from_dict
+    isoflop: IsoFlop | None = None
+    grid: Grid | None = None
+    wsd: Wsd | None = None
+    description: str = ""
+
+    def base_config(self) -> config_lib.RunConfig:
+        return config_lib.from_dict(self.base)
+
+
+class _Where:
+    """Error messages that start with the spec file and name the key."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: key '{key}' {message}")
+
+
+def _keys(table: Any, key: str, known: tuple[str, ...], where: _Where) -> dict:
+    if not isinstance(table, dict):
+        raise where.error(key, "must be a table")
+    for name in table:
+        if name not in known:
+            full = f"{key}.{name}" if key else name
+            raise where.error(full, f"is unknown; known keys here: {', '.join(known)}")
+    return table
+
+
+def _number(value: Any, key: str, where: _Where, integer: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise where.error(key, f"must be a positive number, got {value!r}")
+    if integer:
+        if value != int(value):
+            raise where.error(key, f"must be a whole number, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+def _numbers(value: Any, key: str, where: _Where, integer: bool = False) -> tuple:
+    """A non-empty list of positive numbers, or {min, max, num} spaced evenly in log space."""
+    if isinstance(value, dict):
+        _keys(value, key, ("min", "max", "num"), where)
+        missing = [k for k in ("min", "max", "num") if k not in value]
+        if missing:
+            raise where.error(key, f"range needs min, max and num; missing {', '.join(missing)}")
+        lo, hi = _number(value["min"], f"{key}.min", where), _number(value["max"], f"{key}.max", where)
+        num = _number(value["num"], f"{key}.num", where, integer=True)
+        if hi < lo:
+            raise where.error(key, f"range has max ({hi:g}) below min ({lo:g})")
+        if num == 1:
+            values = [lo]
+        else:
+            values = [lo * (hi / lo) ** (i / (num - 1)) for i in range(num)]
+        return tuple(round(v) if integer else v for v in values)
+    if not isinstance(value, list) or not value:
+        raise where.error(key, f"must be a non-empty list of numbers or a {{min, max, num}} range, got {value!r}")
+    return tuple(_number(v, f"{key}[{i}]", where, integer) for i, v in enumerate(value))
+
+
+def _real(value: Any, key: str, where: _Where) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise where.error(key, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _fraction(value: Any, key: str, where: _Where) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise where.error(key, f"must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _choice(value: Any, key: str, allowed: tuple[str, ...], where: _Where) -> str:
+    if value not in allowed:
+        raise where.error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _one_of(table: dict, keys: tuple[str, str], section: str, where: _Where) -> str:
+    given = [k for k in keys if k in table]
+    if len(given) != 1:
+        raise where.error(section, f"needs exactly one of {keys[0]} or {keys[1]}")
+    return given[0]
+
+
+def _sizes(raw: Any, where: _Where, required: bool) -> Sizes:
+    table = _keys(raw if raw is not None else {}, "sizes", ("n_params", "aspect_ratio", "tolerance", "max_layers"), where)
+    if "n_params" not in table:
+        if required:
+            raise where.error("sizes.n_params", "is missing: list the target parameter counts, e.g. n_params = [1e5, 3e5]")
+        n_params: tuple = ()
+    else:
+        n_params = _numbers(table["n_params"], "sizes.n_params", where)
+    return Sizes(n_params=n_params,
+                 aspect_ratio=_number(table.get("aspect_ratio", 64.0), "sizes.aspect_ratio", where),
+                 tolerance=_number(table.get("tolerance", 0.05), "sizes.tolerance", where),
+                 max_layers=_number(table.get("max_layers", 64), "sizes.max_layers", where, integer=True))
+
+
+def _hparams(raw: Any, where: _Where) -> HParams:
+    table = _keys(raw if raw is not None else {}, "hparams",
+                  ("lr", "lr_base_width", "lr_width_exponent", "warmup_fraction", "batch_size"), where)
+    get = table.get
+    return HParams(
+        lr=_number(get("lr"), "hparams.lr", where) if "lr" in table else None,
+        lr_base_width=_number(get("lr_base_width"), "hparams.lr_base_width", where, integer=True)
+        if "lr_base_width" in table else None,
+        lr_width_exponent=_real(get("lr_width_exponent", 1.0), "hparams.lr_width_exponent", where),
+        warmup_fraction=_fraction(get("warmup_fraction"), "hparams.warmup_fraction", where)
+        if "warmup_fraction" in table else None,
+        batch_size=_number(get("batch_size"), "hparams.batch_size", where, integer=True) if "batch_size" in table else None,
+    )
+
+
+def _isoflop(raw: Any, where: _Where) -> IsoFlop:
+    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param"), where)
+    if "budgets" not in table:
+        raise where.error("isoflop.budgets", "is missing: list the compute budgets in FLOPs, e.g. budgets = [1e13, 3e13]")
+    raw_budgets = table["budgets"]
+    budgets = []
+    if isinstance(raw_budgets, list) and raw_budgets and any(isinstance(b, dict) for b in raw_budgets):
+        for i, entry in enumerate(raw_budgets):
+            key = f"isoflop.budgets[{i}]"
+            if isinstance(entry, dict):
+                _keys(entry, key, ("flops", "n_params"), where)
+                if "flops" not in entry:
+                    raise where.error(f"{key}.flops", "is missing")
+                sizes = _numbers(entry["n_params"], f"{key}.n_params", where) if "n_params" in entry else None
+                budgets.append(Budget(_number(entry["flops"], f"{key}.flops", where), sizes))
+            else:
+                budgets.append(Budget(_number(entry, key, where)))
+    else:
+        budgets = [Budget(flops) for flops in _numbers(raw_budgets, "isoflop.budgets", where)]
+    window = None
+    if "tokens_per_param" in table:
+        window = table["tokens_per_param"]
+        if not (isinstance(window, list) and len(window) == 2):
+            raise where.error("isoflop.tokens_per_param", f"must be [low, high], got {window!r}")
+        window = tuple(_number(v, f"isoflop.tokens_per_param[{i}]", where) for i, v in enumerate(window))
+        if window[1] < window[0]:
+            raise where.error("isoflop.tokens_per_param", f"has high below low: {list(window)}")
+    tolerance = _number(table.get("tolerance", 0.01), "isoflop.tolerance", where)
+    return IsoFlop(tuple(budgets), _choice(table.get("formula", "flops_exact"), "isoflop.formula", FORMULAS, where),
+                   tolerance, window)
+
+
+def _grid(raw: Any, where: _Where) -> Grid:
+    table = _keys(raw, "grid", ("tokens", "tokens_per_param"), where)
+    key = _one_of(table, ("tokens", "tokens_per_param"), "grid", where)
+    values = _numbers(table[key], f"grid.{key}", where, integer=key == "tokens")
+    return Grid(**{key: values})
+
+
+def _wsd(raw: Any, where: _Where) -> Wsd:
+    table = _keys(raw, "wsd", ("branch_tokens", "branch_tokens_per_param", "decay_fraction", "decay_shape"), where)
+    key = _one_of(table, ("branch_tokens", "branch_tokens_per_param"), "wsd", where)
+    values = _numbers(table[key], f"wsd.{key}", where, integer=key == "branch_tokens")
+    fraction = table.get("decay_fraction", 0.2)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
+        raise where.error("wsd.decay_fraction", f"must be in (0, 1), got {fraction!r}")
+    shape = _choice(table.get("decay_shape", "1-sqrt"), "wsd.decay_shape", config_lib.DECAY_SHAPES, where)
+    return Wsd(**{key: values}, decay_fraction=float(fraction), decay_shape=shape)
+
+
+def _base(raw: Any, kind: str, hparams: HParams, where: _Where) -> dict:
+    table = _keys(raw if raw is not None else {}, "base", tuple(config_lib.SECTIONS), where)
+    try:
+        config_lib.from_dict(table)
+    except ConfigError as err:  # name the key as it is spelled in the spec: base.train.lr, not train.lr
+        message = re.sub(r"'((?:%s)\.\w+)'" % "|".join(config_lib.SECTIONS), r"'base.\1'", str(err))
+        raise ConfigError(f"{where.path}: in [base]: {message}") from None
+    for section, keys in SWEEP_OWNED.items():
+        for key in keys:
+            if key in table.get(section, {}):
+                raise where.error(f"base.{section}.{key}", "is set by the sweep (shape chooser or budget); remove it")
+    train = table.get("train", {})
+    for name, key in HPARAM_OWNED.items():
+        if getattr(hparams, name) is not None and key.split(".")[1] in train:
+            raise where.error(f"base.{key}", f"conflicts with hparams.{name}; set it in one place")
+    if kind == "wsd":
+        for key in ("schedule", "decay_fraction", "decay_shape"):
+            if key in train:
+                raise where.error(f"base.train.{key}", "is set by the wsd sweep; use the [wsd] table")
+    return table
+
+
+def parse(raw: dict, path: str = "<spec>") -> Spec:
+    """Validate a spec already read from TOML."""
+    where = _Where(path)
+    _keys(raw, "", ("name", "kind", "description", "sizes", "hparams", "base", *KINDS), where)
+    if "kind" not in raw:
+        raise where.error("kind", f"is missing: set kind = one of {', '.join(KINDS)}")
+    kind = _choice(raw["kind"], "kind", KINDS, where)
+    for other in KINDS:
+        if other != kind and other in raw:
+            raise where.error(other, f"does not apply to kind '{kind}'; remove the [{other}] table")
+    if kind not in raw:
+        raise where.error(kind, f"is missing: a '{kind}' spec needs a [{kind}] table")
+    isoflop = _isoflop(raw[kind], where) if kind == "isoflop" else None
+    per_budget_sizes = isoflop is not None and all(b.n_params is not None for b in isoflop.budgets)
+    sizes = _sizes(raw.get("sizes"), where, required=not per_budget_sizes)
+    hparams = _hparams(raw.get("hparams"), where)
+    name = raw.get("name", Path(path).stem)
+    if not isinstance(name, str) or not name:
+        raise where.error("name", f"must be a non-empty string, got {name!r}")
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise where.error("description", "must be a string")
+    return Spec(name=name, kind=kind, path=path, sizes=sizes, hparams=hparams,
+                base=_base(raw.get("base"), kind, hparams, where), isoflop=isoflop,
+                grid=_grid(raw[kind], where) if kind == "grid" else None,
+                wsd=_wsd(raw[kind], where) if kind == "wsd" else None, description=description)
+
+
+def parse_text(text: str, path: str = "<spec>", overrides: list[str] = ()) -> Spec:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    for item in overrides:
+        _override(raw, item, path)
+    return parse(raw, path)
+
+
+def _override(raw: dict, item: str, path: str) -> None:
+    """Apply one `a.b.c=value` override (the value is read as TOML, else taken as a string)."""
+    if "=" not in item:
+        raise ConfigError(f"--set expects key=value (e.g. base.train.seed=1), got '{item}'")
+    dotted, value_text = (s.strip() for s in item.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {value_text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = value_text
+    *parents, leaf = dotted.split(".")
+    table = raw
+    for part in parents:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {dotted}: '{part}' is not a table in {path}")
+    table[leaf] = value
+
+
+def load(path: str | Path, overrides: list[str] = ()) -> Spec:
+    """Read and validate the spec at `path`, with optional `--set key=value` overrides."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep spec not found: {path}; pass a TOML file such as sweeps/quickstart.toml")
+    return parse_text(path.read_text(), str(path), overrides)

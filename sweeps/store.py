@@ -1,0 +1,179 @@
+"""The sweep directory: the plan, one directory per run, per-run locks, and each run's state.
+
+  SWEEP_DIR/sweep.json            the spec (text and name) and the planned run ids, in order
+  SWEEP_DIR/runs/<run_id>/        what scaling.train writes (config.json, config.toml, metrics.jsonl,
+                                  checkpoints/, summary.json), plus:
+      run.json                    the planned run: resolved config, role, budget label, parent
+      .lock                       fcntl.flock'ed (exclusive) by the process that trains the run
+      attempts.jsonl              one line per attempt: start, end, exit code, outcome
+      worker.log                  the worker's output
+
+A run is finished when summary.json has status completed, diverged or failed. The lock, not a
+status file, says a run is being trained: the kernel drops it when its holder dies, even by SIGKILL,
+so a crashed sweep never leaves a run that looks taken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import os
+import time
+from pathlib import Path
+
+from scaling import io
+
+FINISHED = ("completed", "diverged", "failed")
+
+
+def runs_dir(sweep_dir: str | Path) -> Path:
+    return Path(sweep_dir) / "runs"
+
+
+def run_dir(sweep_dir: str | Path, run_id: str) -> Path:
+    return runs_dir(sweep_dir) / run_id
+
+
+def write_plan(sweep_dir: str | Path, spec_text: str, spec_name: str, spec_path: str, records: list[dict],
+               overrides: list[str] = ()) -> None:
+    """Record the plan: sweep.json and each run's run.json (rewritten atomically; same plan, same bytes)."""
+    sweep_dir = Path(sweep_dir)
+    for record in records:
+        path = run_dir(sweep_dir, record["run_id"]) / "run.json"
+        text = io.to_json(record) + "\n"
+        if not path.exists() or path.read_text() != text:
+            io.atomic_write(path, text)
+    io.write_json(sweep_dir / "sweep.json", {"name": spec_name, "spec_path": spec_path, "spec": spec_text,
+                                             "overrides": list(overrides), "run_ids": [r["run_id"] for r in records]})
+
+
+def load_records(sweep_dir: str | Path) -> list[dict]:
+    """The planned runs' records, in plan order."""
+    from scaling.errors import ScalingError
+
+    path = Path(sweep_dir) / "sweep.json"
+    if not path.exists():
+        raise ScalingError(f"{sweep_dir} is not a sweep directory (no sweep.json); run `scaling sweep run SPEC --out "
+                           f"{sweep_dir}` first")
+    ids = io.read_json(path)["run_ids"]
+    return [io.read_json(run_dir(sweep_dir, run_id) / "run.json") for run_id in ids]
+
+
+def read_summary(directory: Path) -> dict | None:
+    path = directory / "summary.json"
+    try:
+        return io.read_json(path) if path.exists() else None
+    except (OSError, json.JSONDecodeError):
+        return None  # written atomically, so this is only a file being replaced under us
+
+
+def try_lock(directory: Path) -> int | None:
+    """An fd holding the run's exclusive lock, or None when another process holds it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def release(fd: int) -> None:
+    os.close(fd)  # closing the last descriptor of the open file drops the flock
+
+
+def is_locked(directory: Path) -> bool:
+    """Whether some process holds the run's lock (a shared probe: it never blocks a trainer for long)."""
+    path = directory / ".lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def append_attempt(directory: Path, entry: dict) -> None:
+    with open(directory / "attempts.jsonl", "a") as handle:
+        handle.write(json.dumps(dict(entry, time=time.time())) + "\n")
+
+
+def record_failure(directory: Path, record: dict, error: str) -> None:
+    """Mark a run failed when its worker died without writing a summary (crash, kill, bad input)."""
+    summary = read_summary(directory) or {}
+    if summary.get("status") in ("completed", "diverged"):
+        return
+    io.write_json(directory / "summary.json", {**summary, "status": "failed", "error": error,
+                                               "run_id": record["run_id"], "written_by": "sweep executor"})
+
+
+def log_tail(directory: Path, lines: int = 8) -> str:
+    path = directory / "worker.log"
+    if not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 8192))
+        text = handle.read().decode(errors="replace")
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def last_metrics(directory: Path) -> dict | None:
+    """The newest metrics.jsonl record, read from the file's tail (the file may be long and growing)."""
+    path = directory / "metrics.jsonl"
+    if not path.exists():
+        return None
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - 4096))
+        lines = handle.read().decode(errors="replace").splitlines()
+    for line in reversed(lines):
+        try:
+            return json.loads(line)
+        except json.JSONDecodeError:
+            continue
+    return None
+
+
+def has_checkpoint(directory: Path, step: int | None = None) -> bool:
+    """Whether orbax finished a checkpoint here (at `step`, or any). Orbax renames a step's temporary
+    directory to the bare step number only once everything is written."""
+    checkpoints = directory / "checkpoints"
+    if step is not None:
+        return (checkpoints / str(step)).is_dir()
+    return checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir())
+
+
+@dataclasses.dataclass(frozen=True)
+class RunState:
+    run_id: str
+    status: str  # completed, diverged, failed, running, interrupted (has progress), waiting (branch), pending
+    step: int
+    steps: int
+    error: str | None = None
+
+
+def run_state(sweep_dir: str | Path, record: dict) -> RunState:
+    directory = run_dir(sweep_dir, record["run_id"])
+    steps = record["config"]["train"]["steps"]
+    summary = read_summary(directory)
+    last = last_metrics(directory)
+    step = last["step"] if last else 0
+    if is_locked(directory):
+        return RunState(record["run_id"], "running", step, steps)
+    if summary and summary.get("status") in FINISHED:
+        return RunState(record["run_id"], summary["status"], summary.get("steps") or step, steps, summary.get("error"))
+    if step or has_checkpoint(directory):
+        return RunState(record["run_id"], "interrupted", step, steps)
+    if record.get("role") == "branch" and not branch_source_ready(sweep_dir, record):
+        return RunState(record["run_id"], "waiting", 0, steps)
+    return RunState(record["run_id"], "pending", 0, steps)
+
+
+def branch_source_ready(sweep_dir: str | Path, record: dict) -> bool:
+    """A WSD branch can start once its parent has finished the checkpoint at the branch point."""
+    return has_checkpoint(run_dir(sweep_dir, record["parent_run_id"]), record["branch_step"])

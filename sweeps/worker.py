@@ -1,0 +1,157 @@
+"""A child process that trains one planned run (or times a probe model), isolated from the sweep.
+
+  python -m sweeps.worker run RUN_DIR [--threads T] [--cores 0,1]
+  python -m sweeps.worker probe CONFIG_JSON [--threads T] [--steps S]
+
+Why a process per run: a crash (segfault, out of memory) loses one run, not the sweep; and the CPU
+share must be fixed before JAX starts. XLA:CPU sizes its thread pool from the CPUs the process may
+run on, and the pool size changes how matmuls are split, hence the last bits of the losses (with
+JAX 0.10, a d_model=128 model's loss after 30 steps differs in the 3rd decimal between 1 and 2
+CPUs). So each worker is pinned (sched_setaffinity) to exactly `threads` CPUs whatever the number
+of workers, which makes a run's result independent of the sweep's parallelism. Setting XLA_FLAGS
+`--xla_cpu_multi_thread_eigen=false` changed neither the losses nor the speed here, so it is not used.
+The worker dies with its parent (PR_SET_PDEATHSIG), so killing the sweep kills its training too and
+frees the run's lock, which the worker inherits from the executor.
+
+Exit codes: 0 completed, 3 diverged, 4 branch source missing, 1 any other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+STARTED = time.perf_counter()  # the probe reports start-up (imports, init, compile) as a per-run cost
+EXIT_DIVERGED = 3
+EXIT_NO_SOURCE = 4
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        return
+    expected = os.environ.get("SWEEP_PARENT_PID")
+    if expected and os.getppid() != int(expected):
+        sys.exit(1)  # the parent died before prctl took effect
+
+
+def pin_threads(threads: int, cores: list[int] | None) -> None:
+    """Restrict this process to `threads` CPUs (chosen from `cores`) before JAX is imported."""
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not available:
+        return
+    threads = max(1, min(threads, len(available)))
+    chosen = [c for c in (cores or []) if c in available][:threads]
+    for core in available:  # fill up from the rest when the requested cores are not all ours
+        if len(chosen) >= threads:
+            break
+        if core not in chosen:
+            chosen.append(core)
+    os.sched_setaffinity(0, chosen)
+
+
+def prepare_branch(run_dir: Path, record: dict) -> None:
+    """Start a WSD branch from its parent's checkpoint at the branch point, unless it has progress of its own.
+
+    The checkpoint (parameters, optimizer state, step) is copied into this run's checkpoints/ and the
+    parent's metrics up to the branch point into its metrics.jsonl, so that train() simply resumes.
+    """
+    from scaling import io
+    from sweeps.store import has_checkpoint
+
+    if has_checkpoint(run_dir) or (run_dir / "summary.json").exists():
+        return
+    step = record["branch_step"]
+    parent = run_dir.parent / record["parent_run_id"]
+    source = parent / "checkpoints" / str(step)
+    if not source.is_dir():
+        print(f"error: parent run {record['parent_run_id']} has no checkpoint at step {step}", file=sys.stderr)
+        sys.exit(EXIT_NO_SOURCE)
+    staging = run_dir / f".branch-{step}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(source, staging)
+    (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+    os.replace(staging, run_dir / "checkpoints" / str(step))
+    rows = [r for r in io.read_jsonl(parent / "metrics.jsonl") if r.get("step", 0) <= step]
+    io.atomic_write(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    print(f"branch: starting from parent {record['parent_run_id']} at step {step} (copied its checkpoint)",
+          file=sys.stderr, flush=True)
+
+
+def run(run_dir: Path) -> int:
+    from scaling import io
+    from scaling.config import from_dict
+    from scaling.errors import DivergedError
+    from scaling.train import train
+
+    record = io.read_json(run_dir / "run.json")
+    if record.get("role") == "branch":
+        prepare_branch(run_dir, record)
+    print(f"worker pid {os.getpid()} on cpus {sorted(os.sched_getaffinity(0))} "
+          f"cuda {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}: run {record['run_id']} ({record['label']})",
+          file=sys.stderr, flush=True)
+    try:
+        summary = train(from_dict(record["config"]), run_dir, keep_steps=record.get("keep_steps") or ())
+    except DivergedError as err:
+        print(f"diverged: {err}", file=sys.stderr)
+        return EXIT_DIVERGED
+    print(f"run {record['run_id']} {summary['status']}: val_loss {summary['final_val_loss']}", file=sys.stderr)
+    return 0
+
+
+def probe(config_json: str, steps: int) -> dict:
+    """Seconds per train step of a config (after compilation), timed on random tokens."""
+    import jax
+    import numpy as np
+
+    from scaling.config import from_dict
+    from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
+
+    config = from_dict(json.loads(config_json))
+    mesh = make_mesh()
+    graphdef, state, tx = init_state(config, mesh)
+    step_fn = compile_train_step(config, graphdef, tx, state, mesh)
+    t = config.train
+    rng = np.random.default_rng(0)
+    batch = shard_batch(rng.integers(0, config.model.vocab_size, (t.batch_size, t.seq_len + 1), dtype=np.int32), mesh)
+    for _ in range(2):  # compile and warm up
+        state, metrics = step_fn(state, batch)
+    jax.block_until_ready(metrics)
+    startup = time.perf_counter() - STARTED
+    started = time.perf_counter()
+    for _ in range(steps):
+        state, metrics = step_fn(state, batch)
+    jax.block_until_ready(metrics)
+    return {"seconds_per_step": (time.perf_counter() - started) / steps, "startup_s": startup,
+            "device_kind": jax.devices()[0].device_kind, "backend": jax.default_backend()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sweeps.worker")
+    parser.add_argument("mode", choices=("run", "probe"))
+    parser.add_argument("target", help="RUN_DIR (run) or a run config as JSON (probe)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--cores", default="", help="comma-separated CPU ids to prefer")
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args(argv)
+    die_with_parent()
+    pin_threads(args.threads, [int(c) for c in args.cores.split(",") if c])
+    if args.mode == "probe":
+        print(json.dumps(probe(args.target, args.steps)))
+        return 0
+    return run(Path(args.target))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+import pandas as pd
+import pyarrow.parquet as pq
+
+from scaling.io import write_json
+from sweep_helpers import TINY_WSD
+from sweeps import spec as spec_lib
+from sweeps import store
+from sweeps.collect import SCHEMA, collect
+from sweeps.plan import make_plan
+
+CONTRACT = ["run_id", "status", "budget", "n_params", "n_params_embedding", "n_params_nonembedding", "tokens",
+            "unique_tokens", "flops_6nd", "flops_6nd_nonembed", "flops_exact", "final_val_loss", "val_bpb",
+            "parent_run_id", "branch_tokens"]
+
+
+def fake_summary(record, status="completed", **extra):
+    tokens = record["tokens_planned"]
+    return {"status": status, "error": None, "run_id": record["run_id"], "tokens": tokens, "unique_tokens": 1000,
+            "n_params": record["n_params"], "n_params_embedding": record["n_params_embedding"],
+            "n_params_nonembedding": record["n_params_nonembedding"], "flops_6nd": record["flops_6nd"],
+            "flops_6nd_nonembed": record["flops_6nd_nonembed"], "flops_exact": record["flops_exact"],
+            "final_val_loss": 3.0, "val_bpb": 4.3, "wall_time_s": 1.0, **extra}
+
+
+def test_one_row_per_finished_branch_with_the_contract_columns(tmp_path):
+    spec = spec_lib.parse_text(TINY_WSD, "wsd.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, TINY_WSD, "wsd", "wsd.toml", records)
+    parent, short, long = records
+    write_json(store.run_dir(tmp_path, parent["run_id"]) / "summary.json", fake_summary(parent))
+    write_json(store.run_dir(tmp_path, short["run_id"]) / "summary.json", fake_summary(short))
+    path, n_rows = collect(tmp_path)  # the long branch has not finished: no row yet
+    assert n_rows == 1
+    table = pd.read_parquet(path)
+    assert list(table.columns[:len(CONTRACT)]) == CONTRACT
+    row = table.iloc[0]
+    assert row.run_id == short["run_id"] and row.parent_run_id == parent["run_id"]
+    assert row.branch_tokens == 13 * 256 and row.tokens == 16 * 256 and pd.isna(row.budget)
+    assert row.flops_exact == short["flops_exact"] and row.kind == "wsd" and row.sweep_name == "wsd"
+
+    write_json(store.run_dir(tmp_path, long["run_id"]) / "summary.json",
+               {"status": "failed", "error": "worker exited with code -9", "run_id": long["run_id"]})
+    path, n_rows = collect(tmp_path)
+    table = pq.read_table(path)
+    assert n_rows == 2 and table.schema.equals(SCHEMA)  # types fixed even where a column is all null
+    failed = table.to_pandas().set_index("run_id").loc[long["run_id"]]
+    assert failed.status == "failed" and failed.tokens == 0 and failed.flops_exact == 0
+    assert failed.n_params == long["n_params"] and failed.error == "worker exited with code -9"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

@@ -1,0 +1,213 @@
+"""Reliability of the sweep runner: SIGKILLs, concurrent runners, failures, damaged checkpoints, Ray."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from scaling.io import read_json, read_jsonl, write_json
+from conftest import PROJECT_ROOT
+from sweep_helpers import TINY_GRID, run_sweep_cli, start_sweep_cli, sweep_cmd, sweep_env, write_spec
+from sweeps import spec as spec_lib
+from sweeps import store
+from sweeps.executors import LocalExecutor, run_sweep
+from sweeps.plan import make_plan
+
+pytestmark = pytest.mark.slow
+
+
+def losses(sweep_dir) -> dict[str, list[float]]:
+    """Per run: the training loss of every step, and the final validation loss."""
+    found = {}
+    for run in sorted((sweep_dir / "runs").iterdir()):
+        rows = read_jsonl(run / "metrics.jsonl")
+        assert [r["step"] for r in rows] == list(range(1, 21)), run.name  # every step logged exactly once
+        found[run.name] = [r["loss"] for r in rows] + [read_json(run / "summary.json")["final_val_loss"]]
+    return found
+
+
+def attempts(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "attempts.jsonl").read_text().splitlines()]
+
+
+def starts(run_dir) -> int:
+    path = run_dir / "attempts.jsonl"
+    return path.read_text().count('"event": "start"') if path.exists() else 0
+
+
+def total_starts(sweep_dir) -> int:
+    return sum(starts(run) for run in (sweep_dir / "runs").iterdir()) if (sweep_dir / "runs").exists() else 0
+
+
+def assert_each_run_completed_once(sweep_dir, n_runs=3):
+    """Every run completed, and no two attempts ended it (a kill may land after the worker finished
+    but before the executor logged the end, hence at most one logged end, not exactly one)."""
+    runs = sorted((sweep_dir / "runs").iterdir())
+    assert len(runs) == n_runs
+    for run in runs:
+        assert read_json(run / "summary.json")["status"] == "completed"
+        ends = [a["status"] for a in attempts(run) if a["event"] == "end"]
+        assert ends.count("completed") <= 1, (run.name, ends)
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line contains `text` (to check that no worker outlived its sweep)."""
+    found = []
+    for proc in os.listdir("/proc"):
+        if proc.isdigit():
+            try:
+                with open(f"/proc/{proc}/cmdline", "rb") as handle:
+                    cmdline = handle.read().decode(errors="replace")
+                with open(f"/proc/{proc}/stat") as handle:
+                    zombie = handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                continue
+            if text in cmdline and not zombie:
+                found.append(int(proc))
+    return found
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted sweep with one worker."""
+    tmp = tmp_path_factory.mktemp("reference")
+    out = tmp / "sweep"
+    result = run_sweep_cli("run", write_spec(tmp, TINY_GRID), "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_each_run_completed_once(out)
+    return losses(out)
+
+
+def test_sigkill_at_random_moments_then_rerun_matches_uninterrupted(tmp_path, reference):
+    spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
+    seed = int(os.environ.get("SWEEP_KILL_SEED", time.time()))
+    rng = random.Random(seed)
+    with open(tmp_path / "log", "wb") as log:
+        for _ in range(3):
+            before = total_starts(out)
+            proc = start_sweep_cli("run", spec, "--out", str(out), "--workers", "2", log=log)
+            while total_starts(out) == before and proc.poll() is None:
+                time.sleep(0.05)  # wait until this process has started a worker, then kill it at some moment
+            time.sleep(rng.uniform(0, 3))
+            proc.send_signal(signal.SIGKILL)  # a no-op if the sweep already finished
+            proc.wait()
+            deadline = time.time() + 5
+            while processes_mentioning(str(out)) and time.time() < deadline:
+                time.sleep(0.05)
+            assert not processes_mentioning(str(out)), "a worker outlived its killed sweep"
+    result = run_sweep_cli("run", spec, "--out", str(out), "--workers", "2")
+    assert result.returncode == 0, f"seed {seed}: " + result.stderr[-3000:]
+    assert_each_run_completed_once(out)
+    assert total_starts(out) > 3, f"seed {seed}: no kill interrupted a run"
+    assert losses(out) == reference, f"seed {seed}"
+    assert "3 completed" in result.stdout
+
+
+def test_two_concurrent_sweeps_never_train_a_run_twice(tmp_path, reference):
+    spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
+    first = start_sweep_cli("run", spec, "--out", str(out), "--workers", "1")
+    second = start_sweep_cli("run", spec, "--out", str(out), "--workers", "1")
+    assert first.wait(300) == 0 and second.wait(300) == 0
+    assert_each_run_completed_once(out)
+    for run in (out / "runs").iterdir():
+        assert [(a["event"], a.get("status")) for a in attempts(run)] == [("start", None), ("end", "completed")]
+    assert losses(out) == reference
+
+
+def test_failures_are_recorded_retried_and_the_sweep_carries_on(tmp_path):
+    spec = spec_lib.parse_text(TINY_GRID, "tiny.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, TINY_GRID, "tiny", "tiny.toml", records)
+    broken, diverging, healthy = records
+    # A run whose config no longer validates fails on every attempt; one with an absurd lr diverges.
+    broken_file = store.run_dir(tmp_path, broken["run_id"]) / "run.json"
+    write_json(broken_file, {**broken, "config": {**broken["config"], "train": {**broken["config"]["train"], "lr": -1.0}}})
+    train = {**diverging["config"]["train"], "lr": 1e12, "grad_clip": 1e12, "warmup_steps": 0, "weight_decay": 0.0}
+    write_json(store.run_dir(tmp_path, diverging["run_id"]) / "run.json", {**diverging, "config": {**diverging["config"],
+                                                                                                   "train": train}})
+    events = []
+    executor = LocalExecutor(workers=2, threads=1)
+    tally = run_sweep(tmp_path, records, executor, retries=1, on_event=lambda e, r, o: events.append((e, r and r["run_id"])))
+    executor.close()
+    assert tally.finished == {broken["run_id"]: "failed", diverging["run_id"]: "diverged", healthy["run_id"]: "completed"}
+    assert ("retry", broken["run_id"]) in events and ("retry", diverging["run_id"]) not in events
+    failed = store.read_summary(store.run_dir(tmp_path, broken["run_id"]))
+    assert failed["status"] == "failed" and "train.lr" in failed["error"]
+    assert len([a for a in attempts(store.run_dir(tmp_path, broken["run_id"])) if a["event"] == "end"]) == 2
+
+    from sweeps.collect import collect
+
+    path, n_rows = collect(tmp_path)
+    table = pd.read_parquet(path)
+    assert n_rows == 3 and sorted(table["status"]) == ["completed", "diverged", "failed"]
+    assert table.loc[table.status == "failed", "error"].str.contains("train.lr").all()
+    assert table.loc[table.status == "failed", "n_params"].iloc[0] == broken["n_params"]
+
+    # The next `sweep run` skips completed and diverged runs and tries the failed one again.
+    write_json(broken_file, broken)
+    executor = LocalExecutor(workers=1, threads=1)
+    tally = run_sweep(tmp_path, records, executor, retries=0)
+    executor.close()
+    assert tally.skipped == 2 and tally.finished == {broken["run_id"]: "completed"}
+
+
+def test_damaged_checkpoints_fall_back_and_say_so(tmp_path, reference):
+    """A sweep killed after checkpoint 10; then checkpoint 10 is corrupted and a half-written 15 left behind."""
+    text = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [3.3e4]")
+    spec, out = write_spec(tmp_path, text), tmp_path / "sweep"
+    proc = start_sweep_cli("run", spec, "--out", str(out), "--workers", "1")
+    run_dir = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        runs = list((out / "runs").glob("*")) if (out / "runs").exists() else []
+        if runs and store.has_checkpoint(runs[0], 10):
+            run_dir = runs[0]
+            break
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert run_dir is not None, "the run did not reach checkpoint 10"
+    if (run_dir / "summary.json").exists():
+        pytest.skip("the run finished before it could be killed")
+    time.sleep(0.5)  # let the worker die with its parent
+    newest = max(int(p.name) for p in (run_dir / "checkpoints").iterdir() if p.name.isdigit())
+    for path in (run_dir / "checkpoints" / str(newest) / "state").rglob("*"):
+        if path.is_file() and path.parent.name == "d":
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+    half = run_dir / "checkpoints" / f"{newest + 5}.orbax-checkpoint-tmp-1234"
+    (half / "state").mkdir(parents=True)
+    (half / "state" / "garbage").write_bytes(b"\0" * 100)
+
+    result = run_sweep_cli("run", spec, "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = (run_dir / "worker.log").read_text()
+    assert f"checkpoint at step {newest} could not be restored" in log
+    assert f"resuming {run_dir} from step {newest - 5}" in log
+    assert f"checkpoint at step {newest} could not be restored" in result.stderr  # the sweep passes it on
+    assert losses(out)[run_dir.name] == reference[run_dir.name]
+
+
+def test_ray_executor_matches_local(tmp_path, reference):
+    pytest.importorskip("ray")
+    spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
+    ray_tmp = f"/tmp/ray{os.getpid()}"  # Ray's socket paths must stay short
+    env = dict(sweep_env(), RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0")
+    try:
+        result = subprocess.run(sweep_cmd("run", spec, "--out", str(out), "--executor", "ray", "--workers", "2"),
+                                capture_output=True, text=True, timeout=400, cwd=PROJECT_ROOT, env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ray executor" in result.stderr
+    assert_each_run_completed_once(out)
+    assert losses(out) == reference
+    table = pd.read_parquet(out / "results.parquet")
+    assert len(table) == 3 and (table.status == "completed").all()

@@ -1,0 +1,137 @@
+import dataclasses
+import math
+
+import pytest
+
+from conftest import run_cli
+from scaling.config import config_hash
+from scaling.errors import ConfigError
+from scaling.schedules import make_schedule
+from sweep_helpers import TINY_WSD, write_spec
+from sweeps import spec as spec_lib
+from sweeps.plan import make_plan
+
+ISOFLOP = """
+kind = "isoflop"
+[sizes]
+n_params = [2.06e4, 3.3e4, 6.8e4]
+aspect_ratio = 16
+[hparams]
+lr = 4e-3
+lr_base_width = 32
+warmup_fraction = 0.1
+batch_size = 8
+[isoflop]
+budgets = [2e10, 6e10]
+formula = "FORMULA"
+[base.train]
+seq_len = 32
+"""
+
+
+def plan_of(text: str, overrides=()):
+    return make_plan(spec_lib.parse_text(text, "test.toml", list(overrides)))
+
+
+@pytest.mark.parametrize("formula", ["flops_exact", "flops_6nd", "flops_6nd_nonembed"])
+def test_isoflop_runs_match_each_budget_within_tolerance(formula):
+    plan = plan_of(ISOFLOP.replace("FORMULA", formula))
+    assert len(plan.runs) == 6
+    for run in plan.runs:
+        assert abs(run.flops[formula] - run.budget) / run.budget <= 0.01
+        assert run.tokens == run.steps * 8 * 32
+        assert run.config.model.vocab_size == 256 and run.config.model.dtype == "float32"
+    budgets = sorted({run.budget for run in plan.runs})
+    assert budgets == [2e10, 6e10]
+    assert math.isclose(plan.total_flops(formula), sum(r.flops[formula] for r in plan.runs))
+
+
+def test_hyperparameter_rule_is_recorded_in_each_config():
+    plan = plan_of(ISOFLOP.replace("FORMULA", "flops_exact"))
+    for run in plan.runs:
+        m, t = run.config.model, run.config.train
+        assert t.lr == pytest.approx(4e-3 * 32 / m.d_model, rel=1e-5)
+        assert t.warmup_steps == round(0.1 * t.steps)
+        assert t.batch_size == 8 and t.tokens is None
+        assert run.run_id == config_hash(run.config)
+    widths = {run.config.model.d_model for run in plan.runs}
+    assert widths == {32, 48}
+
+
+def test_run_ids_are_the_ids_train_computes():
+    from scaling.data import prepare_dataset
+    from scaling.train import resolve_for_run
+
+    plan = plan_of(ISOFLOP.replace("FORMULA", "flops_exact"))
+    run = plan.runs[0]
+    ds = prepare_dataset(run.config.data, run.config.train.seq_len, run.config.model.vocab_size)
+    assert config_hash(resolve_for_run(run.config, ds)) == run.run_id
+
+
+def test_budget_too_small_for_a_size_fails_naming_the_budget():
+    with pytest.raises(ConfigError, match=r"'isoflop.budgets\[0\]' = 1e\+08 is too small for sizes.n_params\[\d\]"):
+        plan_of(ISOFLOP.replace("FORMULA", "flops_exact").replace("[2e10, 6e10]", "[1e8, 6e10]"))
+
+
+def test_unbuildable_size_fails_naming_the_size():
+    with pytest.raises(ConfigError, match=r"'sizes.n_params\[0\]' = 100 cannot be built"):
+        plan_of(ISOFLOP.replace("FORMULA", "flops_exact").replace("[2.06e4, 3.3e4, 6.8e4]", "[100, 3.3e4]"))
+
+
+def test_tokens_per_param_window_drops_sizes_and_an_empty_budget_is_an_error():
+    text = ISOFLOP.replace("FORMULA", "flops_exact").replace('formula =', 'tokens_per_param = [5, 40]\nformula =')
+    plan = plan_of(text)
+    for run in plan.runs:
+        assert 5 <= run.tokens / run.counts["n_params"] <= 40
+    assert any("skipped" in note for note in plan.notes)
+    with pytest.raises(ConfigError, match=r"'isoflop.budgets\[0\]' = 2e\+10 keeps no size"):
+        plan_of(text.replace("[5, 40]", "[1000, 2000]"))
+
+
+def test_grid_in_tokens_per_param():
+    plan = plan_of('kind = "grid"\n[sizes]\nn_params = [3.3e4]\naspect_ratio = 16\n[grid]\n'
+                   'tokens_per_param = [1, 2]\n[base.train]\nseq_len = 32\nbatch_size = 8\n')
+    assert [run.steps for run in plan.runs] == [round(r * 32928 / 256) for r in (1, 2)]
+    assert all(run.budget is None and run.role == "run" for run in plan.runs)
+
+
+def test_wsd_branches_share_the_parent_schedule_up_to_their_branch_point():
+    plan = plan_of(TINY_WSD)
+    parent, *branches = plan.runs
+    assert parent.role == "parent" and [b.role for b in branches] == ["branch", "branch"]
+    assert [b.steps for b in branches] == [16, 24]
+    assert [b.branch_step for b in branches] == [13, 19]  # 16 - round(0.2 * 16), 24 - round(0.2 * 24)
+    assert parent.keep_steps == (13, 19) and parent.steps == 19
+    parent_lr = make_schedule(parent.config.train)
+    for branch in branches:
+        assert branch.parent_run_id == parent.run_id
+        assert branch.branch_tokens == branch.branch_step * 8 * 32
+        branch_lr = make_schedule(branch.config.train)
+        for step in range(branch.branch_step + 1):
+            assert float(branch_lr(step)) == pytest.approx(float(parent_lr(step)), rel=1e-6), step
+        assert float(branch_lr(branch.steps - 1)) < 0.2 * float(parent_lr(branch.steps - 1))
+        assert dataclasses.replace(branch.config.train, steps=parent.steps, decay_fraction=0.0) \
+            == parent.config.train
+    # The sweep spends each branch's cooldown only: the stable steps are the parent's.
+    assert plan.total_flops() == pytest.approx(parent.flops["flops_exact"] + sum(
+        b.flops["flops_exact"] * (b.steps - b.branch_step) / b.steps for b in branches))
+
+
+def test_wsd_warmup_longer_than_a_stable_phase_is_refused():
+    with pytest.raises(ConfigError, match="wsd.branch_tokens"):
+        plan_of(TINY_WSD.replace("warmup_steps = 2", "warmup_steps = 14"))
+
+
+def test_plan_cli_prints_the_table_and_fails_on_bad_specs_before_training(tmp_path):
+    good = write_spec(tmp_path, ISOFLOP.replace("FORMULA", "flops_exact"), "good")
+    result = run_cli("sweep", "plan", good, "--no-estimate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "6 runs" in result.stdout and "total compute: C_exact" in result.stdout
+    for column in ("run_id", "N_nonemb", "D/N", "C_6ND", "C_exact"):
+        assert column in result.stdout
+    bad = write_spec(tmp_path, ISOFLOP.replace("FORMULA", "flops_exact").replace("[2e10, 6e10]", "[1e8]"), "bad")
+    result = run_cli("sweep", "plan", bad, "--no-estimate")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "isoflop.budgets[0]" in result.stderr and "bad.toml" in result.stderr
+    result = run_cli("sweep", "run", bad, "--out", str(tmp_path / "out"))
+    assert result.returncode == 2 and not (tmp_path / "out").exists()

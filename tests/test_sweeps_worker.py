@@ -1,0 +1,69 @@
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import PROJECT_ROOT
+from scaling.io import read_json, read_jsonl
+from sweep_helpers import TINY_WSD, run_sweep_cli, sweep_env, write_spec
+from sweeps import store
+
+
+def test_worker_is_pinned_to_exactly_its_thread_share():
+    code = ("import os; from sweeps.worker import pin_threads; pin_threads(1, [max(os.sched_getaffinity(0))]); "
+            "print(sorted(os.sched_getaffinity(0)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
+    assert json.loads(out.stdout) == [max(os.sched_getaffinity(0))]
+
+
+@pytest.mark.slow
+def test_wsd_branches_continue_from_the_parent_state(tmp_path):
+    out = tmp_path / "sweep"
+    result = run_sweep_cli("run", write_spec(tmp_path, TINY_WSD), "--out", str(out), "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = {r["role"] + str(r["branch_step"] or ""): r for r in store.load_records(out)}
+    parent = records["parent"]
+    parent_dir = store.run_dir(out, parent["run_id"])
+    parent_rows = read_jsonl(parent_dir / "metrics.jsonl")
+    assert [r["step"] for r in parent_rows] == list(range(1, 20))
+    assert {13, 19} <= {int(p.name) for p in (parent_dir / "checkpoints").iterdir()}  # branch points kept
+    parent_lr = parent_rows[-1]["lr"]
+
+    for branch_step, steps in ((13, 16), (19, 24)):
+        record = records[f"branch{branch_step}"]
+        assert record["parent_run_id"] == parent["run_id"]
+        branch_dir = store.run_dir(out, record["run_id"])
+        rows = read_jsonl(branch_dir / "metrics.jsonl")
+        assert [r["step"] for r in rows] == list(range(1, steps + 1))
+        # Up to the branch point the rows are the parent's own steps...
+        assert [r["loss"] for r in rows[:branch_step]] == [r["loss"] for r in parent_rows[:branch_step]]
+        # ...and the first step after it starts from the parent's state on the parent's next batch.
+        if branch_step < len(parent_rows):
+            assert rows[branch_step]["loss"] == parent_rows[branch_step]["loss"]
+        assert all(r["lr"] < parent_lr for r in rows[branch_step + 1:])  # then the cooldown
+        assert rows[-1]["lr"] == pytest.approx(0.1 * parent_lr, rel=0.05)  # min_lr_ratio 0.1
+        summary = read_json(branch_dir / "summary.json")
+        assert summary["resumed_from_step"] == branch_step and summary["tokens"] == steps * 256
+        assert f"branch: starting from parent {parent['run_id']} at step {branch_step}" in \
+            (branch_dir / "worker.log").read_text()
+
+    # A branch trained from scratch, without the parent, gives bit-identical losses.
+    record = records["branch13"]
+    alone = tmp_path / "alone" / record["run_id"]
+    alone.mkdir(parents=True)
+    (alone / "run.json").write_text(json.dumps({**record, "role": "run"}))
+    subprocess.run([sys.executable, "-m", "sweeps.worker", "run", str(alone), "--threads", "1"], check=True,
+                   capture_output=True, cwd=PROJECT_ROOT, env=sweep_env())
+    branch_dir = store.run_dir(out, record["run_id"])
+    assert [r["loss"] for r in read_jsonl(alone / "metrics.jsonl")] == \
+        [r["loss"] for r in read_jsonl(branch_dir / "metrics.jsonl")]
+    assert read_json(alone / "summary.json")["final_val_loss"] == read_json(branch_dir / "summary.json")["final_val_loss"]
+
+    table = pd.read_parquet(out / "results.parquet")
+    assert len(table) == 2  # the stable run is not a data point
+    assert (table.parent_run_id == parent["run_id"]).all()
+    assert sorted(table.branch_tokens) == [13 * 256, 19 * 256] and sorted(table.tokens) == [16 * 256, 24 * 256]
+    assert table.budget.isna().all() and (table.kind == "wsd").all()
