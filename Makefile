@@ -18,8 +18,10 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The whole pipeline on the embedded default (sweep -> collect -> fit -> report -> Moore's law), under
+# runs/demo; a re-run reuses finished runs. See scripts/demo.sh.
 demo: $(STAMP)
-	$(VENV)/bin/scaling train --config scaling/configs/demo.toml --out runs/demo
+	VENV=$(VENV) bash scripts/demo.sh
 
 clean:
 	rm -rf runs build *.egg-info .pytest_cache

@@ -17,6 +17,7 @@ SUBCOMMAND_MODULES = (
     "sweeps.cli",
     "analysis.cli",
     "analysis.moore_cli",
+    "analysis.report_cli",
 )
 
 

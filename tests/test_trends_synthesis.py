@@ -132,6 +132,20 @@ def test_load_frontier_accepts_any_json_with_the_five_numbers(tmp_path):
     assert frontier.a == pytest.approx(0.28 / 0.62) and str(path) in frontier.source
 
 
+def test_load_frontier_reads_a_scaling_fit_result(tmp_path):
+    from analysis.fit import fit
+    from analysis_helpers import chinchilla_surface
+
+    table, truth = chinchilla_surface(budgets=(1e18, 1e19, 1e20), sizes_per_budget=4)
+    path = tmp_path / "fit.json"
+    path.write_text(fit(table, "parametric").to_json())  # what `scaling fit --out` writes
+    frontier = synthesis.load_frontier(path)
+    assert frontier.alpha == pytest.approx(truth["alpha"], rel=1e-3) and frontier.E == pytest.approx(truth["E"], rel=1e-3)
+    path.write_text(fit(table, "isoflop").to_json())
+    with pytest.raises(DataError, match="Chinchilla-form fit"):
+        synthesis.load_frontier(path)
+
+
 @pytest.mark.parametrize("content, message", [
     ({"E": 1.7, "A": 400, "B": 400, "alpha": 0.3}, "'beta' is None"),
     ({"E": 1.7, "A": 400, "B": 400, "alpha": 0.3, "beta": "0.3"}, "'beta' is '0.3'"),

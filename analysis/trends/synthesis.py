@@ -113,7 +113,8 @@ EPOCH_CHINCHILLA = LossFrontier(
 
 
 def load_frontier(path: str | Path) -> LossFrontier:
-    """Any JSON object with top-level numbers E, A, B, alpha, beta (e.g. `scaling fit --out FIT.json`)."""
+    """A fit written by `scaling fit --out FIT.json` (method parametric or vpnls), or any JSON object with
+    top-level numbers E, A, B, alpha, beta."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -124,6 +125,12 @@ def load_frontier(path: str | Path) -> LossFrontier:
     keys = ("E", "A", "B", "alpha", "beta")
     if not isinstance(data, dict):
         raise DataError(f"fit file {path} holds a JSON {type(data).__name__}, not an object with keys {', '.join(keys)}")
+    if data.get("schema") == "scaling.fit/1":  # a full fit result: the parameters are nested
+        form = (data.get("spec") or {}).get("form")
+        if form != "chinchilla":
+            raise DataError(f"fit file {path} is a {form!r} fit; a Chinchilla-form fit (scaling fit --method "
+                            "parametric or vpnls) is needed for a compute-optimal loss frontier")
+        data = data.get("params") or {}
     values = {}
     for key in keys:
         value = data.get(key)

@@ -1,0 +1,198 @@
+"""Build a report directory: index.html, figures/*.png|svg, fits.json (every fit in full, bootstrap
+replicates included) and report.json (the headline numbers). Everything is written into a staging
+directory beside REPORT_DIR and renamed into place at the end, so a failure leaves no half-written report."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from analysis import frontier
+from analysis.isoflop import nominal_budgets
+from analysis.load import FLOP_FORMULAS
+from analysis.report import figures, fits, inputs, page
+from scaling.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    out: Path
+    headline: dict  # name -> {"value", "interval", "meaning"}
+    headline_from: str | None
+    figures: list[str]
+    warnings: list[str]
+
+
+def build_report(source: str | Path, out: str | Path, fit_path: str | Path | None = None,
+                 columns: dict[str, str] | None = None, n_convention: str | None = None, flops: str | None = None,
+                 n_boot: int = 200, seed: int = 0, drop_highest: int = 0, budgets=None, title: str | None = None,
+                 command: str = "scaling report") -> Report:
+    from analysis.result import load_fit
+    from scaling import hardware, io
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a directory; pass a directory path")
+    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").exists():
+        raise DataError(f"--out {out} is a non-empty directory that holds no report; pass a new directory "
+                        "(a report directory is replaced whole)")
+    given = load_fit(fit_path) if fit_path else None
+    if n_convention is None:
+        n_convention = given.spec.n_convention if given else "total"
+    if flops is None and given is not None and given.spec.flops in FLOP_FORMULAS:
+        flops = given.spec.flops
+    inp = inputs.read_input(source, columns=columns, n_convention=n_convention, flops=flops)
+    hardware.enable_compilation_cache(io.cache_dir())  # approach 3 compiles once per shape of data
+    table = inp.table
+    with np.errstate(all="ignore"):  # wild bootstrap replicates overflow; they land outside the intervals
+        entries = fits.compute_fits(table, given, str(fit_path) if fit_path else None, n_boot=n_boot, seed=seed,
+                                    drop_highest=drop_highest, budgets=budgets)
+        surface = fits.surface_entry(entries)
+        bt = fits.run_backtest(table, surface.result if surface else None, budgets)
+        main = fits.primary(entries)
+        headline = headline_numbers(main.result, float(table.C.max())) if main else {}
+    nominal, how_budgets = nominal_budgets(table, budgets)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; it becomes REPORT_DIR
+    try:
+        (staging / "figures").mkdir()
+        with np.errstate(all="ignore"):
+            drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention)
+        conventions = (f"N: {table.n_convention} parameters; C: {table.flops} FLOPs"
+                       + (" (the fits' frontiers use C = 6ND)" if table.flops != "6ND (computed)" else "")
+                       + f"; budgets: {how_budgets}; loss: final validation cross-entropy, nats/token.")
+        content = page.Content(
+            title=title or f"Scaling-law report: {inp.sweep_name or Path(str(source)).name}",
+            source=str(source), kind=inp.kind, counts=inputs.counts(inp), conventions=conventions,
+            notes=list(inp.notes) + list(table.notes), problems=problems,
+            headline=[(k, v["value"], v["interval"], v["meaning"]) for k, v in headline.items()],
+            headline_from=main.title if main else "", headline_warnings=list(main.warnings) if main else [],
+            figures=drawn, missing_figures=missing, entries=entries,
+            backtest=bt, runs=inp.results,
+            generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), command=command)
+        io.atomic_write(staging / "index.html", page.render(content))
+        io.write_json(staging / "fits.json", [_entry_dict(e) for e in entries])
+        summary = {"source": str(source), "headline_from": main.title if main else None, "headline": headline,
+                   "counts": content.counts, "figures": [f.name for f in drawn],
+                   "missing_figures": [t for t, _ in missing], "notes": content.notes, "problems": problems,
+                   "fits": {e.key: {"title": e.title, "error": e.error, "warnings": list(e.warnings)} for e in entries},
+                   "backtest": bt.result.to_dict() if bt.result else {"error": bt.error}}
+        io.write_json(staging / "report.json", summary)
+        _swap_into_place(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    warnings = [w for e in entries for w in e.warnings]
+    return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
+
+
+def headline_numbers(result, c_max: float) -> dict:
+    """a, b and, at the largest budget trained, N_opt, D_opt, D/N and L_opt, with intervals."""
+    intervals = result.intervals or {}
+    out = {}
+    for name, meaning in (("a", "N_opt grows as C^a"), ("b", "D_opt grows as C^b")):
+        if name in result.derived or name in result.params:
+            out[name] = {"value": result.value(name), "interval": intervals.get(name), "meaning": meaning}
+    if result.spec.form == "chinchilla":
+        for name, meaning in (("alpha", "L falls as N^-alpha"), ("beta", "L falls as D^-beta"),
+                              ("E", "irreducible loss (nats/token)")):
+            out[name] = {"value": result.params[name], "interval": intervals.get(name), "meaning": meaning}
+    at = frontier.predictions(result, [c_max])[0]
+    where = f"at C = {c_max:.3g} FLOPs, the largest budget trained"
+    for name, meaning in (("tokens_per_param", f"compute-optimal D/N {where}"), ("N_opt", f"parameters {where}"),
+                          ("D_opt", f"tokens {where}"), ("L_opt", f"loss (nats/token) {where}")):
+        if name in at:
+            lo, hi = at.get(f"{name}_lo"), at.get(f"{name}_hi")
+            out[name] = {"value": at[name], "interval": (lo, hi) if lo is not None else None, "meaning": meaning}
+    return out
+
+
+def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
+    """Draw and save every figure the data allow. Returns (drawn FigureInfos, [(title, why not)], problems):
+    a figure that fails to draw is reported on the page instead of stopping the report."""
+    table = inp.table
+    iso = fits.entry(entries, "isoflop")
+    iso_fit = iso.result if iso and iso.result else None
+    surface = fits.surface_entry(entries)
+    surface_fit = surface.result if surface else None
+    frontier_fits = [e for e in entries if e.result is not None and frontier.has_frontier(e.result.spec.form)]
+    drawn, missing, problems = [], [], []
+    flops_key = FLOP_FORMULAS.get(table.flops, "flops_exact")
+    no_surface = "no fit with an L(N, D) surface (approach 3) could be made; see Fits"
+
+    def add(name, title, caption, make, why_not=None):
+        if why_not:
+            missing.append((title, why_not))
+            return
+        try:
+            with figures.style():
+                fig = make()
+            if fig is None:
+                missing.append((title, "nothing to draw"))
+                return
+            figures.save(fig, directory, name)
+        except Exception as err:  # one broken figure should not cost the whole report
+            problems.append(f"figure '{title}' could not be drawn: {type(err).__name__}: {err}")
+            return
+        drawn.append(page.FigureInfo(name, title, caption, int(round(fig.get_figwidth() * 100))))
+
+    add("loss_curves", "Loss curves",
+        "Training loss (lines) and validation loss (dots) of every completed run, against tokens seen and "
+        "against training compute, coloured by model size N.",
+        lambda: figures.loss_curves(inp.curves, inputs.run_sizes(inp.results, n_convention), flops_key),
+        None if inp.curves else ("the input is a results table, not a sweep directory, so there are no "
+                                 "per-run metrics" if inp.kind == "table" else "no run has a metrics.jsonl"))
+    add("isoflop", "IsoFLOP profiles",
+        "Final validation loss against model size at each compute budget; solid: the parabola in log N "
+        "(approach 2) through each budget with 3 or more sizes, star: its minimum; dashed: the fitted "
+        "L(N, D) surface along the same budget.",
+        lambda: figures.isoflop_curves(table, nominal, iso_fit, surface_fit))
+    labels = [("given fit: " if e.given else "") + figures.METHOD_LABELS.get(e.result.spec.method, e.result.spec.method)
+              for e in frontier_fits]
+    add("frontier", "Compute-optimal N_opt(C) and D_opt(C)",
+        "Compute-optimal model size and data against compute for every fit, with 95% bootstrap bands (solid "
+        "where budgets were trained, dashed beyond the largest, marked by the grey vertical line); stars: the "
+        "isoFLOP parabola minima; grey dots: the runs. Black lines: published frontiers for reference "
+        "(Hoffmann et al. 2022 approach 3 and the D = 20N rule; Kaplan et al. 2020, whose N is non-embedding), "
+        "extrapolated far below the compute they were fitted at.",
+        lambda: figures.frontier_lines([e.result for e in frontier_fits], table, iso_fit, labels),
+        None if frontier_fits else "no fit with a compute-optimal frontier could be made; see Fits")
+    add("surface", "Fitted loss surface L(N, D)",
+        "Filled contours: the fitted L(N, D); dots: the runs, coloured by their observed loss on the same colour "
+        "scale (a dot that stands out from its background is a misfit); dotted: constant compute through each "
+        "budget's runs; red: the compute-optimal path.",
+        lambda: figures.surface_contours(surface_fit, table, nominal), None if surface_fit else no_surface)
+    add("residuals", "Residuals of the L(N, D) fit",
+        "Relative residual (observed - fitted) / fitted of every run, against N and against D, by budget. "
+        "A trend with N or D means the functional form misses something.",
+        lambda: figures.residuals(surface_fit, table, nominal), None if surface_fit else no_surface)
+    add("backtest", "Backtest: predicted against held-out loss",
+        "The same method fitted on the smaller budgets (or sizes) only, predicting the held-out runs' loss; "
+        "grey: the runs it was fitted on, red: held out.",
+        lambda: figures.backtest_scatter(bt.result, table),
+        None if bt.result is not None and bt.result.loss_errors else (bt.error or "no held-out loss predictions"))
+    return drawn, missing, problems
+
+
+def _entry_dict(e: fits.FitEntry) -> dict:
+    return {"key": e.key, "title": e.title, "given": e.given, "error": e.error, "warnings": list(e.warnings),
+            "result": e.result.to_dict() if e.result else None}
+
+
+def _swap_into_place(staging: Path, out: Path) -> None:
+    """Replace `out` by `staging`: a reader sees the old report or the new one, never a mix."""
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    os.replace(out, old / "report")
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+

@@ -1,0 +1,76 @@
+"""`scaling report`: an HTML report (figures as PNG and SVG beside it, tables of every fit) of a sweep
+directory or a results table. Heavy imports stay inside the command so `scaling --help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+EPILOG = """\
+input: a sweep directory (its results.parquet, collected first if missing, and each run's
+metrics.jsonl for the loss curves), or a results table (.parquet or .csv; then no loss curves).
+
+fits: with --fit FIT.json (from `scaling fit --out`) the report shows that fit, plus approaches 2 and 1;
+otherwise it fits approach 3 (parametric L(N, D)), approach 2 (isoFLOP parabolas) and approach 1 (lower
+envelope) where the data allow, each with --bootstrap resamples. A fit the data cannot support is listed
+with its reason; a barely determined one is shown with a warning.
+
+outputs in REPORT_DIR (replaced whole): index.html, figures/*.png and *.svg, fits.json (every fit in
+full), report.json (headline numbers).
+
+examples:
+  scaling report sweeps_out/quickstart --out sweeps_out/quickstart/report
+  scaling report runs/demo/sweep --fit runs/demo/fit.json --out runs/demo/report
+  scaling report chinchilla.csv --columns N="Model Size" C="Training FLOP" --drop-highest 5 --out out/chinchilla
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "report", help="HTML report of a sweep or results table: figures, fits, backtest",
+        description="Write an HTML report of a sweep directory or results table: loss curves, isoFLOP "
+                    "profiles, N_opt(C) and D_opt(C) with bootstrap bands, the fitted L(N, D) surface, residuals, "
+                    "a backtest, and tables of every fit.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="SWEEP_DIR_OR_RESULTS", help="a sweep directory, or results.parquet / a CSV")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory (created or replaced)")
+    p.add_argument("--fit", metavar="FIT.json", help="show this fit (written by `scaling fit --out`)")
+    p.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
+                   help='map N, D, C, loss, run_id, budget to a table\'s columns, e.g. --columns N="Model Size"')
+    p.add_argument("--n-convention", choices=("total", "nonembedding"), default=None,
+                   help="N for the fits (default: the --fit's, else total)")
+    p.add_argument("--flops", choices=("exact", "6nd", "6nd_nonembed"), default=None,
+                   help="which recorded FLOP formula is C (default: the --fit's, else exact)")
+    p.add_argument("--budgets", default=None, metavar="C1,C2,...", help="nominal budgets to snap runs to")
+    p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop the K highest-loss rows from fits")
+    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
+                   help="bootstrap resamples per fit (default 200; 0: no intervals)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--title", default=None, help="page title")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from analysis.cli import _parse_columns, _parse_floats
+    from analysis.report.build import build_report
+    from scaling.errors import ConfigError
+
+    if args.bootstrap < 0 or args.bootstrap == 1:
+        raise ConfigError(f"--bootstrap {args.bootstrap}: use 0 (no intervals) or at least 2 resamples (default 200)")
+    command = "scaling " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else \
+        f"scaling report {shlex.quote(str(args.input))} --out {shlex.quote(str(args.out))}"
+    report = build_report(args.input, args.out, fit_path=args.fit, columns=_parse_columns(args.columns),
+                          n_convention=args.n_convention, flops=args.flops, n_boot=args.bootstrap, seed=args.seed,
+                          drop_highest=args.drop_highest, budgets=_parse_floats(args.budgets, "--budgets"),
+                          title=args.title, command=command)
+    if report.headline:
+        h = report.headline
+        parts = [f"{k} = {h[k]['value']:.3g}" + (f" [{h[k]['interval'][0]:.3g}, {h[k]['interval'][1]:.3g}]"
+                                               if h[k]["interval"] else "")
+                 for k in ("a", "b", "tokens_per_param") if k in h]
+        print(f"headline ({report.headline_from}): " + ", ".join(parts))
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"report: {(report.out / 'index.html').resolve()} ({len(report.figures)} figures as PNG and SVG)")
+    return 0

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make demo`: the whole pipeline on the embedded default, calling the CLIs a user would:
+# the demo sweep on the Python stdlib corpus -> collect -> fit (approach 3, bootstrap) -> HTML report ->
+# Moore's-law synthesis through that fit; then the report's path and the headline numbers.
+# Outputs under runs/demo/ (DEMO_OUT): sweep/, fit.json, report/index.html, moore/. Re-running reuses
+# finished runs. The Moore's-law trends use ../shared/data's Epoch and Rupp tables when present, else the
+# built-in frontier-LM table and published rates.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+OUT=${DEMO_OUT:-runs/demo}
+SPEC=${DEMO_SPEC:-sweeps/demo.toml}
+DATA=${DEMO_DATA:-../shared/data}
+scaling() { "$VENV/bin/scaling" "$@"; }
+step() { printf '\n== %s\n' "$*"; }
+
+step "1/5 sweep: $SPEC -> $OUT/sweep"
+scaling sweep run "$SPEC" --out "$OUT/sweep" --quiet
+step "2/5 collect"
+scaling sweep collect "$OUT/sweep"
+step "3/5 fit: approach 3 with 200 bootstrap resamples -> $OUT/fit.json"
+scaling fit "$OUT/sweep/results.parquet" --method parametric --bootstrap 200 --out "$OUT/fit.json"
+step "4/5 report -> $OUT/report"
+scaling report "$OUT/sweep" --fit "$OUT/fit.json" --out "$OUT/report" --title "make demo: scaling laws of tiny byte-level transformers on the Python stdlib"
+step "5/5 Moore's law for LLMs through this fit -> $OUT/moore"
+trends=()
+for pair in "models:epoch__notable_ai_models_2025-05.csv" "hardware:epoch__ml_hardware_2025-12.csv" \
+            "transistors:rupp__microprocessor_trend_data_50yrs.csv"; do
+    if [ -f "$DATA/${pair#*:}" ]; then trends+=("--${pair%%:*}" "$DATA/${pair#*:}"); fi
+done
+[ ${#trends[@]} -gt 0 ] || echo "(no trend tables in $DATA: built-in frontier-LM table and published rates)"
+scaling moore ${trends[@]+"${trends[@]}"} --fit "$OUT/fit.json" --bootstrap 1000 --out "$OUT/moore"
+
+"$VENV/bin/python" - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+
+out = Path(sys.argv[1])
+fit = json.loads((out / "fit.json").read_text())
+moore = json.loads((out / "moore" / "moore.json").read_text())
+ci = fit.get("intervals") or {}
+def with_ci(name, value, fmt="{:.3f}"):
+    lo_hi = ci.get(name)
+    return fmt.format(value) + (f"  (95% CI {fmt.format(lo_hi[0])} to {fmt.format(lo_hi[1])})" if lo_hi else "")
+p, d = fit["params"], fit["derived"]
+at = fit["predictions"][0]
+print("\n== headline")
+print(f"report:  {(out / 'report' / 'index.html').resolve()}")
+print(f"fit:     L(N, D) = {p['E']:.3g} + {p['A']:.4g}/N^{p['alpha']:.3f} + {p['B']:.4g}/D^{p['beta']:.3f} "
+      f"on {fit['spec']['n_points']} runs")
+print(f"a = {with_ci('a', d['a'])}    N_opt grows as C^a")
+print(f"b = {with_ci('b', d['b'])}    D_opt grows as C^b")
+tpp = at["tokens_per_param"]
+band = f"  (95% CI {at['tokens_per_param_lo']:.3g} to {at['tokens_per_param_hi']:.3g})" if "tokens_per_param_lo" in at else ""
+print(f"tokens/parameter at C = {at['C']:.3g} FLOPs: {tpp:.3g}{band}; N_opt = {at['N_opt']:.3g}, "
+      f"L_opt = {at['L_opt']:.3f} nats/token")
+months = moore["doubling_months"]
+names = {"frontier_lm_compute": "frontier-LM training compute", "notable_compute": "notable-model training compute",
+         "hardware_flops_per_dollar": "accelerator FLOP/s per $", "transistors": "transistors per chip"}
+for key, label in names.items():
+    if key in months:
+        lo, hi = moore["doubling_months_ci"][key]
+        source = moore["series"][key]["source"]
+        print(f"doubling time, {label}: {months[key]:.1f} months (95% CI {lo:.1f}-{hi:.1f}; {source})")
+print(f"algorithmic progress (Ho et al. 2024): compute for a fixed loss halves every {moore['algorithmic_halving_months']:.0f} months")
+for name, years in moore["loss_halving_years"].items():
+    lo, hi = moore["loss_halving_years_ci"][name]
+    print(f"reducible loss halves every {years:.1f} years (95% CI {lo:.1f}-{hi:.1f}) under '{name}', through this fit")
+print(f"moore:   {(out / 'moore' / 'summary.html').resolve()}")
+PY

@@ -1,0 +1,172 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_COLUMNS, EPOCH_CSV, epoch_fit, need
+from analysis.report.build import build_report
+from report_helpers import TRUTH, make_sweep
+from scaling.cli import main
+from scaling.errors import DataError
+
+FIGURES = ("loss_curves", "isoflop", "frontier", "surface", "residuals", "backtest")
+A_TRUE = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    return make_sweep(tmp_path_factory.mktemp("sweep") / "sweep", failed=1)
+
+
+@pytest.fixture(scope="module")
+def report(sweep, tmp_path_factory):
+    """The report of the synthetic sweep, made through the CLI as a user would: (out dir, printed text)."""
+    import contextlib
+    import io
+
+    out = tmp_path_factory.mktemp("report") / "report"
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(["report", str(sweep), "--out", str(out), "--bootstrap", "30"]) == 0
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A six-run sweep (2 budgets x 3 sizes) and its report: approach 3 is barely determined there."""
+    sweep = make_sweep(tmp_path_factory.mktemp("small") / "sweep", budgets=(1e18, 1e19), sizes_per_budget=3,
+                       width=0.5)
+    out = sweep.parent / "report"
+    return sweep, build_report(sweep, out, n_boot=20)
+
+
+def test_a_sweep_gives_every_figure_and_fit(report):
+    out, _ = report
+    for name in FIGURES:
+        assert (out / "figures" / f"{name}.png").stat().st_size > 20_000, name
+        assert (out / "figures" / f"{name}.svg").stat().st_size > 20_000, name
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["figures"] == list(FIGURES) and not summary["problems"] and not summary["missing_figures"]
+    assert all(f["error"] is None for f in summary["fits"].values()), summary["fits"]
+    assert set(summary["fits"]) == {"parametric", "isoflop", "envelope"}
+    headline = summary["headline"]
+    assert headline["a"]["value"] == pytest.approx(A_TRUE, abs=0.03)
+    lo, hi = headline["a"]["interval"]
+    assert lo < headline["a"]["value"] < hi
+    assert summary["backtest"]["summary"]["loss_mean_abs_rel_error"] < 0.02
+    fits = json.loads((out / "fits.json").read_text())
+    assert len(fits[0]["result"]["samples"]["alpha"]) >= 25  # replicates kept for later intervals
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
+
+
+def test_the_page_holds_figures_tables_and_specifications(report):
+    text = (report[0] / "index.html").read_text()
+    for name in FIGURES:
+        assert f'src="figures/{name}.png"' in text and f'href="figures/{name}.svg"' in text
+    for needle in ("Approach 3", "Approach 2", "Approach 1", "95% interval", "huber_log", "Backtest",
+                   "skipped 1 run(s) whose status is not &#x27;completed&#x27;", "Full specification"):
+        assert needle in text, needle
+    assert "<script" not in text  # a static page: nothing to fail at load time
+
+
+def test_cli_prints_the_report_path_and_headline(report):
+    out, printed = report
+    assert f"{out.resolve() / 'index.html'}" in printed and "headline" in printed and "a = " in printed
+
+
+def test_a_six_run_sweep_still_reports_with_warnings(small):
+    _, result = small
+    text = (result.out / "index.html").read_text()
+    assert "5 parameters fitted to 6 points" in text
+    assert "surface" in result.figures and "frontier" in result.figures
+    assert "backtest" not in result.figures and "No backtest" in text  # 3 runs left to fit on: said, not drawn
+    assert any("barely determined" in w for w in result.warnings)
+
+
+def test_a_results_file_has_no_loss_curves_and_says_so(small):
+    sweep, result = small
+    out = sweep.parent / "from_table"
+    table_report = build_report(sweep / "results.parquet", out, n_boot=0)
+    assert "loss_curves" in result.figures and "loss_curves" not in table_report.figures
+    text = (out / "index.html").read_text()
+    assert "no per-run loss curves" in text and "Not drawn" in text
+
+
+def test_a_given_fit_is_shown_and_not_refitted(sweep, report, tmp_path):
+    from analysis.load import from_arrays
+    from analysis.report.fits import given_entry
+    from analysis.result import FitResult
+
+    saved = json.loads((report[0] / "fits.json").read_text())[0]["result"]  # what `scaling fit --out` writes
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(saved))
+    result = build_report(sweep, tmp_path / "report", fit_path=path, n_boot=0)
+    fits = json.loads((tmp_path / "report" / "fits.json").read_text())
+    assert [f["key"] for f in fits] == ["given", "isoflop", "envelope"]
+    assert fits[0]["result"]["params"] == pytest.approx(saved["params"])
+    assert fits[0]["result"]["intervals"] == saved["intervals"]  # its own bootstrap, kept
+    assert result.headline["alpha"]["value"] == pytest.approx(saved["params"]["alpha"])
+
+    other = from_arrays([1e8, 2e8, 4e8], [2e9, 4e9, 8e9], [3.0, 2.9, 2.8])
+    entry = given_entry(other, FitResult.from_dict(saved), str(path), n_boot=0, seed=0)
+    assert "this fit was made on other data" in entry.warnings[0]
+
+
+def test_results_are_collected_when_missing_and_a_report_is_replaced_whole(small, tmp_path):
+    # The small sweep again, uncollected; its saved fit keeps approach 3 from being refitted twice more.
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(json.dumps(json.loads((small[1].out / "fits.json").read_text())[0]["result"]))
+    sweep = make_sweep(tmp_path / "sweep", budgets=(1e18, 1e19), sizes_per_budget=3, width=0.5, collect=False)
+    out = tmp_path / "report"
+    build_report(sweep, out, fit_path=fit_path, n_boot=0)
+    assert (sweep / "results.parquet").exists()
+    text = (out / "index.html").read_text()
+    assert "results.parquet was missing: collected 6 row(s)" in text and "other data" not in text
+    (out / "figures" / "stale.png").write_bytes(b"x")
+    build_report(sweep, out, fit_path=fit_path, n_boot=0)
+    assert not (out / "figures" / "stale.png").exists() and (out / "figures" / "isoflop.png").exists()
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "mine.txt").write_text("keep me")
+    with pytest.raises(DataError, match="holds no report"):
+        build_report(sweep, other, n_boot=0)
+    assert (other / "mine.txt").read_text() == "keep me"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "no such sweep directory or results file" in err and "\n" not in err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    assert "neither results.parquet nor sweep.json" in capsys.readouterr().err
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "r"), "--bootstrap", "1"]) == 2
+
+
+def test_chinchilla_points(tmp_path):
+    """Epoch's digitised Chinchilla points with their approach-3 refit (computed once per session for the
+    analysis tests): the report draws it and adds approach 2 and the backtest."""
+    csv = need(EPOCH_CSV)
+    fit_path = tmp_path / "fit.json"
+    fit_path.write_text(epoch_fit().to_json())
+    result = build_report(csv, tmp_path / "report", fit_path=fit_path, columns=EPOCH_COLUMNS,
+                          budgets=CHINCHILLA_BUDGETS, drop_highest=5, n_boot=0)
+    assert result.headline["a"]["value"] == pytest.approx(0.514, abs=0.01)
+    assert {"isoflop", "frontier", "surface", "residuals", "backtest"} <= set(result.figures)
+    summary = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert not any("other data" in w for w in summary["fits"]["given"]["warnings"])  # the same points
+    assert summary["fits"]["isoflop"]["error"] is None
+    assert summary["backtest"]["summary"]["loss_mean_abs_rel_error"] < 0.03
+    table = pd.read_csv(csv)
+    assert summary["counts"]["rows"] == len(table)
+    assert np.isfinite(summary["headline"]["tokens_per_param"]["value"])
+
+
+def test_three_runs_give_a_page_that_says_what_is_missing(tmp_path):
+    sweep = make_sweep(tmp_path / "sweep", budgets=(1e18,), sizes_per_budget=3, width=0.5)
+    result = build_report(sweep, tmp_path / "report", n_boot=0)
+    assert result.headline == {} and result.figures == ["loss_curves", "isoflop"]
+    text = (tmp_path / "report" / "index.html").read_text()
+    assert "approach 3 (5 parameters) needs at least 6 points, got 3" in text
+    assert "No fit with a compute-optimal frontier could be made" in text and text.count("Not drawn") == 4
