@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
+# Two pytest workers (one per core here); a test module stays on one worker.
+TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The whole pipeline on the embedded default (sweep -> collect -> fit -> report -> Moore's law), under
 # runs/demo; a re-run reuses finished runs. See scripts/demo.sh.
