@@ -5,9 +5,6 @@ figures, moore.json and a short summary (Markdown and HTML) to OUT_DIR."""
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 EPILOG = """\
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {out} exists and is not a directory; pass a directory path")
 
     from analysis.trends import figures, loaders, summary, synthesis
-    from scaling.io import atomic_write, to_json
+    from scaling.io import atomic_write, staged_directory, to_json
 
     models = loaders.load_notable_models(args.models) if args.models else None
     hardware = loaders.load_hardware(args.hardware) if args.hardware else None
@@ -74,24 +71,15 @@ def run(args: argparse.Namespace) -> int:
         models, hardware, transistors, frontier, n_boot=args.bootstrap, seed=args.seed, anchor_year=args.anchor_year,
         until=args.until, history_from=min(2020, args.anchor_year - 5), inputs=inputs)
 
-    # Everything is written into a fresh sibling directory first, so a failure leaves OUT_DIR untouched.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(staging, 0o755)  # mkdtemp makes it private; it becomes OUT_DIR
-    try:
+    # Built beside OUT_DIR and moved in only when complete: a failure leaves OUT_DIR untouched. Other files
+    # already in OUT_DIR are left alone.
+    with staged_directory(out, replace_whole=False) as staging:
         names = figures.write_all(staging, result, trends, projection, placed, frontier, args.anchor_year)
         result["figures"] = [f"{name}.{ext}" for name in names for ext in ("png", "svg")]
         text = summary.markdown(result, names)
         atomic_write(staging / "summary.md", text)
         atomic_write(staging / "summary.html", summary.html_page(text))
         atomic_write(staging / "moore.json", to_json(result) + "\n")
-        if not out.exists():
-            os.replace(staging, out)
-        else:
-            for path in staging.iterdir():
-                os.replace(path, out / path.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
     for sentence in result["answers"]:
         print(f"- {sentence}")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterator
 
 
 _UMASK = os.umask(0o022)
@@ -41,6 +43,32 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
         Path(tmp).unlink(missing_ok=True)
         raise
 
+
+
+@contextlib.contextmanager
+def staged_directory(out: str | Path, replace_whole: bool = True) -> Iterator[Path]:
+    """Yield a fresh directory beside `out` to build outputs in; when the block ends without an error it
+    becomes `out`, and on an error `out` is left untouched. With `replace_whole` an existing `out` is swapped
+    out as a whole (a reader sees the old set of files or the new one, never a mix); otherwise the new files
+    are moved into it by name, leaving other files there alone."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; it becomes `out`
+    try:
+        yield staging
+        if not out.exists():
+            os.replace(staging, out)
+        elif replace_whole:
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "previous")
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            for path in staging.iterdir():
+                os.replace(path, out / path.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _finite_or_none(value: Any) -> Any:

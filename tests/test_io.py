@@ -1,7 +1,10 @@
 import json
 import math
 
-from scaling.io import JsonlWriter, atomic_write, cache_dir, read_json, read_jsonl, truncate_jsonl, write_json
+import pytest
+
+from scaling.io import (JsonlWriter, atomic_write, cache_dir, read_json, read_jsonl, staged_directory, truncate_jsonl,
+                        write_json)
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
@@ -53,3 +56,23 @@ def test_jsonl_append_read_truncate(tmp_path):
     assert [r["step"] for r in read_jsonl(path)] == [1, 2, 3, 4, 5]
     truncate_jsonl(path, 3)
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
+
+
+def test_staged_directory_replaces_whole_or_merges_and_leaves_out_alone_on_error(tmp_path):
+    out = tmp_path / "report"
+    with staged_directory(out) as staging:
+        (staging / "a.txt").write_text("first")
+    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert out.stat().st_mode & 0o755 == 0o755
+    with staged_directory(out) as staging:
+        (staging / "b.txt").write_text("second")
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]  # replaced whole
+    with staged_directory(out, replace_whole=False) as staging:
+        (staging / "c.txt").write_text("third")
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "c.txt"]  # merged by name
+    with pytest.raises(RuntimeError):
+        with staged_directory(out) as staging:
+            (staging / "d.txt").write_text("half")
+            raise RuntimeError("drawing failed")
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "c.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging left behind

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -59,10 +56,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
         headline = headline_numbers(main.result, float(table.C.max())) if main else {}
     nominal, how_budgets = nominal_budgets(table, budgets)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(staging, 0o755)  # mkdtemp makes it private; it becomes REPORT_DIR
-    try:
+    with io.staged_directory(out) as staging:  # a reader sees the old report or the new one, never a mix
         (staging / "figures").mkdir()
         with np.errstate(all="ignore"):
             drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention)
@@ -86,9 +80,6 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
                    "fits": {e.key: {"title": e.title, "error": e.error, "warnings": list(e.warnings)} for e in entries},
                    "backtest": bt.result.to_dict() if bt.result else {"error": bt.error}}
         io.write_json(staging / "report.json", summary)
-        _swap_into_place(staging, out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     warnings = [w for e in entries for w in e.warnings]
     return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
 
@@ -184,15 +175,3 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
 def _entry_dict(e: fits.FitEntry) -> dict:
     return {"key": e.key, "title": e.title, "given": e.given, "error": e.error, "warnings": list(e.warnings),
             "result": e.result.to_dict() if e.result else None}
-
-
-def _swap_into_place(staging: Path, out: Path) -> None:
-    """Replace `out` by `staging`: a reader sees the old report or the new one, never a mix."""
-    if not out.exists():
-        os.replace(staging, out)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-    os.replace(out, old / "report")
-    os.replace(staging, out)
-    shutil.rmtree(old, ignore_errors=True)
-
