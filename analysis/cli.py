@@ -55,7 +55,7 @@ def run_fit(args) -> int:
     from analysis.bootstrap import bootstrap
     from analysis.fit import fit
     from analysis.load import load_runs
-    from analysis.result import write_atomic
+    from scaling.io import atomic_write
     from scaling import hardware, io
 
     hardware.enable_compilation_cache(io.cache_dir())  # a repeated fit skips XLA compilation
@@ -78,7 +78,7 @@ def run_fit(args) -> int:
             budgets = predict_at or frontier.default_budgets(float(table.C.max()))
             result = _with_predictions(result, frontier.predictions(result, budgets))
     if args.out:
-        write_atomic(args.out, result.to_json())
+        atomic_write(args.out, result.to_json())
     if args.json:
         print(json.dumps(summary(result), indent=2, allow_nan=False, default=_jsonable))
     else:

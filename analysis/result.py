@@ -85,13 +85,6 @@ def load_fit(path: str | Path) -> FitResult:
         raise DataError(f"{path}: not a readable fit result ({err}); re-create it with `scaling fit`") from err
 
 
-def write_atomic(path: str | Path, text: str) -> None:
-    """Readers see the old file or the whole new one (scaling.io.atomic_write: temp file, fsync, rename)."""
-    from scaling.io import atomic_write
-
-    atomic_write(path, text)
-
-
 def _clean(obj):
     """JSON has no NaN/inf: store them as strings so they survive a round trip."""
     if isinstance(obj, float):

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from analysis.result import FitResult, FitSpec, load_fit, write_atomic
+from analysis.result import FitResult, FitSpec, load_fit
+from scaling.io import atomic_write
 from scaling.errors import DataError
 
 
@@ -24,7 +25,7 @@ def test_json_round_trip_keeps_everything_including_nan():
 
 def test_write_atomic_and_load(tmp_path):
     path = tmp_path / "sub" / "fit.json"
-    write_atomic(path, _result().to_json())
+    atomic_write(path, _result().to_json())
     assert load_fit(path).params["alpha"] == 0.34
     assert [p.name for p in path.parent.iterdir()] == ["fit.json"]  # no temp file left
 
@@ -34,7 +35,7 @@ def test_write_atomic_leaves_old_file_when_writing_fails(tmp_path):
     path.write_text("old")
 
     with pytest.raises(TypeError):
-        write_atomic(path, 12345)  # not text: fails mid-write
+        atomic_write(path, 12345)  # not text: fails mid-write
     assert path.read_text() == "old" and len(list(tmp_path.iterdir())) == 1
 
 
