@@ -1,9 +1,12 @@
 """Decoder-only transformer in Flax NNX.
 
-Pre-norm RMSNorm blocks, rotary position embeddings, causal attention through
-`jax.nn.dot_product_attention`, GELU or SwiGLU MLP, tied or untied embeddings. Parameters are
-float32; activations run in the compute dtype; logits and the softmax are float32.
-Names carry shapes: B batch, L sequence, D d_model, H heads, K head dim, F d_ff, V vocab.
+Pre-norm RMSNorm blocks, rotary position embeddings, causal softmax attention, GELU or SwiGLU MLP,
+tied or untied embeddings. Parameters are float32; activations run in the compute dtype; logits and
+the softmax are float32. The residual stream is kept as a (tokens, d_model) matrix so that every
+projection is a plain 2-D matmul (XLA:CPU otherwise inserts slow transposes around 3-D ones).
+Attention is `jax.nn.dot_product_attention` (cuDNN's fused kernel on GPU) or, on CPU, a blocked
+causal form that skips most of the masked upper triangle; both compute the same function.
+Names carry shapes: B batch, L sequence, T = B*L tokens, D d_model, H heads, K head dim, F d_ff, V vocab.
 """
 
 from __future__ import annotations
@@ -23,15 +26,57 @@ def compute_dtype(name: str, backend: str | None = None) -> jnp.dtype:
     return jnp.dtype(name)
 
 
-def rotary(x_BxLxHxK: jax.Array, base: float) -> jax.Array:
-    """Rotate pairs (first half, second half) of each head by position-dependent angles."""
-    length, head_dim = x_BxLxHxK.shape[1], x_BxLxHxK.shape[-1]
+def rotary(x_BxLx___xK: jax.Array, base: float) -> jax.Array:
+    """Rotate pairs (first half, second half) of each head by position-dependent angles.
+
+    Positions run along axis 1 and head features along the last axis; any axes between (heads, or
+    query/key and heads) share the angles."""
+    length, head_dim = x_BxLx___xK.shape[1], x_BxLx___xK.shape[-1]
     inv_freq_K2 = 1.0 / base ** (jnp.arange(0, head_dim, 2, dtype=jnp.float32) / head_dim)
     angle_LxK2 = jnp.arange(length, dtype=jnp.float32)[:, None] * inv_freq_K2[None, :]
-    sin, cos = jnp.sin(angle_LxK2)[None, :, None, :], jnp.cos(angle_LxK2)[None, :, None, :]
-    x1, x2 = jnp.split(x_BxLxHxK.astype(jnp.float32), 2, axis=-1)
-    rotated = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
-    return rotated.astype(x_BxLxHxK.dtype)
+    # cos on both halves; sin with the sign the half-swap needs: [x1, x2] -> [x1 c - x2 s, x2 c + x1 s].
+    cos_LxK = jnp.concatenate([jnp.cos(angle_LxK2)] * 2, axis=-1)
+    sin_LxK = jnp.concatenate([-jnp.sin(angle_LxK2), jnp.sin(angle_LxK2)], axis=-1)
+    expand = (None,) * (x_BxLx___xK.ndim - 3)
+    cos_LxK, sin_LxK = cos_LxK[(None, slice(None)) + expand], sin_LxK[(None, slice(None)) + expand]
+    x = x_BxLx___xK.astype(jnp.float32)
+    rotated = x * cos_LxK + jnp.roll(x, head_dim // 2, axis=-1) * sin_LxK
+    return rotated.astype(x_BxLx___xK.dtype)
+
+
+def blocked_causal_attention(q_BxHxLxK: jax.Array, k_BxHxLxK: jax.Array, v_BxHxLxK: jax.Array,
+                             n_blocks: int) -> jax.Array:
+    """Causal softmax attention (q pre-scaled) computed in `n_blocks` query blocks.
+
+    Query block i attends to the keys up to its own end, so the masked scores right of each block
+    are never computed: (n+1)/2n of the full L x L work. Scores and softmax are float32."""
+    length = q_BxHxLxK.shape[2]
+    block = length // n_blocks
+    outputs = []
+    for i in range(n_blocks):
+        end = (i + 1) * block
+        q_i, k_i, v_i = q_BxHxLxK[:, :, i * block:end], k_BxHxLxK[:, :, :end], v_BxHxLxK[:, :, :end]
+        scores_BxHxQxS = jnp.einsum("bhqk,bhsk->bhqs", q_i, k_i, preferred_element_type=jnp.float32)
+        visible_QxS = (jnp.arange(block)[:, None] + i * block) >= jnp.arange(end)[None, :]
+        probs = jax.nn.softmax(jnp.where(visible_QxS, scores_BxHxQxS, -jnp.inf), axis=-1)
+        outputs.append(jnp.einsum("bhqs,bhsk->bhqk", probs.astype(v_i.dtype), v_i))
+    return outputs[0] if n_blocks == 1 else jnp.concatenate(outputs, axis=2)
+
+
+def attention_blocks(length: int, target_block: int = 128) -> int:
+    """Query blocks for the blocked CPU attention: blocks of about `target_block` positions."""
+    n = max(1, length // target_block)
+    while length % n:
+        n -= 1
+    return n
+
+
+def attention_implementation(backend: str, dtype: jnp.dtype, head_dim: int) -> str:
+    """"cudnn" (fused flash attention) on GPU where cuDNN supports the shape and dtype; "blocked" on
+    CPU; otherwise XLA's reference attention."""
+    if backend == "gpu" and dtype in (jnp.bfloat16, jnp.float16) and head_dim % 8 == 0 and head_dim <= 128:
+        return "cudnn"
+    return "blocked" if backend == "cpu" else "xla"
 
 
 def _linear(d_in: int, d_out: int, std: float, dtype, rngs: nnx.Rngs) -> nnx.Linear:
@@ -40,20 +85,40 @@ def _linear(d_in: int, d_out: int, std: float, dtype, rngs: nnx.Rngs) -> nnx.Lin
 
 
 class Attention(nnx.Module):
-    def __init__(self, cfg: ModelConfig, dtype, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, dtype, rngs: nnx.Rngs, implementation: str = "xla"):
         d = cfg.d_model
-        self.n_heads, self.rope_base = cfg.n_heads, cfg.rope_base
+        self.n_heads, self.rope_base, self.implementation = cfg.n_heads, cfg.rope_base, implementation
         self.qkv = _linear(d, 3 * d, cfg.init_std, dtype, rngs)
         # GPT-2's residual scaling keeps the residual stream's variance independent of depth.
         self.out = _linear(d, d, cfg.init_std / (2 * cfg.n_layers) ** 0.5, dtype, rngs)
 
-    def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
-        b, length, d = x_BxLxD.shape
-        qkv_BxLx3xHxK = self.qkv(x_BxLxD).reshape(b, length, 3, self.n_heads, d // self.n_heads)
-        q_BxLxHxK, k_BxLxHxK, v_BxLxHxK = (qkv_BxLx3xHxK[:, :, i] for i in range(3))
-        q_BxLxHxK, k_BxLxHxK = rotary(q_BxLxHxK, self.rope_base), rotary(k_BxLxHxK, self.rope_base)
-        y_BxLxHxK = jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True)
-        return self.out(y_BxLxHxK.reshape(b, length, d))
+    def __call__(self, x_TxD: jax.Array, length: int) -> jax.Array:
+        t, d = x_TxD.shape
+        b, h, k = t // length, self.n_heads, d // self.n_heads
+        qkv_BxLx3xHxK = self.qkv(x_TxD).reshape(b, length, 3, h, k)
+        # Rotary embeddings in the projection's own layout, before any transpose.
+        qk_BxLx2xHxK = rotary(qkv_BxLx3xHxK[:, :, :2], self.rope_base)
+        v_BxLxHxK = qkv_BxLx3xHxK[:, :, 2]
+        if self.implementation == "blocked":
+            q_BxHxLxK = (qk_BxLx2xHxK[:, :, 0] * k ** -0.5).transpose(0, 2, 1, 3)
+            k_BxHxLxK = qk_BxLx2xHxK[:, :, 1].transpose(0, 2, 1, 3)
+            y_BxHxLxK = blocked_causal_attention(q_BxHxLxK, k_BxHxLxK, v_BxLxHxK.transpose(0, 2, 1, 3),
+                                                 attention_blocks(length))
+            y_BxLxHxK = y_BxHxLxK.transpose(0, 2, 1, 3)
+        else:
+            y_BxLxHxK = fused_attention(qk_BxLx2xHxK[:, :, 0], qk_BxLx2xHxK[:, :, 1], v_BxLxHxK, self.implementation)
+        return self.out(y_BxLxHxK.reshape(t, d))
+
+
+def fused_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, implementation: str) -> jax.Array:
+    """jax.nn.dot_product_attention, causal; cuDNN when asked and available, else XLA's."""
+    if implementation == "cudnn":
+        try:
+            return jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
+                                                implementation="cudnn")
+        except (RuntimeError, ValueError, NotImplementedError):  # no cuDNN, or a shape it refuses
+            pass
+    return jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True)
 
 
 class MLP(nnx.Module):
@@ -64,48 +129,53 @@ class MLP(nnx.Module):
         self.gate = _linear(d, f, std, dtype, rngs) if self.swiglu else None
         self.down = _linear(f, d, std / (2 * cfg.n_layers) ** 0.5, dtype, rngs)
 
-    def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
+    def __call__(self, x_TxD: jax.Array) -> jax.Array:
         if self.swiglu:
-            h_BxLxF = jax.nn.silu(self.gate(x_BxLxD)) * self.up(x_BxLxD)
+            h_TxF = jax.nn.silu(self.gate(x_TxD)) * self.up(x_TxD)
         else:
-            h_BxLxF = jax.nn.gelu(self.up(x_BxLxD))
-        return self.down(h_BxLxF)
+            h_TxF = jax.nn.gelu(self.up(x_TxD))
+        return self.down(h_TxF)
 
 
 class Block(nnx.Module):
-    def __init__(self, cfg: ModelConfig, dtype, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, dtype, rngs: nnx.Rngs, attention: str = "xla"):
         self.attn_norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.norm_eps, dtype=dtype, rngs=rngs)
-        self.attn = Attention(cfg, dtype, rngs)
+        self.attn = Attention(cfg, dtype, rngs, attention)
         self.mlp_norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.norm_eps, dtype=dtype, rngs=rngs)
         self.mlp = MLP(cfg, dtype, rngs)
 
-    def __call__(self, x_BxLxD: jax.Array) -> jax.Array:
-        x_BxLxD = x_BxLxD + self.attn(self.attn_norm(x_BxLxD))
-        return x_BxLxD + self.mlp(self.mlp_norm(x_BxLxD))
+    def __call__(self, x_TxD: jax.Array, length: int) -> jax.Array:
+        x_TxD = x_TxD + self.attn(self.attn_norm(x_TxD), length)
+        return x_TxD + self.mlp(self.mlp_norm(x_TxD))
 
 
 class Transformer(nnx.Module):
-    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, backend: str | None = None):
+    def __init__(self, cfg: ModelConfig, rngs: nnx.Rngs, backend: str | None = None,
+                 attention: str | None = None):
+        """`attention`: "blocked", "cudnn" or "xla"; by default the best for the backend."""
         if cfg.vocab_size is None or cfg.d_ff is None:
             raise ValueError("Transformer needs a resolved config (vocab_size and d_ff set)")
+        backend = backend or jax.default_backend()
         dtype = compute_dtype(cfg.dtype, backend)
         self.dtype = dtype
+        attention = attention or attention_implementation(backend, dtype, cfg.d_model // cfg.n_heads)
         self.embed = nnx.Embed(cfg.vocab_size, cfg.d_model, dtype=dtype, param_dtype=jnp.float32,
                                embedding_init=nnx.initializers.normal(cfg.init_std), rngs=rngs)
-        self.blocks = nnx.List([Block(cfg, dtype, rngs) for _ in range(cfg.n_layers)])
+        self.blocks = nnx.List([Block(cfg, dtype, rngs, attention) for _ in range(cfg.n_layers)])
         self.final_norm = nnx.RMSNorm(cfg.d_model, epsilon=cfg.norm_eps, dtype=dtype, rngs=rngs)
         self.head = None if cfg.tie_embeddings else _linear(cfg.d_model, cfg.vocab_size, cfg.init_std, dtype, rngs)
 
     def __call__(self, tokens_BxL: jax.Array) -> jax.Array:
         """Next-token logits, float32, shape (B, L, V)."""
-        x_BxLxD = self.embed(tokens_BxL)
+        b, length = tokens_BxL.shape
+        x_TxD = self.embed(tokens_BxL.reshape(b * length))
         for block in self.blocks:
-            x_BxLxD = block(x_BxLxD)
-        x_BxLxD = self.final_norm(x_BxLxD)
+            x_TxD = block(x_TxD, length)
+        x_TxD = self.final_norm(x_TxD)
         w_DxV = self.embed.embedding[...].T if self.head is None else self.head.kernel[...]
         # The head's matmul runs in the compute dtype but accumulates and returns float32 logits.
-        return jnp.einsum("bld,dv->blv", x_BxLxD.astype(self.dtype), w_DxV.astype(self.dtype),
-                          preferred_element_type=jnp.float32)
+        logits_TxV = jnp.dot(x_TxD.astype(self.dtype), w_DxV.astype(self.dtype), preferred_element_type=jnp.float32)
+        return logits_TxV.reshape(b, length, -1)
 
 
 def cross_entropy(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:

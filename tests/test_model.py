@@ -7,7 +7,8 @@ import pytest
 from flax import nnx
 
 from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve
-from scaling.model import Transformer, compute_dtype, cross_entropy, rotary
+from scaling.model import (Transformer, attention_blocks, attention_implementation, blocked_causal_attention,
+                           compute_dtype, cross_entropy, rotary)
 
 
 def make_model(**fields) -> Transformer:
@@ -72,3 +73,36 @@ def test_compute_dtype_auto():
     assert compute_dtype("auto", "cpu") == jnp.float32
     assert compute_dtype("auto", "gpu") == jnp.bfloat16
     assert compute_dtype("float32", "gpu") == jnp.float32
+
+
+@pytest.mark.parametrize("length,blocks", [(16, 1), (256, 2), (384, 3), (96, 4)])
+def test_blocked_attention_equals_masked_softmax(length, blocks):
+    q, k, v = jax.random.normal(jax.random.key(2), (3, 2, 3, length, 8))
+    scores = jnp.einsum("bhqk,bhsk->bhqs", q, k)
+    causal = jnp.tril(jnp.ones((length, length), bool))
+    expected = jnp.einsum("bhqs,bhsk->bhqk", jax.nn.softmax(jnp.where(causal, scores, -jnp.inf), axis=-1), v)
+    np.testing.assert_allclose(blocked_causal_attention(q, k, v, blocks), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_attention_blocks_divide_the_sequence():
+    assert attention_blocks(256) == 2 and attention_blocks(1024) == 8 and attention_blocks(100) == 1
+    for length in (128, 200, 384, 1000, 2048):
+        assert length % attention_blocks(length) == 0
+
+
+def test_attention_implementation_by_backend():
+    assert attention_implementation("cpu", jnp.float32, 64) == "blocked"
+    assert attention_implementation("gpu", jnp.bfloat16, 64) == "cudnn"
+    assert attention_implementation("gpu", jnp.float32, 64) == "xla"  # cuDNN's fused kernel is 16-bit only
+    assert attention_implementation("gpu", jnp.bfloat16, 12) == "xla"
+    assert attention_implementation("tpu", jnp.bfloat16, 64) == "xla"
+
+
+@pytest.mark.parametrize("fields", [dict(), dict(mlp="swiglu", tie_embeddings=False)])
+def test_blocked_and_reference_attention_give_the_same_model(fields):
+    config = resolve(RunConfig(model=ModelConfig(d_model=32, n_layers=2, n_heads=4, **fields),
+                               train=TrainConfig(steps=1, seq_len=256)), 256)
+    tokens = jax.random.randint(jax.random.key(1), (2, 256), 0, 256)
+    blocked = Transformer(config.model, nnx.Rngs(0), attention="blocked")(tokens)
+    reference = Transformer(config.model, nnx.Rngs(0), attention="xla")(tokens)
+    np.testing.assert_allclose(blocked, reference, rtol=1e-5, atol=1e-5)
