@@ -1,0 +1,39 @@
+import json
+import os
+import subprocess
+import sys
+
+from scaling import xla_defaults
+from tests.conftest import PROJECT_ROOT
+
+
+def test_flags_added_only_for_the_tested_jaxlib_and_not_twice():
+    assert xla_defaults.flags_to_add("", "0.10.2") == ["--xla_cpu_experimental_ynn_fusion_type="]
+    assert xla_defaults.flags_to_add("--xla_force_host_platform_device_count=2", "0.10.0") == [
+        "--xla_cpu_experimental_ynn_fusion_type="]
+    # The user's own setting wins; an untested jaxlib gets nothing (an unknown flag aborts XLA).
+    assert xla_defaults.flags_to_add("--xla_cpu_experimental_ynn_fusion_type=dot", "0.10.2") == []
+    assert xla_defaults.flags_to_add("", "0.11.0") == []
+    assert xla_defaults.flags_to_add("", None) == []
+
+
+def xla_flags_after_import(env_extra: dict) -> dict:
+    code = ("import os, json, scaling, jax; jax.devices(); "
+            "print(json.dumps({'flags': os.environ.get('XLA_FLAGS', ''), 'devices': jax.device_count()}))")
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "SCALING_XLA_DEFAULTS")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT,
+                          env={**env, "JAX_PLATFORMS": "cpu", **env_extra}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_import_applies_the_defaults_and_keeps_the_users_flags():
+    expected = xla_defaults.flags_to_add("", xla_defaults.metadata.version("jaxlib"))
+    out = xla_flags_after_import({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert out["devices"] == 2
+    assert out["flags"].split() == ["--xla_force_host_platform_device_count=2", *expected]
+
+
+def test_defaults_can_be_turned_off():
+    out = xla_flags_after_import({"SCALING_XLA_DEFAULTS": "0"})
+    assert out["flags"] == ""
