@@ -65,17 +65,26 @@ def measure_matmul_flops(dtype_name: str, size: int | None = None, repeats: int 
     return 2.0 * size**3 / best
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity, e.g. a sweep worker's share), not the machine's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def peak_flops(dtype_name: str, cache: Path) -> float:
-    """Measured matmul peak FLOP/s per device for this device kind and dtype, cached on disk."""
+    """Measured matmul peak FLOP/s per device for this device kind and dtype, cached on disk.
+
+    On CPU the measurement is keyed by the process's CPU share, and host devices (forced with
+    `jax_num_cpu_devices`) split the same cores, so each gets the share's peak over their count."""
     import jax
 
-    key = f"{jax.devices()[0].device_kind}|{dtype_name}|{os.cpu_count()}cpu"
+    key = f"{jax.devices()[0].device_kind}|{dtype_name}|{usable_cpus()}cpu"
     path = cache / "peak_flops.json"
     table = json.loads(path.read_text()) if path.exists() else {}
     if key not in table:
         table[key] = measure_matmul_flops(dtype_name)
         atomic_write(path, json.dumps(table, indent=1))
-    return float(table[key])
+    per_device = float(table[key])
+    return per_device / jax.local_device_count() if jax.default_backend() == "cpu" else per_device
 
 
 def enable_compilation_cache(cache: Path) -> None:
