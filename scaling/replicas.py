@@ -1,0 +1,115 @@
+"""Packed replicas: K runs of one small model trained together in one program with `jax.vmap`.
+
+A model of a few million parameters leaves a GPU mostly idle; K replicas of the same shape that differ
+only in `train.seed` and/or `train.lr` (a seed study, an lr sweep) can share one step instead. Every
+state leaf gets a leading replica axis K, the batch is [K, B, L+1] (each replica reads its own data),
+and the step is `jax.vmap` of scaling.step.train_step, so each replica computes exactly what a run of
+its own would: its own init (its seed), its own schedule (its lr), its own batch.
+
+The per-replica lr: each replica's schedule is the run's own `make_schedule(train)`, picked inside the
+vmapped step by `lax.switch` on the replica index (vmap turns that into a select over K scalar
+schedules), so replica k's lr is bit for bit the lr a single run with config k uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import partial
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from scaling.config import RunConfig
+from scaling.errors import ConfigError
+from scaling.model import Transformer
+from scaling.schedules import make_schedule
+from scaling.step import TrainState, make_optimizer, train_step
+
+VARYING = ("seed", "lr")  # the train keys in which replicas may differ
+
+
+def _differing_keys(a, b, section: str, allowed: Sequence[str] = ()) -> list[str]:
+    return [f"{section}.{f.name}" for f in dataclasses.fields(a)
+            if f.name not in allowed and getattr(a, f.name) != getattr(b, f.name)]
+
+
+def check_replicas(configs: Sequence[RunConfig]) -> tuple[RunConfig, ...]:
+    """Refuse configs that cannot be packed: they must be resolved and share all but seed and lr."""
+    configs = tuple(configs)
+    if not configs:
+        raise ConfigError("packed replicas need at least one config")
+    for i, config in enumerate(configs):
+        if config.model.vocab_size is None or config.model.d_ff is None or config.train.steps is None:
+            raise ConfigError(f"replica {i}'s config is not resolved (model.vocab_size, model.d_ff and "
+                              "train.steps must be set; see scaling.config.resolve)")
+    if configs[0].train.fsdp:
+        raise ConfigError("packed replicas keep each replica's parameters whole; train.fsdp must be false")
+    first = configs[0]
+    for i, config in enumerate(configs[1:], start=1):
+        keys = _differing_keys(first.model, config.model, "model") + \
+            _differing_keys(first.train, config.train, "train", VARYING)
+        if keys:
+            raise ConfigError(f"packed replicas may differ only in train.seed and train.lr, but replica {i} "
+                              f"differs from replica 0 in {', '.join(keys)}")
+    return configs
+
+
+def init_replicas(configs: Sequence[RunConfig], mesh: jax.sharding.Mesh
+                  ) -> tuple[nnx.GraphDef, TrainState, optax.GradientTransformation]:
+    """K train states stacked on a leading axis, replica k initialised from configs[k].train.seed.
+
+    One vmapped init over the seeds: random bits depend only on the key, so replica k's parameters are
+    those of scaling.step.init_state(configs[k]). The states are replicated over the mesh.
+    """
+    configs = check_replicas(configs)
+    model_config = configs[0].model
+    tx = make_optimizer(configs[0].train)  # the state's structure; the step builds each replica's own
+
+    def create(seed: jax.Array) -> TrainState:
+        model = Transformer(model_config, nnx.Rngs(jax.random.key(seed)))  # what nnx.Rngs(int) does
+        _, params = nnx.split(model, nnx.Param)
+        return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+
+    graphdef, _ = nnx.split(nnx.eval_shape(lambda: Transformer(model_config, nnx.Rngs(0))), nnx.Param)
+    seeds = jnp.array([c.train.seed for c in configs], jnp.int32)
+    states = jax.jit(jax.vmap(create), out_shardings=NamedSharding(mesh, P()))(seeds)
+    return graphdef, states, tx
+
+
+def replica_step(state: TrainState, batch_BxL1: jax.Array, index: jax.Array, *, graphdef, schedules,
+                 train, mesh):
+    """One replica's train_step, with the schedule (and so the lr) of replica `index`."""
+    def schedule(count):
+        branches = [lambda c, s=s: jnp.asarray(s(c), jnp.float32) for s in schedules]
+        return jax.lax.switch(index, branches, count)
+    return train_step(state, batch_BxL1, graphdef=graphdef, tx=make_optimizer(train, schedule),
+                      schedule=schedule, grad_accum=train.grad_accum, mesh=mesh)
+
+
+def compile_replicas_step(configs: Sequence[RunConfig], graphdef, states: TrainState, mesh):
+    """The jitted packed step: (states, batch [K, B, L+1]) -> (states, metrics with [K] leaves)."""
+    configs = check_replicas(configs)
+    one = partial(replica_step, graphdef=graphdef, schedules=tuple(make_schedule(c.train) for c in configs),
+                  train=configs[0].train, mesh=mesh)
+
+    def step(states, batch_KxBxL1):
+        return jax.vmap(one)(states, batch_KxBxL1, jnp.arange(len(configs)))
+
+    state_shardings = jax.tree.map(lambda x: x.sharding, states)
+    return jax.jit(step, donate_argnums=0, out_shardings=(state_shardings, NamedSharding(mesh, P())))
+
+
+def shard_replica_batch(batch_KxBxL1: np.ndarray, mesh: jax.sharding.Mesh) -> jax.Array:
+    """Place K host batches, each replica's rows sharded over `data` as in scaling.step.shard_batch."""
+    sharding = NamedSharding(mesh, P(None, "data"))
+    return jax.make_array_from_callback(batch_KxBxL1.shape, sharding, lambda index: batch_KxBxL1[index])
+
+
+def replica(states: TrainState, k: int) -> TrainState:
+    """Replica k's own TrainState (e.g. to checkpoint or evaluate it with scaling.step)."""
+    return jax.tree.map(lambda x: x[k], states)
