@@ -98,7 +98,9 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
 
     counts = accounting.param_counts(m)
     per_token = accounting.flops_per_token(m, t.seq_len)
+    tick = time.perf_counter()
     graphdef, state, tx = init_state(config, mesh)
+    init_s = time.perf_counter() - tick  # mostly compiling the initialiser
     checkpoints = Checkpoints(run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
     restored = checkpoints.restore_latest(abstract_like(state))
     start_step, prior_wall = 0, 0.0
@@ -120,6 +122,13 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     recent_losses: collections.deque[float] = collections.deque(maxlen=FINAL_LOSS_WINDOW)
     status, val_loss, error = "completed", None, None
     window_start, window_steps, train_seconds = time.perf_counter(), 0, 0.0
+    # Where this attempt's time went (seconds; bench/sweep_overhead.py reads them). setup_s includes init_s;
+    # the loop's first step call traces and compiles (or loads from the compilation cache), and eval_first_s
+    # includes the evaluation step's compilation; process_cpu_s is the process's CPU time (all threads) at the end.
+    timings = {"setup_s": time.time() - started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
+               "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
+               "checkpoint_wait_s": 0.0, "loop_s": 0.0}
+    loop_start = time.perf_counter()
 
     def meta(step: int) -> dict:
         return {"step": step, "seed": t.seed, "sampler": "numpy default_rng([seed, step])",
@@ -144,7 +153,10 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     try:
         for index in range(start_step, t.steps):
             batch = shard_batch(train_batch(ds, t.seed, index, t.batch_size, t.seq_len), mesh)
+            tick = time.perf_counter()
             state, device_metrics = step_fn(state, batch)
+            if index == start_step:
+                timings["first_step_s"] = time.perf_counter() - tick
             step = index + 1
             if pending is not None:
                 status = handle(pending, recent_losses, record, progress, t, evaluated=None)
@@ -159,7 +171,12 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
                 and step < t.steps
             if do_eval or do_save:
                 jax.block_until_ready(device_metrics)
+                tick = time.perf_counter()
                 evaluated = evaluate(eval_fn, state.params, validation, mesh) if do_eval else None
+                if do_eval:
+                    timings["eval_first_s"] = timings["eval_first_s"] or time.perf_counter() - tick
+                    timings["eval_s"] += time.perf_counter() - tick
+                    timings["evals"] += 1
                 status = handle(pending, recent_losses, record, progress, t, evaluated, force=True)
                 pending = None
                 if evaluated is not None:
@@ -167,12 +184,19 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
                 if status == "diverged":
                     break
                 if do_save:
+                    tick = time.perf_counter()
                     checkpoints.save(step, state, meta(step))
+                    timings["checkpoint_save_s"] += time.perf_counter() - tick
+                    timings["checkpoint_saves"] += 1
                 window_start = time.perf_counter()
         if pending is not None and status != "diverged":
             status = handle(pending, recent_losses, record, progress, t, evaluated=None, force=True)
         if status == "completed":
+            tick = time.perf_counter()
             checkpoints.save(t.steps, state, meta(t.steps))
+            timings["checkpoint_save_s"] += time.perf_counter() - tick
+            timings["checkpoint_saves"] += 1
+        timings["loop_s"] = time.perf_counter() - loop_start
     except (KeyboardInterrupt, SystemExit):
         progress.close()
         writer.close()
@@ -186,7 +210,9 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     finally:
         progress.close()
         writer.close()
-    checkpoints.close()
+    tick = time.perf_counter()
+    checkpoints.close()  # waits for the asynchronous checkpoint writes
+    timings["checkpoint_wait_s"] = time.perf_counter() - tick
 
     steps_done = int(state.step) if status != "failed" else start_step
     if status == "diverged":
@@ -208,6 +234,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
         "mfu": mean_tps * per_token["flops_exact"] / (peak * n_dev) if mean_tps else None,
         "peak_flops_per_device": peak, "peak_flops_source": peak_source,
         "compute_dtype": m.dtype, "resumed_from_step": start_step or None,
+        "timings": {**timings, "total_s": time.time() - started, "process_cpu_s": time.process_time()},
         **hardware.device_facts(), "versions": hardware.versions(),
         "corpus": ds.fingerprint, "tokenizer": ds.tokenizer.get("kind"),
         "config": to_dict(config),
