@@ -44,21 +44,32 @@ def run_config(n_target: float, args) -> RunConfig:
 
 
 def time_steps(step_once, warmup: int, min_seconds: float, max_steps: int) -> tuple[float, int]:
-    """Seconds per step: `warmup` untimed steps, then steps until min_seconds have passed."""
+    """Seconds per step, the median of single steps: `warmup` untimed steps, then steps until
+    min_seconds have passed. The median shrugs off the odd step slowed by another process."""
     for _ in range(warmup):
         step_once()
-    start, steps = time.perf_counter(), 0
-    while steps < max_steps and (steps < 3 or time.perf_counter() - start < min_seconds):
+    start, times = time.perf_counter(), []
+    while len(times) < max_steps and (len(times) < 3 or time.perf_counter() - start < min_seconds):
+        begin = time.perf_counter()
         step_once()
-        steps += 1
-    return (time.perf_counter() - start) / steps, steps
+        times.append(time.perf_counter() - begin)
+    return float(np.median(times)), len(times)
 
 
-def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[float, float | None]:
+def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[float, dict]:
+    """Tokens/s of the train step, and its memory: XLA's compile-time account of the step's buffers
+    (parameters, optimizer state, batch, outputs and temporaries; on every backend) and, where the
+    device reports it, the measured peak."""
     mesh = make_mesh()
     graphdef, state, tx = init_state(config, mesh)
     step = compile_train_step(config, graphdef, tx, state, mesh)
     batch = shard_batch(batch_np, mesh)
+    analysis = step.lower(state, batch).compile().memory_analysis()
+    memory = {"compiled_memory_bytes": None, "peak_memory_bytes": None}
+    if analysis is not None:
+        memory["compiled_memory_bytes"] = float(
+            analysis.argument_size_in_bytes + analysis.output_size_in_bytes + analysis.temp_size_in_bytes
+            - analysis.alias_size_in_bytes)
     holder = {"state": state}
 
     def once():
@@ -66,10 +77,9 @@ def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[flo
         jax.block_until_ready(metrics)
 
     seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)
-    memory = None
     stats = jax.devices()[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:
-        memory = float(stats["peak_bytes_in_use"])
+        memory["peak_memory_bytes"] = float(stats["peak_bytes_in_use"])
     return batch_np.shape[0] * (batch_np.shape[1] - 1) / seconds, memory
 
 
@@ -118,10 +128,16 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=int, default=50)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    parser.add_argument("--host-devices", type=int, default=None,
+                        help="CPU only: split the cores into this many JAX devices (data-parallel), as "
+                             "`scaling train` does by default; default: as training would choose")
     args = parser.parse_args(argv)
+    hardware.split_cpus_into_devices(args.batch, args.host_devices)  # before JAX starts its CPU client
     sizes = args.sizes or (CPU_SIZES if jax.default_backend() == "cpu" else (124e6,))
     dtype_name = compute_dtype(args.dtype).name
     peak = hardware.measure_matmul_flops(dtype_name)
+    # Host CPU devices share the same cores, and one device's matmul already uses all of them.
+    total_peak = peak if jax.default_backend() == "cpu" else peak * jax.device_count()
     rows = []
     for n_target in sizes:
         config = run_config(n_target, args)
@@ -135,24 +151,26 @@ def main(argv=None) -> int:
             "n_params_target": n_target, "n_params": int(choose_shape(n_target, args.vocab, args.mlp).n_params),
             "shape": f"d{m.d_model} L{m.n_layers} H{m.n_heads} F{m.d_ff}", "seq_len": args.seq_len,
             "batch": args.batch, "dtype": dtype_name, "tokens_per_s": tokens_per_s,
-            "flops_per_s": tokens_per_s * per_token, "peak_flops": peak * jax.device_count(),
-            "mfu": tokens_per_s * per_token / (peak * jax.device_count()),
+            "flops_per_s": tokens_per_s * per_token, "peak_flops": total_peak,
+            "mfu": tokens_per_s * per_token / total_peak,
             "torch_tokens_per_s": torch_rate, "torch_mode": torch_mode,
             "speedup_vs_torch": tokens_per_s / torch_rate if torch_rate else None,
-            "peak_memory_bytes": memory, "device_kind": jax.devices()[0].device_kind,
+            **memory, "device_kind": jax.devices()[0].device_kind,
             "n_devices": jax.device_count(),
         })
         if not args.json:
             r = rows[-1]
             torch_text = f"{r['torch_tokens_per_s']:.0f} ({r['torch_mode']})" if r["torch_tokens_per_s"] else "-"
             speedup = f"{r['speedup_vs_torch']:.2f}x" if r["speedup_vs_torch"] else "-"
+            memory = r["peak_memory_bytes"] or r["compiled_memory_bytes"]
+            memory_text = f"{memory / 2**20:,.0f} MiB" if memory else "-"
             print(f"N={r['n_params']:>11,} {r['shape']:<22} {r['tokens_per_s']:>10.0f} tok/s "
-                  f"{r['flops_per_s'] / 1e9:>8.1f} GFLOP/s  MFU {r['mfu']:.1%}  torch {torch_text}  {speedup}",
-                  flush=True)
+                  f"{r['flops_per_s'] / 1e9:>8.1f} GFLOP/s  MFU {r['mfu']:.1%}  torch {torch_text}  {speedup}  "
+                  f"mem {memory_text}", flush=True)
     if args.json:
         print(json.dumps(rows, indent=1))
     else:
-        print(f"peak (measured {dtype_name} matmul): {peak / 1e9:.1f} GFLOP/s per device on "
+        print(f"peak (measured {dtype_name} matmul): {total_peak / 1e9:.1f} GFLOP/s on "
               f"{jax.devices()[0].device_kind} x{jax.device_count()}")
     return 0
 

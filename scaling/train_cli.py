@@ -38,6 +38,10 @@ def register(subparsers) -> None:
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                         help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--host-devices", type=int, default=None, metavar="N",
+                        help="CPU only: split the CPUs into N data-parallel JAX devices (default: one per "
+                             "usable CPU, up to 8, as many as divide the micro-batch; 1 = a single device "
+                             "using all CPUs). Ignored on GPU/TPU and when XLA_FLAGS forces a device count.")
     parser.set_defaults(func=run)
 
 
@@ -53,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
     from scaling import config as config_lib
 
     config = config_lib.load(args.config, args.overrides)  # config errors surface before JAX starts
+    if getattr(args, "host_devices", None) is not None and args.host_devices < 1:
+        raise config_lib.ConfigError(f"--host-devices must be at least 1, got {args.host_devices}")
+    from scaling import hardware
+
+    t = config.train
+    hardware.split_cpus_into_devices(t.batch_size // max(t.grad_accum, 1), getattr(args, "host_devices", None))
     maybe_initialize_distributed()
     from scaling.train import train
 

@@ -95,7 +95,11 @@ def run(run_dir: Path) -> int:
     from scaling.errors import DivergedError
     from scaling.train import train
 
+    from scaling import hardware
+
     record = io.read_json(run_dir / "run.json")
+    train_config = record["config"]["train"]
+    hardware.split_cpus_into_devices(train_config["batch_size"] // max(train_config.get("grad_accum", 1), 1))
     if record.get("role") == "branch":
         prepare_branch(run_dir, record)
     print(f"worker pid {os.getpid()} on cpus {sorted(os.sched_getaffinity(0))} "
@@ -118,7 +122,10 @@ def probe(config_json: str, steps: int) -> dict:
     from scaling.config import from_dict
     from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
 
+    from scaling import hardware
+
     config = from_dict(json.loads(config_json))
+    hardware.split_cpus_into_devices(config.train.batch_size // max(config.train.grad_accum, 1))
     mesh = make_mesh()
     graphdef, state, tx = init_state(config, mesh)
     step_fn = compile_train_step(config, graphdef, tx, state, mesh)

@@ -24,6 +24,11 @@ TINY = [
 @pytest.fixture(scope="session", autouse=True)
 def isolated_cache(tmp_path_factory):
     """Tokenizer, token and peak-FLOP caches live in a per-session directory, not in $HOME."""
+    import jax
+
+    # Start JAX's CPU client (one device) before any test: `scaling train` run in-process would
+    # otherwise split the CPUs into devices for the rest of this test process.
+    jax.devices()
     cache = tmp_path_factory.mktemp("scaling_cache")
     previous = os.environ.get("SCALING_CACHE")
     os.environ["SCALING_CACHE"] = str(cache)

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from conftest import TINY, run_cli
+from scaling import hardware
 from scaling.cli import main
 
 
@@ -21,6 +22,19 @@ def test_train_end_to_end_in_a_fresh_process(tmp_path):
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["config"]["train"]["lr"] == 1e-3 and summary["steps"] == 6
     assert "step 6/6" in result.stderr  # plain progress lines when not on a terminal
+    # The CPUs are split into one data-parallel device each (as many as divide the batch of 8).
+    assert summary["n_devices"] == hardware.host_devices_for(8, hardware.usable_cpus())
+
+
+def test_host_devices_flag_sets_the_count_and_rejects_nonsense(tmp_path):
+    overrides = ["--set", "model.d_model=32", "--set", "model.n_layers=1", "--set", "model.n_heads=2",
+                 "--set", "train.seq_len=32", "--set", "train.batch_size=8", "--set", "train.steps=2"]
+    result = run_cli("train", "--out", str(tmp_path / "one"), "--host-devices", "1", "--quiet", *overrides)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "one" / "summary.json").read_text())["n_devices"] == 1
+    bad = run_cli("train", "--out", str(tmp_path / "bad"), "--host-devices", "0", *overrides)
+    assert bad.returncode == 2 and "--host-devices must be at least 1" in bad.stderr
+    assert not (tmp_path / "bad").exists()
 
 
 def test_help_lists_commands_and_keys(capsys):

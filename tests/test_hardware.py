@@ -37,3 +37,13 @@ def test_compilation_cache_is_configured_unless_disabled(tmp_path):
     assert run_python(code).stdout.strip() == str(tmp_path / "xla")
     disabled = run_python("import os; os.environ['SCALING_COMPILATION_CACHE'] = '0'; " + code)
     assert disabled.stdout.strip() == "None"
+
+
+def test_host_devices_one_per_cpu_dividing_the_micro_batch():
+    assert hardware.host_devices_for(16, cpus=2) == 2
+    assert hardware.host_devices_for(15, cpus=2) == 1  # 2 does not divide 15
+    assert hardware.host_devices_for(12, cpus=8) == 6
+    assert hardware.host_devices_for(64, cpus=64) == hardware.MAX_HOST_DEVICES
+    assert hardware.host_devices_for(16, cpus=2, requested=1) == 1
+    assert hardware.host_devices_for(16, cpus=2, requested=4) == 4  # asked for: more devices than CPUs
+    assert hardware.host_devices_for(2, cpus=8) == 2
