@@ -9,6 +9,8 @@ eagerly and with torch.compile, and the faster of the two is reported.
     python bench/throughput.py                # CPU ladder: ~0.1M, 1M, 3M, 10M parameters
     python bench/throughput.py --json         # one JSON list, a row per size
     python bench/throughput.py --sizes 124e6 --vocab 50257 --seq-len 1024 --batch 32   # GPT-2 small
+    python bench/throughput.py --sizes 124e6 --vocab 50257 --seq-len 1024 --batch 32 --peak-flops 989e12
+    python bench/throughput.py --host-devices 1    # CPU: one device using every core
 """
 
 from __future__ import annotations
@@ -128,6 +130,9 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=int, default=50)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     parser.add_argument("--json", action="store_true", help="print one JSON list instead of a table")
+    parser.add_argument("--peak-flops", type=float, default=None,
+                        help="per-device peak FLOP/s for MFU instead of the measured matmul, e.g. 989e12 "
+                             "for an H100's dense bfloat16 datasheet figure")
     parser.add_argument("--host-devices", type=int, default=None,
                         help="CPU only: split the cores into this many JAX devices (data-parallel), as "
                              "`scaling train` does by default; default: as training would choose")
@@ -135,7 +140,7 @@ def main(argv=None) -> int:
     hardware.split_cpus_into_devices(args.batch, args.host_devices)  # before JAX starts its CPU client
     sizes = args.sizes or (CPU_SIZES if jax.default_backend() == "cpu" else (124e6,))
     dtype_name = compute_dtype(args.dtype).name
-    peak = hardware.measure_matmul_flops(dtype_name)
+    peak = args.peak_flops or hardware.measure_matmul_flops(dtype_name)
     # Host CPU devices share the same cores, and one device's matmul already uses all of them.
     total_peak = peak if jax.default_backend() == "cpu" else peak * jax.device_count()
     rows = []

@@ -5,7 +5,7 @@ worker process with the sweep's CPU share (`python -m sweeps.worker probe`), whi
 its start-up time (imports, initialisation, compilation), charged once per run. A step's time is
 modelled as overhead + FLOPs / rate, fitted through the two points, so that tiny models, whose
 steps are mostly dispatch overhead, are not estimated at the large models' FLOP/s. Results are
-cached in the scaling cache directory per device kind, CPU count, thread share and probe shape.
+cached in the scaling cache directory per device kind, CPU count, thread share, probe shape and code version.
 """
 
 from __future__ import annotations
@@ -37,6 +37,23 @@ class Estimate:
         return sum(self.seconds.values()) / max(workers, 1)
 
 
+def code_version() -> str:
+    """A fingerprint of what sets the step's speed (the model and step code, jax and the XLA flags),
+    so that a measurement cached before any of them changed is not reused."""
+    import hashlib
+
+    import jax
+
+    import scaling.model
+    import scaling.step
+
+    digest = hashlib.sha256(f"{jax.__version__}|{os.environ.get('XLA_FLAGS', '')}".encode())
+    for module in (scaling.model, scaling.step):
+        with open(module.__file__, "rb") as source:
+            digest.update(source.read())
+    return digest.hexdigest()[:12]
+
+
 def step_flops(run: PlannedRun) -> float:
     t = run.config.train
     return accounting.flops_per_token(run.config.model, t.seq_len)["flops_exact"] * t.batch_size * t.seq_len
@@ -65,7 +82,7 @@ def measure(plan: Plan, threads: int, steps: int = 5) -> Estimate:
     for run in probes:
         m, t = run.config.model, run.config.train
         key = (f"{device}|{os.cpu_count()}cpu|{threads}t|{m.dtype}|d{m.d_model}L{m.n_layers}f{m.d_ff}v{m.vocab_size}"
-               f"{m.mlp}|b{t.batch_size}s{t.seq_len}a{t.grad_accum}")
+               f"{m.mlp}|b{t.batch_size}s{t.seq_len}a{t.grad_accum}|{code_version()}")
         if key not in cache:
             cache[key] = _probe(run, threads, steps)
             io.write_json(cache_path, cache)

@@ -160,5 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     return run(Path(args.target))
 
 
+def exit_now(code: int) -> None:
+    """Leave without the interpreter's teardown: the run's files are written and closed by now, and
+    unwinding JAX, XLA and orbax's threads took 0.5 s of every run."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
