@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -23,18 +21,6 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCH_CSV = ROOT.parent / "shared" / "data" / "epoch-analyzing-chinchilla__svg_extracted_data.csv"
-
-
-def machine() -> dict:
-    model = ""
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                      if line.startswith("Model name")), "")
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()}
 
 
 def scipy_reference(table, n_starts: int, seed: int = 0) -> dict:
@@ -77,8 +63,10 @@ def main(argv=None) -> int:
     from analysis.bootstrap import bootstrap
     from analysis.load import load_runs
     from analysis.parametric import fit_parametric
+    from scaling import hardware
 
-    out = {"machine": machine(), "command": "python bench/fit_speed.py", "date": time.strftime("%Y-%m-%d")}
+    out = {"machine": hardware.machine_facts(), "command": "python bench/fit_speed.py",
+           "date": time.strftime("%Y-%m-%d")}
     table = load_runs(EPOCH_CSV, columns={"N": "Model Size", "C": "Training FLOP"})
     timings = {}
     for label in ("cold", "warm"):

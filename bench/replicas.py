@@ -17,7 +17,6 @@ about 1x; the gain is on a GPU.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time

@@ -45,7 +45,6 @@ import argparse
 import concurrent.futures
 import json
 import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -81,18 +80,6 @@ class BadInput(Exception):
 
 class ProbeFailed(Exception):
     pass
-
-
-def machine() -> dict:
-    model = ""
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
-                      if line.startswith("Model name")), "")
-    except OSError:
-        pass
-    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg()}
 
 
 # --- the probe (runs in a child process: `bench/sweep_overhead.py --probe CONFIG_JSON`) -----------------
@@ -591,7 +578,9 @@ def main(argv: list[str] | None = None) -> int:
         args = parse(argv)
         if args.probe is not None:
             return probe_main(args)
-        args.machine = machine()
+        from scaling import hardware
+
+        args.machine = hardware.machine_facts()
         out = measure(args)
     except BadInput as err:
         print(f"error: {err}", file=sys.stderr)

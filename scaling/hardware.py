@@ -29,6 +29,21 @@ def versions() -> dict[str, str]:
     return found
 
 
+def machine_facts() -> dict:
+    """The host, for a benchmark's record: CPU model (from lscpu), CPU count, Python, load at start."""
+    import subprocess
+
+    model = ""
+    try:
+        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        model = next((line.split(":", 1)[1].strip() for line in lscpu.splitlines()
+                      if line.startswith("Model name")), "")
+    except OSError:
+        pass
+    return {"nproc": os.cpu_count(), "cpu": model, "python": platform.python_version(),
+            "load_average_at_start": os.getloadavg()}
+
+
 def device_facts() -> dict:
     import jax
 

@@ -47,3 +47,8 @@ def test_host_devices_one_per_cpu_dividing_the_micro_batch():
     assert hardware.host_devices_for(16, cpus=2, requested=1) == 1
     assert hardware.host_devices_for(16, cpus=2, requested=4) == 4  # asked for: more devices than CPUs
     assert hardware.host_devices_for(2, cpus=8) == 2
+
+
+def test_machine_facts_for_benchmarks():
+    facts = hardware.machine_facts()
+    assert facts["nproc"] >= 1 and len(facts["load_average_at_start"]) == 3 and facts["python"].count(".") == 2
