@@ -137,7 +137,7 @@ def main(argv=None) -> int:
                         help="CPU only: split the cores into this many JAX devices (data-parallel), as "
                              "`scaling train` does by default; default: as training would choose")
     args = parser.parse_args(argv)
-    hardware.split_cpus_into_devices(args.batch, args.host_devices)  # before JAX starts its CPU client
+    hardware.split_cpus_into_devices(args.batch, requested=args.host_devices)  # before JAX starts its CPU client
     sizes = args.sizes or (CPU_SIZES if jax.default_backend() == "cpu" else (124e6,))
     dtype_name = compute_dtype(args.dtype).name
     peak = args.peak_flops or hardware.measure_matmul_flops(dtype_name)

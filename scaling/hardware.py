@@ -101,16 +101,16 @@ def host_devices_for(micro_batch: int, cpus: int, requested: int | None = None) 
     return n
 
 
-def split_cpus_into_devices(micro_batch: int, requested: int | None = None) -> int | None:
-    """Set `jax_num_cpu_devices` for this run before JAX starts its CPU client; returns the count set,
-    or None where it is not ours to set (the client exists, or XLA_FLAGS forces a count)."""
+def split_cpus_into_devices(batch_size: int, grad_accum: int = 1, requested: int | None = None) -> int | None:
+    """Set `jax_num_cpu_devices` for a run with this batch before JAX starts its CPU client; returns the
+    count set, or None where it is not ours to set (the client exists, or XLA_FLAGS forces a count)."""
     import jax
 
     from scaling.xla_defaults import backend_started
 
     if backend_started() or "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         return None
-    n = host_devices_for(micro_batch, usable_cpus(), requested)
+    n = host_devices_for(batch_size // max(grad_accum, 1), usable_cpus(), requested)
     jax.config.update("jax_num_cpu_devices", n)
     return n
 

@@ -61,8 +61,8 @@ def run(args: argparse.Namespace) -> int:
         raise config_lib.ConfigError(f"--host-devices must be at least 1, got {args.host_devices}")
     from scaling import hardware
 
-    t = config.train
-    hardware.split_cpus_into_devices(t.batch_size // max(t.grad_accum, 1), getattr(args, "host_devices", None))
+    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum,
+                                     getattr(args, "host_devices", None))
     maybe_initialize_distributed()
     from scaling.train import train
 

@@ -90,23 +90,21 @@ def prepare_branch(run_dir: Path, record: dict) -> None:
 
 
 def run(run_dir: Path) -> int:
-    from scaling import io
+    from scaling import hardware, io
     from scaling.config import from_dict
     from scaling.errors import DivergedError
     from scaling.train import train
 
-    from scaling import hardware
-
     record = io.read_json(run_dir / "run.json")
-    train_config = record["config"]["train"]
-    hardware.split_cpus_into_devices(train_config["batch_size"] // max(train_config.get("grad_accum", 1), 1))
+    config = from_dict(record["config"])
+    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum)
     if record.get("role") == "branch":
         prepare_branch(run_dir, record)
     print(f"worker pid {os.getpid()} on cpus {sorted(os.sched_getaffinity(0))} "
           f"cuda {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}: run {record['run_id']} ({record['label']})",
           file=sys.stderr, flush=True)
     try:
-        summary = train(from_dict(record["config"]), run_dir, keep_steps=record.get("keep_steps") or ())
+        summary = train(config, run_dir, keep_steps=record.get("keep_steps") or ())
     except DivergedError as err:
         print(f"diverged: {err}", file=sys.stderr)
         return EXIT_DIVERGED
@@ -119,13 +117,12 @@ def probe(config_json: str, steps: int) -> dict:
     import jax
     import numpy as np
 
+    from scaling import hardware
     from scaling.config import from_dict
     from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
 
-    from scaling import hardware
-
     config = from_dict(json.loads(config_json))
-    hardware.split_cpus_into_devices(config.train.batch_size // max(config.train.grad_accum, 1))
+    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum)
     mesh = make_mesh()
     graphdef, state, tx = init_state(config, mesh)
     step_fn = compile_train_step(config, graphdef, tx, state, mesh)
