@@ -69,14 +69,15 @@ class Transformer(nn.Module):
         return F.linear(x, weight).float()
 
 
-def make_train_step(cfg, train, compile_model: bool):
-    """A closure running one optimizer step on a (B, L+1) token batch; returns the loss tensor."""
-    model = Transformer(cfg)
+def make_train_step(cfg, train, compile_model: bool, device: str = "cpu"):
+    """A closure running one optimizer step on a (B, L+1) token batch on `device`; returns the loss tensor."""
+    model = Transformer(cfg).to(device)
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": train.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=train.lr, betas=(train.beta1, train.beta2))
+                                  lr=train.lr, betas=(train.beta1, train.beta2),
+                                  fused=device == "cuda")  # PyTorch's fastest AdamW on a GPU
     forward = torch.compile(model) if compile_model else model
 
     def step(batch_BxL1: torch.Tensor) -> torch.Tensor:
