@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from scaling.config import ModelConfig
@@ -173,13 +174,64 @@ class Transformer(nnx.Module):
             x_TxD = block(x_TxD, length)
         x_TxD = self.final_norm(x_TxD)
         w_DxV = self.embed.embedding[...].T if self.head is None else self.head.kernel[...]
-        # The head's matmul runs in the compute dtype but accumulates and returns float32 logits.
-        logits_TxV = jnp.dot(x_TxD.astype(self.dtype), w_DxV.astype(self.dtype), preferred_element_type=jnp.float32)
+        logits_TxV = head_logits(x_TxD.astype(self.dtype), w_DxV.astype(self.dtype))
         return logits_TxV.reshape(b, length, -1)
 
 
+@jax.custom_vjp
+def head_logits(x_TxD: jax.Array, w_DxV: jax.Array) -> jax.Array:
+    """x @ w in the inputs' dtype, accumulated and returned as float32 logits.
+
+    The backward matmuls run in the inputs' dtype too: the logits' float32 cotangent is cast down first,
+    as mixed-precision training does everywhere else. Left to autodiff, a bfloat16 x float32 product
+    is promoted to float32, and on an H100 the head's backward matmuls then took 28 ms of a 110 ms
+    GPT-2-small step (BENCHMARKS.md, GPU). In float32 this is the plain product and its plain gradient.
+    """
+    return jnp.dot(x_TxD, w_DxV, preferred_element_type=jnp.float32)
+
+
+def _head_logits_fwd(x_TxD, w_DxV):
+    return head_logits(x_TxD, w_DxV), (x_TxD, w_DxV)
+
+
+def _head_logits_bwd(residuals, grad_TxV):
+    x_TxD, w_DxV = residuals
+    grad_TxV = grad_TxV.astype(x_TxD.dtype)
+    grad_x = jnp.dot(grad_TxV, w_DxV.T, preferred_element_type=jnp.float32).astype(x_TxD.dtype)
+    grad_w = jnp.dot(x_TxD.T, grad_TxV, preferred_element_type=jnp.float32).astype(w_DxV.dtype)
+    return grad_x, grad_w
+
+
+head_logits.defvjp(_head_logits_fwd, _head_logits_bwd)
+
+
+@jax.custom_vjp
 def cross_entropy(logits_BxLxV: jax.Array, targets_BxL: jax.Array) -> jax.Array:
-    """Mean next-token cross-entropy in nats (float32 log-softmax)."""
-    logprobs_BxLxV = jax.nn.log_softmax(logits_BxLxV.astype(jnp.float32), axis=-1)
-    picked_BxL = jnp.take_along_axis(logprobs_BxLxV, targets_BxL[..., None], axis=-1)[..., 0]
-    return -picked_BxL.mean()
+    """Mean next-token cross-entropy in nats, computed in float32 from logits of any float dtype:
+    mean(logsumexp(logits) - logits[target]).
+
+    The gradient, (softmax - one_hot) / tokens in the logits' dtype, is written in one elementwise pass
+    over the logits; autodiff of the same formula adds a separate scatter pass, and over a
+    (tokens x 50k) array each pass costs milliseconds on a GPU.
+    """
+    return _cross_entropy_fwd(logits_BxLxV, targets_BxL)[0]
+
+
+def _cross_entropy_fwd(logits_BxLxV, targets_BxL):
+    # The residual is the logits as given: a float32 copy of a bfloat16 array would be written out whole.
+    logits32_BxLxV = logits_BxLxV.astype(jnp.float32)
+    logsumexp_BxL = jax.nn.logsumexp(logits32_BxLxV, axis=-1)
+    picked_BxL = jnp.take_along_axis(logits32_BxLxV, targets_BxL[..., None], axis=-1)[..., 0]
+    return (logsumexp_BxL - picked_BxL).mean(), (logits_BxLxV, logsumexp_BxL, targets_BxL)
+
+
+def _cross_entropy_bwd(residuals, grad):
+    logits_BxLxV, logsumexp_BxL, targets_BxL = residuals
+    one_hot_BxLxV = jnp.arange(logits_BxLxV.shape[-1]) == targets_BxL[..., None]
+    probs_BxLxV = jnp.exp(logits_BxLxV.astype(jnp.float32) - logsumexp_BxL[..., None])
+    grad_BxLxV = (probs_BxLxV - one_hot_BxLxV) * (grad / targets_BxL.size)
+    # Integer targets take a float0 cotangent.
+    return grad_BxLxV.astype(logits_BxLxV.dtype), np.zeros(targets_BxL.shape, dtype=jax.dtypes.float0)
+
+
+cross_entropy.defvjp(_cross_entropy_fwd, _cross_entropy_bwd)

@@ -8,7 +8,7 @@ from flax import nnx
 
 from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve
 from scaling.model import (Transformer, attention_blocks, attention_implementation, blocked_causal_attention,
-                           compute_dtype, cross_entropy, rotary)
+                           compute_dtype, cross_entropy, head_logits, rotary)
 
 
 def make_model(**fields) -> Transformer:
@@ -23,11 +23,51 @@ def test_output_shape_and_dtype(fields):
     assert logits.shape == (3, 17, 256) and logits.dtype == jnp.float32
 
 
-def test_bfloat16_compute_keeps_float32_params_and_logits():
+def test_bfloat16_compute_keeps_float32_params_and_logits_and_bfloat16_head_gradient():
     model = make_model(d_model=32, n_layers=1, n_heads=2, dtype="bfloat16")
-    params = nnx.state(model, nnx.Param)
+    graphdef, params = nnx.split(model)
     assert {x.dtype for x in jax.tree.leaves(params)} == {jnp.dtype(jnp.float32)}
-    assert model(jnp.zeros((1, 8), jnp.int32)).dtype == jnp.float32
+    tokens = jax.random.randint(jax.random.key(0), (2, 9), 0, 256)
+    assert model(tokens[:, :-1]).dtype == jnp.float32
+
+    def loss(p):
+        return cross_entropy(nnx.merge(graphdef, p)(tokens[:, :-1]), tokens[:, 1:])
+
+    hlo = jax.jit(jax.grad(loss)).lower(params).as_text()
+    # The head's three matmuls (the only ones with a vocabulary-sized dimension, 256) take bfloat16
+    # operands, the two of its backward pass included.
+    operands = [line.split("dot_general")[1].split("->")[0] for line in hlo.splitlines() if "dot_general" in line]
+    head = [types for types in operands if "256x" in types or "x256" in types]
+    assert len(head) == 3 and all(types.count("bf16>") == 2 for types in head), head
+
+
+def test_head_logits_gradient_is_the_matmul_gradient_in_float32():
+    key_x, key_w = jax.random.split(jax.random.key(4))
+    x, w = jax.random.normal(key_x, (5, 8)), jax.random.normal(key_w, (8, 11))
+    custom = jax.grad(lambda x, w: jnp.sin(head_logits(x, w)).sum(), (0, 1))(x, w)
+    plain = jax.grad(lambda x, w: jnp.sin(x @ w).sum(), (0, 1))(x, w)
+    for a, b in zip(custom, plain):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def reference_cross_entropy(logits, targets):
+    logprobs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+    return -jnp.take_along_axis(logprobs, targets[..., None], axis=-1)[..., 0].mean()
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_cross_entropy_value_and_gradient_match_autodiff_of_log_softmax(dtype):
+    key_logits, key_targets = jax.random.split(jax.random.key(3))
+    logits = (4 * jax.random.normal(key_logits, (3, 7, 50))).astype(dtype)
+    targets = jax.random.randint(key_targets, (3, 7), 0, 50)
+    np.testing.assert_allclose(cross_entropy(logits, targets), reference_cross_entropy(logits, targets), rtol=1e-6)
+    # Scaled by 3 to check the incoming cotangent is applied, not assumed to be 1.
+    grad = jax.grad(lambda x: 3 * cross_entropy(x, targets))(logits)
+    expected = jax.grad(lambda x: 3 * reference_cross_entropy(x, targets))(logits)
+    assert grad.dtype == dtype
+    tolerance = 1e-6 if dtype == jnp.float32 else 1e-2  # bfloat16 keeps 8 bits of the gradient
+    np.testing.assert_allclose(np.asarray(grad, np.float32), np.asarray(expected, np.float32),
+                               rtol=tolerance, atol=tolerance * float(jnp.abs(expected.astype(jnp.float32)).max()))
 
 
 def test_no_position_sees_the_future():
@@ -106,3 +146,35 @@ def test_blocked_and_reference_attention_give_the_same_model(fields):
     blocked = Transformer(config.model, nnx.Rngs(0), attention="blocked")(tokens)
     reference = Transformer(config.model, nnx.Rngs(0), attention="xla")(tokens)
     np.testing.assert_allclose(blocked, reference, rtol=1e-5, atol=1e-5)
+
+
+needs_gpu = pytest.mark.skipif(jax.default_backend() != "gpu", reason="needs a GPU (cuDNN's fused attention)")
+
+
+def relative_error(x, reference) -> float:
+    x, reference = (np.asarray(jnp.asarray(a, jnp.float32), np.float64) for a in (x, reference))
+    return float(np.linalg.norm(x - reference) / np.linalg.norm(reference))
+
+
+@needs_gpu
+def test_cudnn_attention_is_used_and_matches_xla_in_bfloat16():
+    config = resolve(RunConfig(model=ModelConfig(d_model=128, n_layers=2, n_heads=2, dtype="bfloat16"),
+                               train=TrainConfig(steps=1, seq_len=512)), 256)
+    tokens = jax.random.randint(jax.random.key(2), (4, 513), 0, 256)
+
+    def forward_and_grad(attention: str):
+        graphdef, params = nnx.split(Transformer(config.model, nnx.Rngs(0), attention=attention))
+
+        def loss(p):
+            return cross_entropy(nnx.merge(graphdef, p)(tokens[:, :-1]), tokens[:, 1:])
+
+        fn = jax.jit(jax.value_and_grad(loss))
+        return fn(params), fn.lower(params).compile().as_text()
+
+    (cudnn_loss, cudnn_grads), cudnn_hlo = forward_and_grad("cudnn")
+    (xla_loss, xla_grads), xla_hlo = forward_and_grad("xla")
+    assert "cudnn" in cudnn_hlo.lower() and "fmha" in cudnn_hlo.lower()  # the fused kernel, not the fallback
+    assert "fmha" not in xla_hlo.lower()
+    assert abs(float(cudnn_loss) - float(xla_loss)) < 1e-2 * float(xla_loss)
+    flat = lambda g: jnp.concatenate([x.ravel() for x in jax.tree.leaves(g)])  # noqa: E731
+    assert relative_error(flat(cudnn_grads), flat(xla_grads)) < 2e-2
