@@ -1,14 +1,20 @@
-"""XLA:CPU settings measured to train this model faster, applied before JAX starts its backend.
+"""XLA settings measured to train this model faster, applied before JAX starts its backend.
 
-XLA:CPU (jaxlib 0.10) sends matmuls and some fusions to YNNPACK. On the shapes these models use
-(a few thousand tokens by a few hundred features) its dots ran at 60-90% of the speed of XLA's
-Eigen path on one core, and the whole train step was 12-23% slower (BENCHMARKS.md, issue 6).
-So `import scaling` turns the YNNPACK fusions off, only for the jaxlib series where this was
-measured (an unknown XLA flag aborts the process, and a later jaxlib may have fixed the cause),
-only where XLA_FLAGS does not already name the flag, and not at all with SCALING_XLA_DEFAULTS=0.
-It must run before JAX creates its CPU client; if the client exists, XLA_FLAGS is no longer read
-and nothing changes. The flags change which kernels run, hence the last bits of results, so every
-process of a run or sweep applies the same ones (they all import scaling first).
+- XLA:CPU (jaxlib 0.10) sends matmuls and some fusions to YNNPACK. On the shapes these models use
+  (a few thousand tokens by a few hundred features) its dots ran at 60-90% of the speed of XLA's
+  Eigen path on one core, and the whole train step was 12-23% slower. The YNNPACK fusions are off.
+- XLA:GPU fuses some matmuls with their neighbours into Triton kernels. On an H100 (jaxlib 0.11.2)
+  it did so for the GPT-2-small head's three matmuls (32768 x 768 x 50257), which then ran at
+  230-330 TFLOP/s where cuBLAS runs them at 580-860: the step took 85.8 ms with Triton's matmuls
+  and 68.1 ms without. Triton matmul fusions are off. The flag is a GPU option that every XLA
+  backend parses, so it is harmless on a CPU.
+
+Both measured in BENCHMARKS.md (issue 6). A flag is added only for the jaxlib series it is known to
+exist in (an unknown XLA flag aborts the process), only where XLA_FLAGS does not already name it,
+and not at all with SCALING_XLA_DEFAULTS=0. It must run before JAX creates its backend; if the
+backend exists, XLA_FLAGS is no longer read and nothing changes. The flags change which kernels
+run, hence the last bits of results, so every process of a run or sweep applies the same ones (they
+all import scaling first).
 """
 
 from __future__ import annotations
@@ -17,8 +23,11 @@ import os
 import sys
 from importlib import metadata
 
-TESTED_JAXLIB_SERIES = ("0.10.",)
-CPU_FLAGS = {"xla_cpu_experimental_ynn_fusion_type": ""}
+# flag -> (value, the jaxlib series it is applied on)
+FLAGS = {
+    "xla_cpu_experimental_ynn_fusion_type": ("", ("0.10.",)),
+    "xla_gpu_enable_triton_gemm": ("false", ("0.10.", "0.11.")),
+}
 
 
 def backend_started() -> bool:
@@ -28,9 +37,10 @@ def backend_started() -> bool:
 
 
 def flags_to_add(current: str, jaxlib_version: str | None) -> list[str]:
-    if jaxlib_version is None or not jaxlib_version.startswith(TESTED_JAXLIB_SERIES):
+    if jaxlib_version is None:
         return []
-    return [f"--{name}={value}" for name, value in CPU_FLAGS.items() if f"--{name}" not in current]
+    return [f"--{name}={value}" for name, (value, series) in FLAGS.items()
+            if jaxlib_version.startswith(series) and f"--{name}" not in current]
 
 
 def apply() -> list[str]:

@@ -7,13 +7,16 @@ from scaling import xla_defaults
 from tests.conftest import PROJECT_ROOT
 
 
-def test_flags_added_only_for_the_tested_jaxlib_and_not_twice():
-    assert xla_defaults.flags_to_add("", "0.10.2") == ["--xla_cpu_experimental_ynn_fusion_type="]
-    assert xla_defaults.flags_to_add("--xla_force_host_platform_device_count=2", "0.10.0") == [
-        "--xla_cpu_experimental_ynn_fusion_type="]
-    # The user's own setting wins; an untested jaxlib gets nothing (an unknown flag aborts XLA).
-    assert xla_defaults.flags_to_add("--xla_cpu_experimental_ynn_fusion_type=dot", "0.10.2") == []
-    assert xla_defaults.flags_to_add("", "0.11.0") == []
+def test_flags_added_only_for_their_jaxlib_series_and_not_twice():
+    cpu, gpu = "--xla_cpu_experimental_ynn_fusion_type=", "--xla_gpu_enable_triton_gemm=false"
+    assert xla_defaults.flags_to_add("", "0.10.2") == [cpu, gpu]
+    assert xla_defaults.flags_to_add("--xla_force_host_platform_device_count=2", "0.10.0") == [cpu, gpu]
+    # The user's own setting wins; a jaxlib outside a flag's series does not get it (an unknown flag
+    # aborts XLA).
+    assert xla_defaults.flags_to_add("--xla_cpu_experimental_ynn_fusion_type=dot", "0.10.2") == [gpu]
+    assert xla_defaults.flags_to_add("--xla_gpu_enable_triton_gemm=true", "0.11.2") == []
+    assert xla_defaults.flags_to_add("", "0.11.0") == [gpu]
+    assert xla_defaults.flags_to_add("", "0.12.0") == []
     assert xla_defaults.flags_to_add("", None) == []
 
 
