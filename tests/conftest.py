@@ -29,6 +29,9 @@ def isolated_cache(tmp_path_factory):
     # Start JAX's CPU client (one device) before any test: `scaling train` run in-process would
     # otherwise split the CPUs into devices for the rest of this test process.
     jax.devices()
+    if jax.default_backend() != "cpu":
+        # The float32 tests compare runs closely; GPUs would otherwise run float32 matmuls in TF32.
+        jax.config.update("jax_default_matmul_precision", "highest")
     cache = tmp_path_factory.mktemp("scaling_cache")
     previous = os.environ.get("SCALING_CACHE")
     os.environ["SCALING_CACHE"] = str(cache)
