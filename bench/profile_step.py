@@ -20,6 +20,7 @@ import re
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -101,8 +102,8 @@ def main(argv=None) -> int:
 
     config = run_config(args.size, args)
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
-    step = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step = partial(compile_train_step(config, graphdef, state, mesh), lr=np.float32(config.train.lr))
     batch = shard_batch(np.random.default_rng(0).integers(0, args.vocab, size=(args.batch, args.seq_len + 1),
                                                           dtype=np.int32), mesh)
     for _ in range(3):

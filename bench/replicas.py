@@ -81,13 +81,14 @@ def device_peak() -> int | None:
 
 def time_single(config: RunConfig, batch_BxL1: np.ndarray, args) -> tuple[float, int | None]:
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
+    graphdef, state, _ = init_state(config, mesh)
     batch = shard_batch(batch_BxL1, mesh)
-    compiled = compile_train_step(config, graphdef, tx, state, mesh).lower(state, batch).compile()
+    lr = np.float32(config.train.lr)
+    compiled = compile_train_step(config, graphdef, state, mesh).lower(state, batch, lr).compile()
     holder = {"state": state}
 
     def once():
-        holder["state"], metrics = compiled(holder["state"], batch)
+        holder["state"], metrics = compiled(holder["state"], batch, lr)
         jax.block_until_ready(metrics)
 
     return seconds_per_step(once, args), compiled_memory(compiled)
@@ -97,11 +98,12 @@ def time_packed(configs: list[RunConfig], batch_KxBxL1: np.ndarray, args) -> tup
     mesh = make_mesh()
     graphdef, states, _ = init_replicas(configs, mesh)
     batch = shard_replica_batch(batch_KxBxL1, mesh)
-    compiled = compile_replicas_step(configs, graphdef, states, mesh).lower(states, batch).compile()
+    lrs = np.array([c.train.lr for c in configs], np.float32)
+    compiled = compile_replicas_step(configs, graphdef, states, mesh).lower(states, batch, lrs).compile()
     holder = {"states": states}
 
     def once():
-        holder["states"], metrics = compiled(holder["states"], batch)
+        holder["states"], metrics = compiled(holder["states"], batch, lrs)
         jax.block_until_ready(metrics)
 
     return seconds_per_step(once, args), compiled_memory(compiled)

@@ -97,17 +97,18 @@ def probe(config_json: str, min_seconds: float, threads: int) -> dict:
     config = from_dict(json.loads(config_json))
     t = config.train
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
-    step_fn = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step_fn = compile_train_step(config, graphdef, state, mesh)
+    lr = np.float32(t.lr)
     rng = np.random.default_rng(0)
     batch = shard_batch(rng.integers(0, config.model.vocab_size, (t.batch_size, t.seq_len + 1), dtype=np.int32), mesh)
     tick = time.perf_counter()
-    state, metrics = step_fn(state, batch)
+    state, metrics = step_fn(state, batch, lr)
     jax.block_until_ready(metrics)
     first = time.perf_counter() - tick
     tick = time.perf_counter()
     for _ in range(2):  # warm up
-        state, metrics = step_fn(state, batch)
+        state, metrics = step_fn(state, batch, lr)
     jax.block_until_ready(metrics)
     chunk = max(1, round(0.25 / max((time.perf_counter() - tick) / 2, 1e-6)))  # steps per timed chunk: ~0.25 s
     chunks: list[float] = []
@@ -115,7 +116,7 @@ def probe(config_json: str, min_seconds: float, threads: int) -> dict:
     while len(chunks) < 3 or time.perf_counter() - start < min_seconds:
         tick = time.perf_counter()
         for _ in range(chunk):
-            state, metrics = step_fn(state, batch)
+            state, metrics = step_fn(state, batch, lr)
         jax.block_until_ready(metrics)
         chunks.append((time.perf_counter() - tick) / chunk)
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu

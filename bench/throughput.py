@@ -65,10 +65,11 @@ def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[flo
     (parameters, optimizer state, batch, outputs and temporaries; on every backend) and, where the
     device reports it, the measured peak."""
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
-    step = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step = compile_train_step(config, graphdef, state, mesh)
     batch = shard_batch(batch_np, mesh)
-    analysis = step.lower(state, batch).compile().memory_analysis()
+    lr = np.float32(config.train.lr)
+    analysis = step.lower(state, batch, lr).compile().memory_analysis()
     memory = {"compiled_memory_bytes": None, "peak_memory_bytes": None}
     if analysis is not None:
         memory["compiled_memory_bytes"] = float(
@@ -77,7 +78,7 @@ def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[flo
     holder = {"state": state}
 
     def once():
-        holder["state"], metrics = step(holder["state"], batch)
+        holder["state"], metrics = step(holder["state"], batch, lr)
         jax.block_until_ready(metrics)
 
     seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)

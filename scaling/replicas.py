@@ -6,9 +6,9 @@ state leaf gets a leading replica axis K, the batch is [K, B, L+1] (each replica
 and the step is `jax.vmap` of scaling.step.train_step, so each replica computes exactly what a run of
 its own would: its own init (its seed), its own schedule (its lr), its own batch.
 
-The per-replica lr: each replica's schedule is the run's own `make_schedule(train)`, picked inside the
-vmapped step by `lax.switch` on the replica index (vmap turns that into a select over K scalar
-schedules), so replica k's lr is bit for bit the lr a single run with config k uses.
+The per-replica lr: the step takes a [K] vector of this step's lrs, row `step` of replica_lr_tables
+(each replica's own scaling.schedules.lr_table), so replica k's lr is bit for bit the lr a single run
+with config k is given.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from scaling.config import RunConfig
 from scaling.errors import ConfigError
 from scaling.model import Transformer
-from scaling.schedules import make_schedule
+from scaling.schedules import lr_table
 from scaling.step import TrainState, make_optimizer, train_step
 
 VARYING = ("seed", "lr")  # the train keys in which replicas may differ
@@ -81,27 +81,17 @@ def init_replicas(configs: Sequence[RunConfig], mesh: jax.sharding.Mesh
     return graphdef, states, tx
 
 
-def replica_step(state: TrainState, batch_BxL1: jax.Array, index: jax.Array, *, graphdef, schedules,
-                 train, mesh):
-    """One replica's train_step, with the schedule (and so the lr) of replica `index`."""
-    def schedule(count):
-        branches = [lambda c, s=s: jnp.asarray(s(c), jnp.float32) for s in schedules]
-        return jax.lax.switch(index, branches, count)
-    return train_step(state, batch_BxL1, graphdef=graphdef, tx=make_optimizer(train, schedule),
-                      schedule=schedule, grad_accum=train.grad_accum, mesh=mesh)
-
-
 def compile_replicas_step(configs: Sequence[RunConfig], graphdef, states: TrainState, mesh):
-    """The jitted packed step: (states, batch [K, B, L+1]) -> (states, metrics with [K] leaves)."""
+    """The jitted packed step: (states, batch [K, B, L+1], lrs [K]) -> (states, metrics with [K] leaves)."""
     configs = check_replicas(configs)
-    one = partial(replica_step, graphdef=graphdef, schedules=tuple(make_schedule(c.train) for c in configs),
-                  train=configs[0].train, mesh=mesh)
-
-    def step(states, batch_KxBxL1):
-        return jax.vmap(one)(states, batch_KxBxL1, jnp.arange(len(configs)))
-
+    one = partial(train_step, graphdef=graphdef, train=configs[0].train, mesh=mesh)
     state_shardings = jax.tree.map(lambda x: x.sharding, states)
-    return jax.jit(step, donate_argnums=0, out_shardings=(state_shardings, NamedSharding(mesh, P())))
+    return jax.jit(jax.vmap(one), donate_argnums=0, out_shardings=(state_shardings, NamedSharding(mesh, P())))
+
+
+def replica_lr_tables(configs: Sequence[RunConfig]) -> np.ndarray:
+    """[steps, K] float32: row s holds each replica's lr at step s (what the packed step is given)."""
+    return np.stack([lr_table(c.train) for c in check_replicas(configs)], axis=1)
 
 
 def shard_replica_batch(batch_KxBxL1: np.ndarray, mesh: jax.sharding.Mesh) -> jax.Array:

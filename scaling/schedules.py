@@ -8,7 +8,9 @@ constant  linear warmup, then constant
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from scaling.config import TrainConfig
@@ -49,3 +51,8 @@ def make_schedule(train: TrainConfig) -> optax.Schedule:
             [optax.constant_schedule(lr), cooldown(lr, final_lr, decay_steps - 1, train.decay_shape)], [stable_steps])
         return warmup_then(lr, warmup, stable_then_decay)
     raise ValueError(f"unknown schedule {train.schedule!r}")
+
+
+def lr_table(train: TrainConfig) -> np.ndarray:
+    """The lr of each step 0 .. steps-1 as float32: what the train step is given (scaling.step)."""
+    return np.asarray(jax.vmap(make_schedule(train))(np.arange(train.steps)), np.float32)

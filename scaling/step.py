@@ -3,6 +3,11 @@
 The batch is sharded over the mesh's `data` axis; parameters are replicated, or sharded over the
 same axis when `train.fsdp` is set (XLA then inserts the all-gathers and reduce-scatters).
 The same code runs on one CPU device, N forced host devices, a GPU or a TPU slice.
+
+The train step takes its learning rate as an input (the run's schedule is tabulated on the host by
+scaling.schedules.lr_table), so the compiled step depends only on the shapes and the optimizer's other
+settings: runs of one shape with different lrs, schedules or lengths share one program, which the
+persistent compilation cache then serves to every run after the first.
 """
 
 from __future__ import annotations
@@ -79,8 +84,11 @@ def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, batch_BxL1: jax.Array) ->
     return cross_entropy(model(batch_BxL1[:, :-1]), batch_BxL1[:, 1:])
 
 
-def train_step(state: TrainState, batch_BxL1: jax.Array, *, graphdef, tx, schedule, grad_accum: int, mesh):
+def train_step(state: TrainState, batch_BxL1: jax.Array, lr: jax.Array, *, graphdef, train: TrainConfig, mesh):
+    """One AdamW step at learning rate `lr` (this step's value of the run's schedule)."""
+    tx = make_optimizer(train, lambda count: lr)  # the same state structure as init_state's optimizer
     grad_fn = jax.value_and_grad(loss_fn)
+    grad_accum = train.grad_accum
     if grad_accum == 1:
         loss, grads = grad_fn(state.params, graphdef, batch_BxL1)
     else:
@@ -99,15 +107,15 @@ def train_step(state: TrainState, batch_BxL1: jax.Array, *, graphdef, tx, schedu
         loss, grads = loss_sum / grad_accum, jax.tree.map(lambda g: g / grad_accum, grad_sum)
     updates, opt_state = tx.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
-    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "lr": schedule(state.step)}
+    metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "lr": lr}
     return TrainState(params, opt_state, state.step + 1), metrics
 
 
-def compile_train_step(config: RunConfig, graphdef, tx, state: TrainState, mesh):
-    """The jitted step with the state's shardings pinned, so that they never drift between steps."""
+def compile_train_step(config: RunConfig, graphdef, state: TrainState, mesh):
+    """The jitted step, `step(state, batch, lr) -> (state, metrics)`, with the state's shardings pinned
+    so that they never drift between steps. `lr` is a float32 scalar (lr_table(train)[step] in a run)."""
     state_shardings = jax.tree.map(lambda x: x.sharding, state)
-    step = partial(train_step, graphdef=graphdef, tx=tx, schedule=make_schedule(config.train),
-                   grad_accum=config.train.grad_accum, mesh=mesh)
+    step = partial(train_step, graphdef=graphdef, train=config.train, mesh=mesh)
     return jax.jit(step, donate_argnums=0, out_shardings=(state_shardings, NamedSharding(mesh, P())))
 
 

@@ -28,6 +28,7 @@ from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, v
 from scaling.errors import ConfigError, DivergedError
 from scaling.model import compute_dtype
 from scaling.progress import Progress
+from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
 
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
@@ -99,7 +100,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     counts = accounting.param_counts(m)
     per_token = accounting.flops_per_token(m, t.seq_len)
     tick = time.perf_counter()
-    graphdef, state, tx = init_state(config, mesh)
+    graphdef, state, _ = init_state(config, mesh)
     init_s = time.perf_counter() - tick  # mostly compiling the initialiser
     checkpoints = Checkpoints(run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
     restored = checkpoints.restore_latest(abstract_like(state))
@@ -110,7 +111,8 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
         print(f"resuming {run_dir} from step {start_step}", file=sys.stderr)
     io.truncate_jsonl(run_dir / "metrics.jsonl", start_step)
 
-    step_fn = compile_train_step(config, graphdef, tx, state, mesh)
+    step_fn = compile_train_step(config, graphdef, state, mesh)
+    lrs = lr_table(t)
     eval_fn = compile_eval_step(graphdef, mesh)
     eval_batch = EVAL_BATCH * -(-n_dev // EVAL_BATCH)
     validation = val_batches(ds, config.data.val_batches, eval_batch, t.seq_len)
@@ -154,7 +156,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
         for index in range(start_step, t.steps):
             batch = shard_batch(train_batch(ds, t.seed, index, t.batch_size, t.seq_len), mesh)
             tick = time.perf_counter()
-            state, device_metrics = step_fn(state, batch)
+            state, device_metrics = step_fn(state, batch, lrs[index])
             if index == start_step:
                 timings["first_step_s"] = time.perf_counter() - tick
             step = index + 1

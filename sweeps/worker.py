@@ -124,18 +124,19 @@ def probe(config_json: str, steps: int) -> dict:
     config = from_dict(json.loads(config_json))
     hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum)
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
-    step_fn = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step_fn = compile_train_step(config, graphdef, state, mesh)
     t = config.train
+    lr = np.float32(t.lr)
     rng = np.random.default_rng(0)
     batch = shard_batch(rng.integers(0, config.model.vocab_size, (t.batch_size, t.seq_len + 1), dtype=np.int32), mesh)
     for _ in range(2):  # compile and warm up
-        state, metrics = step_fn(state, batch)
+        state, metrics = step_fn(state, batch, lr)
     jax.block_until_ready(metrics)
     startup = time.perf_counter() - STARTED
     started = time.perf_counter()
     for _ in range(steps):
-        state, metrics = step_fn(state, batch)
+        state, metrics = step_fn(state, batch, lr)
     jax.block_until_ready(metrics)
     return {"seconds_per_step": (time.perf_counter() - started) / steps, "startup_s": startup,
             "device_kind": jax.devices()[0].device_kind, "backend": jax.default_backend()}

@@ -7,7 +7,9 @@ import pytest
 from conftest import TINY
 from scaling.config import load, resolve
 from scaling.errors import ConfigError
-from scaling.replicas import check_replicas, compile_replicas_step, init_replicas, replica, shard_replica_batch
+from scaling.replicas import (check_replicas, compile_replicas_step, init_replicas, replica, replica_lr_tables,
+                              shard_replica_batch)
+from scaling.schedules import lr_table
 from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
 
 VOCAB = 256
@@ -19,12 +21,12 @@ def tiny(overrides=(), **train) -> object:
 
 
 def single_run(config, batches_SxBxL1, mesh):
-    graphdef, state, tx = init_state(config, mesh)
-    step = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step = compile_train_step(config, graphdef, state, mesh)
     initial = [np.asarray(x) for x in jax.tree.leaves(state.params)]
     metrics = []
-    for batch in batches_SxBxL1:
-        state, m = step(state, shard_batch(batch, mesh))
+    for batch, lr in zip(batches_SxBxL1, lr_table(config.train)):
+        state, m = step(state, shard_batch(batch, mesh), lr)
         metrics.append({k: float(v) for k, v in m.items()})
     return initial, metrics, state
 
@@ -45,15 +47,15 @@ def test_each_packed_replica_matches_its_own_single_run(overrides, k):
     initial = [[np.asarray(x) for x in jax.tree.leaves(replica(states, i).params)] for i in range(k)]
     step = compile_replicas_step(configs, graphdef, states, mesh)
     packed = []
-    for batch in batches_SxKxBxL1:
-        states, m = step(states, shard_replica_batch(batch, mesh))
+    for batch, lrs in zip(batches_SxKxBxL1, replica_lr_tables(configs)):
+        states, m = step(states, shard_replica_batch(batch, mesh), lrs)
         packed.append({name: np.asarray(v) for name, v in m.items()})
     assert int(states.step[0]) == steps
     for i, config in enumerate(configs):
         init_single, single, state_single = single_run(config, batches_SxKxBxL1[:, i], mesh)
         # Same seed, same random bits: the initial parameters are identical.
         assert all(np.array_equal(a, b) for a, b in zip(init_single, initial[i]))
-        # The lr is the run's own schedule, picked per replica: identical too.
+        # The lr is the run's own schedule, given per replica: identical too.
         assert [m["lr"] for m in single] == [float(p["lr"][i]) for p in packed]
         # The batched matmuls may round differently from the unbatched ones (observed on CPU: the first
         # step's loss bit-identical, later ones within 1 float32 ulp), hence the tolerance.

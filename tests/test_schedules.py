@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from scaling.config import TrainConfig
-from scaling.schedules import make_schedule
+from scaling.schedules import lr_table, make_schedule
 
 
 def values(**fields) -> np.ndarray:
@@ -38,3 +38,12 @@ def test_wsd_is_stable_then_cools_down(shape):
 def test_wsd_without_decay_is_constant():
     lrs = values(steps=30, warmup_steps=0, schedule="wsd", decay_fraction=0.0)
     assert np.all(lrs == 1.0)
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "wsd", "constant"])
+def test_lr_table_is_the_schedule_at_every_step(schedule):
+    train = TrainConfig(steps=50, warmup_steps=5, lr=3e-3, schedule=schedule, min_lr_ratio=0.1, decay_fraction=0.2)
+    table = lr_table(train)
+    assert table.shape == (50,) and table.dtype == np.float32
+    expected = [float(make_schedule(train)(step)) for step in range(50)]
+    np.testing.assert_allclose(table, expected, rtol=1e-6)

@@ -1,4 +1,5 @@
 import json
+from functools import partial
 
 import jax
 import numpy as np
@@ -45,8 +46,8 @@ def state_and_batch(overrides):
     ds = prepare_dataset(config.data, config.train.seq_len)
     config = resolve(config, ds.vocab_size)
     mesh = make_mesh()
-    graphdef, state, tx = init_state(config, mesh)
-    step = compile_train_step(config, graphdef, tx, state, mesh)
+    graphdef, state, _ = init_state(config, mesh)
+    step = partial(compile_train_step(config, graphdef, state, mesh), lr=np.float32(config.train.lr))
     batch = shard_batch(train_batch(ds, 0, 0, config.train.batch_size, config.train.seq_len), mesh)
     return step, state, batch
 
@@ -74,3 +75,31 @@ def test_step_advances_state_and_reports_metrics():
 def test_fsdp_sharding_rule():
     mesh = jax.make_mesh((1,), ("data",))
     assert param_sharding((8, 4), mesh, fsdp=True).spec == jax.sharding.PartitionSpec()
+
+
+def test_one_compiled_step_serves_every_lr_schedule_and_length():
+    """The lr is an input, so runs of one shape lower to the same program (and the persistent
+    compilation cache compiles it once per shape)."""
+    mesh = make_mesh()
+    programs = []
+    for overrides in ([], ["train.lr=1e-2", "train.steps=37", "train.warmup_steps=5", "train.schedule=wsd"]):
+        config = resolve(load(None, TINY + overrides), 256)
+        graphdef, state, _ = init_state(config, mesh)
+        batch = shard_batch(np.zeros((config.train.batch_size, config.train.seq_len + 1), np.int32), mesh)
+        step = compile_train_step(config, graphdef, state, mesh)
+        programs.append(step.lower(state, batch, np.float32(config.train.lr)).as_text())
+    assert programs[0] == programs[1]
+    # ... but not a shape-blind one: another batch size is another program.
+    config = resolve(load(None, TINY + ["train.batch_size=4"]), 256)
+    graphdef, state, _ = init_state(config, mesh)
+    batch = shard_batch(np.zeros((4, config.train.seq_len + 1), np.int32), mesh)
+    assert compile_train_step(config, graphdef, state, mesh).lower(state, batch, np.float32(0.1)).as_text() != programs[0]
+
+
+def test_step_applies_the_lr_it_is_given():
+    step, state, batch = state_and_batch([])
+    before = [np.array(x) for x in jax.tree.leaves(state.params)]
+    new, metrics = step(state, batch, lr=np.float32(0.0))
+    assert float(metrics["lr"]) == 0.0
+    # AdamW's update and decay both scale with the lr: at lr 0 nothing moves.
+    assert all(np.array_equal(a, b) for a, b in zip(before, jax.tree.leaves(new.params)))
