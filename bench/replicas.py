@@ -79,34 +79,31 @@ def device_peak() -> int | None:
     return int(stats["peak_bytes_in_use"]) if "peak_bytes_in_use" in stats else None
 
 
-def time_single(config: RunConfig, batch_BxL1: np.ndarray, args) -> tuple[float, int | None]:
-    mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
-    batch = shard_batch(batch_BxL1, mesh)
-    lr = np.float32(config.train.lr)
-    compiled = compile_train_step(config, graphdef, state, mesh).lower(state, batch, lr).compile()
+def time_compiled(step, state, batch, lrs, args) -> tuple[float, int | None]:
+    """Seconds per step of a jitted step (compiled once, here) and its compiled memory."""
+    compiled = step.lower(state, batch, lrs).compile()
     holder = {"state": state}
 
     def once():
-        holder["state"], metrics = compiled(holder["state"], batch, lr)
+        holder["state"], metrics = compiled(holder["state"], batch, lrs)
         jax.block_until_ready(metrics)
 
     return seconds_per_step(once, args), compiled_memory(compiled)
+
+
+def time_single(config: RunConfig, batch_BxL1: np.ndarray, args) -> tuple[float, int | None]:
+    mesh = make_mesh()
+    graphdef, state, _ = init_state(config, mesh)
+    return time_compiled(compile_train_step(config, graphdef, state, mesh), state, shard_batch(batch_BxL1, mesh),
+                         np.float32(config.train.lr), args)
 
 
 def time_packed(configs: list[RunConfig], batch_KxBxL1: np.ndarray, args) -> tuple[float, int | None]:
     mesh = make_mesh()
     graphdef, states, _ = init_replicas(configs, mesh)
-    batch = shard_replica_batch(batch_KxBxL1, mesh)
-    lrs = np.array([c.train.lr for c in configs], np.float32)
-    compiled = compile_replicas_step(configs, graphdef, states, mesh).lower(states, batch, lrs).compile()
-    holder = {"states": states}
-
-    def once():
-        holder["states"], metrics = compiled(holder["states"], batch, lrs)
-        jax.block_until_ready(metrics)
-
-    return seconds_per_step(once, args), compiled_memory(compiled)
+    return time_compiled(compile_replicas_step(configs, graphdef, states, mesh), states,
+                         shard_replica_batch(batch_KxBxL1, mesh), np.array([c.train.lr for c in configs], np.float32),
+                         args)
 
 
 def main(argv=None) -> int:
