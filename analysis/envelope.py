@@ -30,7 +30,7 @@ def fit_envelope(table: RunTable, drop_highest: int = 0, grid_points: int = GRID
                    options={"grid_points": grid_points, "drop_highest": drop_highest})
     winners = sorted({float(n) for n in points["N"]})
     return FitResult(spec=spec, params=params, derived={"a": params["a"], "b": params["b"]},
-                     diagnostics={"n_envelope_points": len(points["C"]), "winning_sizes": winners,
+                     details={"n_envelope_points": len(points["C"]), "winning_sizes": winners,
                                   "C_range": [float(points["C"].min()), float(points["C"].max())]},
                      notes=table.notes + tuple(notes))
 

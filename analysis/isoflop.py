@@ -64,7 +64,7 @@ def fit_isoflop(table: RunTable, budgets=None, parabola: str = "loss", drop_high
                    options={"parabola": parabola, "budgets": how, "drop_highest": drop_highest,
                             "given_budgets": None if budgets is None else [float(b) for b in budgets]})
     return FitResult(spec=spec, params=params, derived={"a": params["a"], "b": params["b"]},
-                     diagnostics={"per_budget": rows}, notes=notes)
+                     details={"per_budget": rows}, notes=notes)
 
 
 def refit_isoflop(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult) -> dict[str, np.ndarray]:

@@ -73,7 +73,7 @@ def fit_kaplan(table: RunTable, form: str = "nd", irreducible: bool = False, del
                    n_points=int(rows.sum()), dropped=dropped, d_derived=table.d_derived, source=table.source,
                    options={"form": form, "irreducible": irreducible, "drop_highest": drop_highest})
     return FitResult(spec=spec, params=params, objective=float(sol.f_T[best]), derived=_derived(params),
-                     diagnostics={"status": sol.counts(), "raw": sol.x_TxP[best].tolist(),
+                     details={"status": sol.counts(), "raw": sol.x_TxP[best].tolist(),
                                   "solver": solver.to_dict()},
                      notes=table.notes)
 
@@ -87,7 +87,7 @@ def refit_kaplan(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult
     rows = _select(fit_table, form)
     data = _data(fit_table, rows, form, result.spec.delta)
     R = len(weights_RxN)
-    sol = minimize(_FGH[kind], np.tile(result.diagnostics["raw"], (R, 1)), weights_RxN[:, rows], data,
+    sol = minimize(_FGH[kind], np.tile(result.details["raw"], (R, 1)), weights_RxN[:, rows], data,
                    task_replicate_T=np.arange(R), options=solver)
     bad = ~np.isin(sol.status_T, (CONVERGED, STALLED, MAX_ITER))
     x = np.where(bad[:, None], np.nan, sol.x_TxP)

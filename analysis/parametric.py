@@ -119,7 +119,7 @@ def fit_parametric(table: RunTable, delta: float = 1e-3, grid: dict | None = Non
     best, minima = _best_and_minima(sol.x_TxP, sol.f_T, sol.status_T)
     params = _to_params(sol.x_TxP[best])
     n_at_best = int(np.sum(sol.f_T <= sol.f_T[best] * (1 + 1e-6)))
-    diagnostics = {
+    details = {
         "n_starts": len(starts), "status": sol.counts(), "starts_reaching_best": n_at_best,
         "best_start": dict(zip(("a", "b", "e", "alpha", "beta"), starts[best].tolist())),
         "best_iterations": int(sol.n_iter_T[best]), "local_minima": minima, "solver": solver.to_dict(),
@@ -127,7 +127,7 @@ def fit_parametric(table: RunTable, delta: float = 1e-3, grid: dict | None = Non
     spec = _spec(fit_table, table, "parametric", "huber_log", delta, {**grid, "n_starts": len(starts)}, dropped,
                  {"drop_highest": drop_highest})
     return FitResult(spec=spec, params=params, objective=float(sol.f_T[best]),
-                     derived=_derived(params), diagnostics=diagnostics, notes=table.notes)
+                     derived=_derived(params), details=details, notes=table.notes)
 
 
 def refit_parametric(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult,
@@ -135,7 +135,7 @@ def refit_parametric(fit_table: RunTable, weights_RxN: np.ndarray, result: FitRe
     """Refit approach 3 once per weight row (bootstrap replicate), each from the full fit's best few
     distinct local minima: every (replicate, start) pair is one task of the batched solver."""
     solver = solver or SolverOptions()
-    minima = result.diagnostics.get("local_minima") or [result.params]
+    minima = result.details.get("local_minima") or [result.params]
     starts = np.asarray([_to_raw(m) for m in minima[:BOOTSTRAP_STARTS]])
     R, S = len(weights_RxN), len(starts)
     data = _log_data(fit_table, result.spec.delta)
@@ -175,12 +175,12 @@ def fit_vpnls(table: RunTable, grid: dict | None = None, drop_highest: int = 0, 
     if min(E, A, B) == 0.0:
         notes += (f"a coefficient sits on its bound 0 (E={E:.4g}, A={A:.4g}, B={B:.4g}): the data do not "
                   "pin down that term",)
-    diagnostics = {"n_grid": len(ab_Gx2), "grid_best": ab_Gx2[order[0]].tolist(), "polish_starts": polish,
+    details = {"n_grid": len(ab_Gx2), "grid_best": ab_Gx2[order[0]].tolist(), "polish_starts": polish,
                    "status": sol.counts(), "solver": solver.to_dict()}
     spec = _spec(fit_table, table, "vpnls", "mse_linear", None, {**grid, "n_points": len(ab_Gx2)}, dropped,
                  {"drop_highest": drop_highest, "polish": polish})
     return FitResult(spec=spec, params=params, objective=float(sol.f_T[best]), derived=_derived(params),
-                     diagnostics=diagnostics, notes=notes)
+                     details=details, notes=notes)
 
 
 def refit_vpnls(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult,

@@ -30,20 +30,27 @@ class FitSpec:
     d_derived: bool = False
     source: str = ""
     options: dict = dataclasses.field(default_factory=dict)
+    loss_label: str = "loss"
+    vocab_size: int | None = None  # the runs' vocabulary, when the table recorded one (for `allocate`)
 
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:
     """Parameters, objective and derived quantities; bootstrap intervals when resampled.
     `samples` holds the bootstrap replicates' parameters (name -> list), so intervals for any budget
-    can be computed later (`allocate`)."""
+    can be computed later (`allocate`). `details` is the method's own record (solver status, per-budget
+    parabolas, ...); `diagnostics` is what a reader must know before trusting the numbers
+    ({code, severity, message} each, see analysis.diagnostics); `fit_range` is the span of N, D and C
+    the fit saw, so that predictions can say how far they extrapolate."""
 
     spec: FitSpec
     params: dict[str, float]
     objective: float | None = None
     derived: dict[str, float] = dataclasses.field(default_factory=dict)
-    diagnostics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    details: dict[str, Any] = dataclasses.field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    diagnostics: tuple[dict, ...] = ()
+    fit_range: dict[str, list[float]] | None = None
     intervals: dict[str, tuple[float, float]] | None = None
     bootstrap: dict[str, Any] | None = None
     samples: dict[str, list[float]] | None = None
@@ -68,27 +75,71 @@ class FitResult:
         spec = d["spec"]
         spec = FitSpec(**{**spec, "dropped": tuple(spec.get("dropped", ()))})
         fields = {f.name for f in dataclasses.fields(cls)} - {"spec"}
-        rest = {k: _unclean(v) for k, v in d.items() if k in fields}
+        d = dict(d)
+        if isinstance(d.get("diagnostics"), dict):  # files written before `details` had its own name
+            d["details"] = d.pop("diagnostics")
+        numeric = ("params", "derived", "intervals", "samples", "predictions")
+        rest = {k: (_unclean(v) if k in numeric and v is not None else v) for k, v in d.items() if k in fields}
         rest["notes"] = tuple(rest.get("notes", ()))
+        rest["diagnostics"] = tuple(rest.get("diagnostics", ()))
         if rest.get("intervals") is not None:
             rest["intervals"] = {k: tuple(v) for k, v in rest["intervals"].items()}
         return cls(spec=spec, **rest)
 
 
+# Parameters each form needs, and which of them must be positive for the law to mean anything.
+REQUIRED_PARAMS = {
+    "chinchilla": (("E", "A", "B", "alpha", "beta"), ("A", "B", "alpha", "beta")),
+    "power_law": (("k_N", "a", "k_D", "b"), ("k_N", "k_D")),
+    "kaplan_nd": (("N_c", "D_c", "alpha_N", "alpha_D"), ("N_c", "D_c", "alpha_N", "alpha_D")),
+}
+
+
 def load_fit(path: str | Path) -> FitResult:
+    """Read a FIT.json written by `scaling fit --out`, refusing anything that is not a usable fit."""
     path = Path(path)
+    again = "re-create it with `scaling fit ... --out`"
     if not path.exists():
         raise DataError(f"{path}: no such fit file; write one with `scaling fit ... --out {path}`")
+    if not path.is_file():
+        raise DataError(f"{path}: is a directory, not a fit file; pass the FIT.json that `scaling fit --out` wrote")
     try:
-        return FitResult.from_dict(json.loads(path.read_text()))
-    except (json.JSONDecodeError, KeyError, TypeError) as err:
-        raise DataError(f"{path}: not a readable fit result ({err}); re-create it with `scaling fit`") from err
+        raw = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise DataError(f"{path}: not a JSON fit result ({type(err).__name__}); {again}") from None
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: holds a JSON {type(raw).__name__}, not a fit result object; {again}")
+    try:
+        result = FitResult.from_dict(raw)
+    except (KeyError, TypeError, AttributeError, ValueError) as err:
+        raise DataError(f"{path}: not a readable fit result ({type(err).__name__}: {err}); {again}") from None
+    check_params(result, str(path))
+    return result
+
+
+def check_params(result: FitResult, where: str) -> None:
+    """Every parameter a number, the form's parameters present, and positive where the law needs it."""
+    if not isinstance(result.params, dict):
+        raise DataError(f"{where}: 'params' is not an object of named numbers")
+    for name, value in result.params.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise DataError(f"{where}: parameter {name} = {value!r} is not a number; re-create the fit with "
+                            "`scaling fit ... --out`")
+    needed, positive = REQUIRED_PARAMS.get(result.spec.form, ((), ()))
+    missing = [k for k in needed if k not in result.params]
+    if missing:
+        raise DataError(f"{where}: a {result.spec.form} fit needs parameter(s) {missing}; the file has "
+                        f"{sorted(result.params)}")
+    bad = [f"{k} = {result.params[k]:g}" for k in positive if not result.params[k] > 0]
+    if bad:
+        raise DataError(f"{where}: {', '.join(bad)}: a {result.spec.form} law needs these positive; this is not "
+                        "a usable fit")
 
 
 def _clean(obj):
-    """JSON has no NaN/inf: store them as strings so they survive a round trip."""
+    """JSON has no NaN/inf: they are written as null (the fit's diagnostics name each one)."""
     if isinstance(obj, float):
-        return obj if math.isfinite(obj) else repr(obj)
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: _clean(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -99,7 +150,9 @@ def _clean(obj):
 
 
 def _unclean(obj):
-    if obj in ("nan", "inf", "-inf"):
+    if obj is None:
+        return float("nan")
+    if isinstance(obj, str) and obj in ("nan", "inf", "-inf"):  # files from before null was used
         return float(obj)
     if isinstance(obj, dict):
         return {k: _unclean(v) for k, v in obj.items()}

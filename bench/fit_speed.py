@@ -73,8 +73,8 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         fit = fit_parametric(table, drop_highest=5)
         timings[f"fit_4500_starts_{label}_s"] = time.perf_counter() - t0
-    out["fit"] = {**fit.params, "objective": fit.objective, "status": fit.diagnostics["status"],
-                  "starts_reaching_best": fit.diagnostics["starts_reaching_best"]}
+    out["fit"] = {**fit.params, "objective": fit.objective, "status": fit.details["status"],
+                  "starts_reaching_best": fit.details["starts_reaching_best"]}
     for label in ("cold", "warm"):
         t0 = time.perf_counter()
         boot = bootstrap(table, fit, n=args.bootstrap, seed=0)

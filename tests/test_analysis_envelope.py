@@ -17,7 +17,7 @@ def test_envelope_recovers_the_compute_optimal_exponent(alpha, beta):
     fit = fit_envelope(_grid_table(alpha, beta))
     assert fit.params["a"] == pytest.approx(beta / (alpha + beta), abs=0.03)
     assert fit.params["b"] == pytest.approx(alpha / (alpha + beta), abs=0.03)
-    assert fit.diagnostics["n_envelope_points"] >= 10
+    assert fit.details["n_envelope_points"] >= 10
 
 
 def test_sizes_with_one_run_are_left_out_and_too_few_curves_refused():

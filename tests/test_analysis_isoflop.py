@@ -11,7 +11,7 @@ from scaling.errors import DataError
 def test_epoch_points_give_a_close_to_one_half():
     fit = fit_isoflop(epoch_table(), budgets=CHINCHILLA_BUDGETS, drop_highest=5)
     assert fit.params["a"] == pytest.approx(0.50, abs=0.03)
-    assert len(fit.diagnostics["per_budget"]) == 9
+    assert len(fit.details["per_budget"]) == 9
     assert fit.spec.options["parabola"] == "loss"  # the variant is part of the result
 
 
@@ -29,8 +29,8 @@ def test_known_bias_on_asymmetric_surfaces():
     for alpha, beta in [(0.34, 0.34), (0.4, 0.2)]:
         table, truth = chinchilla_surface(alpha=alpha, beta=beta)
         fit = fit_isoflop(table)
-        C = np.array([r["C"] for r in fit.diagnostics["per_budget"]])
-        found = np.array([r["N_opt"] for r in fit.diagnostics["per_budget"]])
+        C = np.array([r["C"] for r in fit.details["per_budget"]])
+        found = np.array([r["N_opt"] for r in fit.details["per_budget"]])
         errors[(alpha, beta)] = found / optimum_from_params("chinchilla", truth, C)["N_opt"] - 1
         assert fit.params["a"] == pytest.approx(beta / (alpha + beta), abs=1e-3)
     assert np.abs(errors[(0.34, 0.34)]).max() < 1e-3

@@ -28,7 +28,7 @@ def test_epoch_refit_reproduces_besiroglu_et_al():
     assert fit.objective == pytest.approx(EPOCH_TARGET["objective"], rel=0.01)
     assert fit.derived["a"] == pytest.approx(0.513, abs=0.005)
     assert fit.spec.n_points == 240 and len(fit.spec.dropped) == 5
-    assert fit.diagnostics["starts_reaching_best"] > 10  # not a lucky single start
+    assert fit.details["starts_reaching_best"] > 10  # not a lucky single start
     assert jnp.zeros(1).dtype == jnp.float32  # the float64 fit did not leak
 
 

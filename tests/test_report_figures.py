@@ -41,7 +41,7 @@ def test_isoflop_draws_a_parabola_and_minimum_per_budget(fitted):
     stars = [c for c in ax.collections if c.get_offsets().shape[0] == 1]
     assert len(stars) == 3  # one minimum per budget
     minima = sorted(float(s.get_offsets()[0, 0]) for s in stars)
-    expected = sorted(r["N_opt"] for r in iso.diagnostics["per_budget"])
+    expected = sorted(r["N_opt"] for r in iso.details["per_budget"])
     np.testing.assert_allclose(minima, expected, rtol=1e-9)
     assert len([ln for ln in ax.lines if ln.get_linestyle() == "--"]) == 3  # the surface along each budget
 

@@ -146,7 +146,7 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
         fig = _figure(8.0, 5.4)
         ax = fig.add_subplot()
         handles = []
-        minima = {r["C"]: r for r in (iso_fit.diagnostics.get("per_budget", []) if iso_fit else [])}
+        minima = {r["C"]: r for r in (iso_fit.details.get("per_budget", []) if iso_fit else [])}
         far_minima = []
         for c, color in colors.items():
             here = nominal == c
@@ -231,11 +231,11 @@ def frontier_lines(fits: list[FitResult], table: RunTable, iso_fit: FitResult | 
                     for edge in bands[key]:
                         ax.plot(grid, edge, color=color, lw=0.6, alpha=0.6, zorder=1)
         if iso_fit is not None:
-            rows = [r for r in iso_fit.diagnostics.get("per_budget", []) if "N_opt" in r]
+            rows = [r for r in iso_fit.details.get("per_budget", []) if "N_opt" in r]
             color = METHOD_COLORS["isoflop"]
             ax_n.scatter([r["C"] for r in rows], [r["N_opt"] for r in rows], marker="*", s=160, color=color,
                          edgecolors="black", linewidths=0.7, zorder=6, label="isoFLOP parabola minima")
-            rows_d = [r for r in iso_fit.diagnostics.get("per_budget", []) if "D_opt" in r]
+            rows_d = [r for r in iso_fit.details.get("per_budget", []) if "D_opt" in r]
             ax_d.scatter([r["C"] for r in rows_d], [r["D_opt"] for r in rows_d], marker="*", s=160, color=color,
                          edgecolors="black", linewidths=0.7, zorder=6)
         ref = frontier.optimum_from_params("chinchilla", HOFFMANN, grid)

@@ -129,7 +129,7 @@ def fit_warnings(result: FitResult) -> list[str]:
             out.append(f"the 95% interval of a is wide ([{lo:.2f}, {hi:.2f}]): the data do not pin down how N_opt "
                        "grows with compute")
     if spec.method == "isoflop":
-        rows = result.diagnostics.get("per_budget", [])
+        rows = result.details.get("per_budget", [])
         outside = [r for r in rows if "N_opt" in r and not r.get("inside_range", True)]
         for r in outside:
             out.append(f"budget {r['C']:.3g}: the parabola's minimum N = {r['N_opt']:.3g} lies outside the sizes "
