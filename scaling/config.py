@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 import types
 import typing
@@ -220,12 +221,37 @@ def validate(config: RunConfig) -> None:
         raise ConfigError("give train.steps or train.tokens, not both")
     if t.batch_size % t.grad_accum:
         raise ConfigError(f"train.batch_size ({t.batch_size}) must be divisible by train.grad_accum ({t.grad_accum})")
-    if t.lr <= 0 or not 0 <= t.min_lr_ratio <= 1:
-        raise ConfigError("train.lr must be positive and train.min_lr_ratio in [0, 1]")
-    if not 0.0 <= t.decay_fraction <= 1.0:
-        raise ConfigError(f"train.decay_fraction must be in [0, 1], got {t.decay_fraction}")
-    if t.warmup_steps < 0 or c.every < 0:
-        raise ConfigError("train.warmup_steps and checkpoint.every must be >= 0")
+    _validate_numbers(config)
+
+
+def _validate_numbers(config: RunConfig) -> None:
+    """Ranges of the numeric knobs, checked when the config is loaded: a NaN learning rate or a negative
+    seed used to be accepted and fail only inside the training loop, after the run directory existed."""
+    for name, section in to_dict(config).items():
+        for key, value in section.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"config key '{name}.{key}' must be a finite number, got {value}")
+    m, t, c = config.model, config.train, config.checkpoint
+    positive = {"train.lr": t.lr, "model.rope_base": m.rope_base, "model.norm_eps": m.norm_eps,
+                "model.init_std": m.init_std, "train.peak_flops": t.peak_flops}
+    for key, value in positive.items():
+        if value is not None and value <= 0:
+            raise ConfigError(f"config key '{key}' must be positive, got {value}")
+    if t.grad_clip <= 0:
+        # optax clips to norm 0 by scaling every gradient to zero: the run would never move.
+        raise ConfigError(f"train.grad_clip must be positive, got {t.grad_clip} (0 would zero every update); "
+                          "use a large value such as 1e9 to effectively turn clipping off")
+    for key, value in {"train.min_lr_ratio": t.min_lr_ratio, "train.decay_fraction": t.decay_fraction}.items():
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"config key '{key}' must be in [0, 1], got {value}")
+    for key, value in {"train.beta1": t.beta1, "train.beta2": t.beta2}.items():
+        if not 0.0 <= value < 1.0:
+            raise ConfigError(f"config key '{key}' must be in [0, 1), got {value} (Adam's moment decay rates)")
+    non_negative = {"train.seed": t.seed, "train.warmup_steps": t.warmup_steps, "train.weight_decay": t.weight_decay,
+                    "checkpoint.every": c.every}
+    for key, value in non_negative.items():
+        if value < 0:
+            raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
 
 
 def default_d_ff(model: ModelConfig) -> int:
