@@ -16,6 +16,7 @@ SUBCOMMAND_MODULES = (
     "scaling.train_cli",
     "sweeps.cli",
     "analysis.cli",
+    "analysis.predict_cli",
     "analysis.moore_cli",
     "analysis.report_cli",
 )
