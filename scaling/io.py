@@ -45,30 +45,140 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
 
 
 
+MANIFEST = ".scaling-manifest.json"  # in an output directory: the files the command wrote there
+
+
 @contextlib.contextmanager
-def staged_directory(out: str | Path, replace_whole: bool = True) -> Iterator[Path]:
-    """Yield a fresh directory beside `out` to build outputs in; when the block ends without an error it
-    becomes `out`, and on an error `out` is left untouched. With `replace_whole` an existing `out` is swapped
-    out as a whole (a reader sees the old set of files or the new one, never a mix); otherwise the new files
-    are moved into it by name, leaving other files there alone."""
+def staged_directory(out: str | Path, command: str = "this command") -> Iterator[Path]:
+    """Yield a fresh directory beside `out` to build outputs in; when the block ends without an error its
+    files go to `out`, with a manifest of them (MANIFEST), and on an error `out` is left untouched.
+
+    `out` must be new, empty, or hold an earlier output of ours (a manifest): files not in the manifest
+    are never replaced or deleted, so a directory of the user's is refused (`check_output_dir`). When
+    `out` holds only our files it is swapped whole (a reader sees the old set of files or the new one);
+    otherwise the new files are moved in by name and our stale ones (in the old manifest only) removed."""
     out = Path(out)
+    check_output_dir(out, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; it becomes `out`
+    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; it may become `out`
     try:
         yield staging
-        if not out.exists():
-            os.replace(staging, out)
-        elif replace_whole:
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
-            os.replace(out, old / "previous")
-            os.replace(staging, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            for path in staging.iterdir():
-                os.replace(path, out / path.name)
+        _publish(staging, out, command)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_output_dir(out: str | Path, command: str) -> None:
+    """Refuse, before any work, an output directory `command` may not write into: an existing file, a
+    non-empty directory without our manifest (the user's files), or one whose manifest is unreadable."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise _output_error(f"--out {out} exists and is not a directory; pass a directory path")
+    _owned_files(out, command)
+
+
+def _output_error(message: str) -> Exception:
+    from scaling.errors import ScalingError
+
+    return ScalingError(message)
+
+
+def _owned_files(out: Path, command: str) -> set[str]:
+    """The files an earlier output put in `out` (relative POSIX paths); empty for a new or empty `out`."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return set()
+    path = out / MANIFEST
+    if not path.is_file():
+        raise _output_error(f"--out {out} is a non-empty directory that {command} did not write (no {MANIFEST} "
+                            f"there); pass a new or empty directory ({command} never replaces files it did not write)")
+    try:
+        files = json.loads(path.read_text())["files"]
+        if not isinstance(files, list) or not all(isinstance(f, str) and _safe_relative(f) for f in files):
+            raise ValueError("'files' must be a list of relative paths inside the directory")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise _output_error(f"--out {out}: its {MANIFEST} is unreadable ({type(err).__name__}: {err}); pass a new "
+                            "or empty directory") from None
+    return set(files)
+
+
+def _safe_relative(name: str) -> bool:
+    parts = Path(name).parts
+    return bool(parts) and not Path(name).is_absolute() and not any(p in ("..", ".") for p in parts) \
+        and name != MANIFEST
+
+
+def _entries(root: Path) -> tuple[set[str], set[str]]:
+    """Relative paths of the files (links included) and of the directories under `root`, links not followed."""
+    files, dirs = set(), set()
+    for parent, dirnames, filenames in os.walk(root):
+        rel = Path(parent).relative_to(root)
+        for name in dirnames:
+            ((files if (Path(parent) / name).is_symlink() else dirs)).add((rel / name).as_posix())
+        files.update((rel / name).as_posix() for name in filenames)
+    return files, dirs
+
+
+def _foreign(root: Path, owned: set[str]) -> set[str]:
+    """What under `root` is not ours: files outside `owned`, and directories that hold none of `owned`."""
+    files, dirs = _entries(root)
+    ours = {parent.as_posix() for f in owned for parent in Path(f).parents}
+    return (files - owned - {MANIFEST}) | (dirs - ours)
+
+
+def _write_manifest(directory: Path, files: set[str], command: str) -> None:
+    atomic_write(directory / MANIFEST, json.dumps({"written_by": command, "files": sorted(files)}, indent=1) + "\n")
+
+
+def _publish(staging: Path, out: Path, command: str) -> None:
+    new = _entries(staging)[0]
+    _write_manifest(staging, new, command)
+    owned = _owned_files(out, command)  # again: the directory may have changed while the outputs were made
+    if not out.exists():
+        os.replace(staging, out)
+    elif not _swap_whole(staging, out, owned):
+        _merge(staging, out, owned, new, command)
+
+
+def _swap_whole(staging: Path, out: Path, owned: set[str]) -> bool:
+    """Replace `out` by `staging` in two renames when `out` holds nothing but our files; False (and `out`
+    as it was) when it holds anything else. The check is made after `out` is moved aside, so a file
+    dropped in meanwhile is not lost either."""
+    holder = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+    os.replace(out, holder / "previous")
+    if _foreign(holder / "previous", owned):
+        os.replace(holder / "previous", out)
+        holder.rmdir()
+        return False
+    os.replace(staging, out)
+    shutil.rmtree(holder, ignore_errors=True)
+    return True
+
+
+def _merge(staging: Path, out: Path, owned: set[str], new: set[str], command: str) -> None:
+    """Move the new files into `out` by name and delete our stale ones, leaving everything else alone."""
+    real_out = os.path.realpath(out)
+    for name in sorted(new | owned):
+        target = os.path.realpath(out / name)
+        if os.path.commonpath([real_out, target]) != real_out:
+            raise _output_error(f"--out {out}: {name} leads outside the directory (a symbolic link?); "
+                                "pass a new or empty directory")
+        if name in new and name not in owned and os.path.lexists(out / name):
+            raise _output_error(f"--out {out}: {name} is there but was not written by {command}; move it away "
+                                "or pass a new directory")
+    _write_manifest(out, owned | new, command)  # a crash part-way leaves every file we may have written listed
+    for name in sorted(new):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, out / name)
+    for name in sorted(owned - new):
+        path = out / name
+        if path.is_file() or path.is_symlink():
+            path.unlink()
+        for parent in path.parents:  # directories emptied by removing our files
+            if parent == out or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
+    os.replace(staging / MANIFEST, out / MANIFEST)
 
 
 def _finite_or_none(value: Any) -> Any:

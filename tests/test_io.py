@@ -3,7 +3,8 @@ import math
 
 import pytest
 
-from scaling.io import (JsonlWriter, atomic_write, cache_dir, read_json, read_jsonl, staged_directory, truncate_jsonl,
+from scaling.errors import ScalingError
+from scaling.io import (MANIFEST, JsonlWriter, atomic_write, cache_dir, read_json, read_jsonl, staged_directory, truncate_jsonl,
                         write_json)
 
 
@@ -58,21 +59,55 @@ def test_jsonl_append_read_truncate(tmp_path):
     assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3]
 
 
-def test_staged_directory_replaces_whole_or_merges_and_leaves_out_alone_on_error(tmp_path):
+def test_staged_directory_replaces_its_own_files_and_leaves_out_alone_on_error(tmp_path):
     out = tmp_path / "report"
     with staged_directory(out) as staging:
         (staging / "a.txt").write_text("first")
-    assert sorted(p.name for p in out.iterdir()) == ["a.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "a.txt"]
     assert out.stat().st_mode & 0o755 == 0o755
     with staged_directory(out) as staging:
         (staging / "b.txt").write_text("second")
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]  # replaced whole
-    with staged_directory(out, replace_whole=False) as staging:
-        (staging / "c.txt").write_text("third")
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "c.txt"]  # merged by name
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "b.txt"]  # a.txt was ours and is stale
     with pytest.raises(RuntimeError):
         with staged_directory(out) as staging:
             (staging / "d.txt").write_text("half")
             raise RuntimeError("drawing failed")
-    assert sorted(p.name for p in out.iterdir()) == ["b.txt", "c.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [MANIFEST, "b.txt"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging left behind
+
+
+def test_staged_directory_never_replaces_or_deletes_files_it_did_not_write(tmp_path):
+    mine = tmp_path / "mine"
+    (mine / "photos").mkdir(parents=True)
+    for name, text in (("index.html", "my page"), ("photos/cat.jpg", "cat"), ("notes.txt", "notes")):
+        (mine / name).write_text(text)
+    with pytest.raises(ScalingError, match=f"non-empty directory that scaling report did not write"):
+        with staged_directory(mine, "scaling report") as staging:
+            raise AssertionError("the check comes before any work")
+    assert (mine / "index.html").read_text() == "my page" and (mine / "photos/cat.jpg").read_text() == "cat"
+
+    out = tmp_path / "out"
+    with staged_directory(out) as staging:
+        (staging / "figures").mkdir()
+        (staging / "figures/old.png").write_text("1")
+        (staging / "index.html").write_text("1")
+    (out / "notes.txt").write_text("mine")  # the user's files, dropped in later
+    (out / "figures/mine.png").write_text("mine")
+    (out / "extra").mkdir()
+    with staged_directory(out) as staging:
+        (staging / "figures").mkdir()
+        (staging / "figures/new.png").write_text("2")
+        (staging / "index.html").write_text("2")
+    assert (out / "index.html").read_text() == "2" and (out / "figures/new.png").exists()
+    assert not (out / "figures/old.png").exists()  # ours and stale
+    assert (out / "notes.txt").read_text() == "mine" and (out / "figures/mine.png").exists() and (out / "extra").is_dir()
+    assert json.loads((out / MANIFEST).read_text())["files"] == ["figures/new.png", "index.html"]
+    with pytest.raises(ScalingError, match="notes.txt is there but was not written"):
+        with staged_directory(out) as staging:
+            (staging / "notes.txt").write_text("would overwrite the user's")
+    assert (out / "notes.txt").read_text() == "mine"
+    (out / MANIFEST).write_text('{"files": ["../outside.txt"]}')
+    with pytest.raises(ScalingError, match="unreadable"):
+        with staged_directory(out):
+            pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
