@@ -17,8 +17,9 @@ Without --models the frontier-LM compute trend is fitted to the built-in table o
 frontier: --fit FIT.json takes E, A, B, alpha, beta from any JSON (e.g. `scaling fit --out FIT.json`);
 default: Epoch AI's Chinchilla refit (E=1.8172, A=482.0, B=2085.4, alpha=0.3478, beta=0.3658).
 
-outputs in OUT_DIR: moore.json, summary.md, summary.html, and PNG+SVG figures trends_exponentials,
-doubling_forest, loss_by_year, frontier_models.
+outputs in OUT_DIR (a new or empty directory, or an earlier OUT_DIR): moore.json, summary.md, summary.html,
+PNG+SVG figures trends_exponentials, doubling_forest, loss_by_year, frontier_models, and .scaling-manifest.json
+(the files written: a re-run replaces those and never touches other files).
 
 example:
   scaling moore --models notable_ai_models.csv --hardware ml_hardware.csv \\
@@ -37,7 +38,7 @@ def register(subparsers) -> None:
     parser.add_argument("--hardware", metavar="CSV", help="Epoch AI ML-hardware CSV")
     parser.add_argument("--transistors", metavar="CSV", help="Rupp microprocessor trend data (CSV or .dat)")
     parser.add_argument("--fit", metavar="FIT.json", help="frontier fit with E, A, B, alpha, beta (default: Epoch refit)")
-    parser.add_argument("--out", metavar="OUT_DIR", required=True, help="output directory (created)")
+    parser.add_argument("--out", metavar="OUT_DIR", required=True, help="output directory (new, empty, or an earlier OUT_DIR)")
     parser.add_argument("--bootstrap", type=int, default=2000, metavar="N", help="bootstrap resamples (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--anchor-year", type=int, default=2025, metavar="YEAR",
@@ -55,11 +56,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--until {args.until} must be after --anchor-year {args.anchor_year} and within "
                           f"100 years of it")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a directory; pass a directory path")
+    from scaling.io import atomic_write, check_output_dir, staged_directory, to_json
+
+    check_output_dir(out, "scaling moore")  # before the bootstrap: a directory of the user's is refused at once
 
     from analysis.trends import figures, loaders, summary, synthesis
-    from scaling.io import atomic_write, staged_directory, to_json
 
     models = loaders.load_notable_models(args.models) if args.models else None
     hardware = loaders.load_hardware(args.hardware) if args.hardware else None
@@ -71,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
         models, hardware, transistors, frontier, n_boot=args.bootstrap, seed=args.seed, anchor_year=args.anchor_year,
         until=args.until, history_from=min(2020, args.anchor_year - 5), inputs=inputs)
 
-    # Built beside OUT_DIR and moved in only when complete: a failure leaves OUT_DIR untouched. Other files
-    # already in OUT_DIR are left alone.
-    with staged_directory(out, replace_whole=False) as staging:
+    # Built beside OUT_DIR and moved in only when complete: a failure leaves OUT_DIR untouched. A re-run
+    # replaces only the files listed in OUT_DIR/.scaling-manifest.json; files the user added stay.
+    with staged_directory(out, "scaling moore") as staging:
         names = figures.write_all(staging, result, trends, projection, placed, frontier, args.anchor_year)
         result["figures"] = [f"{name}.{ext}" for name in names for ext in ("png", "svg")]
         text = summary.markdown(result, names)

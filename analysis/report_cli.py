@@ -16,8 +16,9 @@ otherwise it fits approach 3 (parametric L(N, D)), approach 2 (isoFLOP parabolas
 envelope) where the data allow, each with --bootstrap resamples. A fit the data cannot support is listed
 with its reason; a barely determined one is shown with a warning.
 
-outputs in REPORT_DIR (replaced whole): index.html, figures/*.png and *.svg, fits.json (every fit in
-full), report.json (headline numbers).
+outputs in REPORT_DIR (a new or empty directory, or an earlier report): index.html, figures/*.png and
+*.svg, fits.json (every fit in full), report.json (headline numbers) and .scaling-manifest.json (the files
+written: a re-run replaces those and never touches files the report did not write).
 
 examples:
   scaling report sweeps_out/quickstart --out sweeps_out/quickstart/report
@@ -34,7 +35,7 @@ def register(subparsers) -> None:
                     "a backtest, and tables of every fit.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", metavar="SWEEP_DIR_OR_RESULTS", help="a sweep directory, or results.parquet / a CSV")
-    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory (created or replaced)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory (new, empty, or an earlier report)")
     p.add_argument("--fit", metavar="FIT.json", help="show this fit (written by `scaling fit --out`)")
     p.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
                    help='map N, D, C, loss, run_id, budget to a table\'s columns, e.g. --columns N="Model Size"')

@@ -8,7 +8,8 @@ from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_COLUMNS, EPOCH_CSV, epoch
 from analysis.report.build import build_report
 from report_helpers import TRUTH, make_sweep
 from scaling.cli import main
-from scaling.errors import DataError
+from scaling.errors import ScalingError
+from scaling.io import MANIFEST
 
 FIGURES = ("loss_curves", "isoflop", "frontier", "surface", "residuals", "backtest")
 A_TRUE = TRUTH["beta"] / (TRUTH["alpha"] + TRUTH["beta"])
@@ -113,7 +114,7 @@ def test_a_given_fit_is_shown_and_not_refitted(sweep, report, tmp_path):
     assert "this fit was made on other data" in entry.warnings[0]
 
 
-def test_results_are_collected_when_missing_and_a_report_is_replaced_whole(small, tmp_path):
+def test_results_are_collected_when_missing_and_a_rerun_replaces_only_the_reports_files(small, tmp_path):
     # The small sweep again, uncollected; its saved fit keeps approach 3 from being refitted twice more.
     fit_path = tmp_path / "fit.json"
     fit_path.write_text(json.dumps(json.loads((small[1].out / "fits.json").read_text())[0]["result"]))
@@ -123,15 +124,21 @@ def test_results_are_collected_when_missing_and_a_report_is_replaced_whole(small
     assert (sweep / "results.parquet").exists()
     text = (out / "index.html").read_text()
     assert "results.parquet was missing: collected 6 row(s)" in text and "other data" not in text
+    # A figure the previous report wrote and this one does not is removed; a file the user added stays.
+    manifest = json.loads((out / MANIFEST).read_text())
+    (out / MANIFEST).write_text(json.dumps({**manifest, "files": manifest["files"] + ["figures/stale.png"]}))
     (out / "figures" / "stale.png").write_bytes(b"x")
+    (out / "figures" / "mine.png").write_bytes(b"mine")
     build_report(sweep, out, fit_path=fit_path, n_boot=0)
     assert not (out / "figures" / "stale.png").exists() and (out / "figures" / "isoflop.png").exists()
+    assert (out / "figures" / "mine.png").read_bytes() == b"mine"
     other = tmp_path / "notes"
-    other.mkdir()
-    (other / "mine.txt").write_text("keep me")
-    with pytest.raises(DataError, match="holds no report"):
+    (other / "photos").mkdir(parents=True)
+    for name in ("index.html", "photos/cat.jpg", "notes.txt"):
+        (other / name).write_text("keep me")
+    with pytest.raises(ScalingError, match="non-empty directory that scaling report did not write"):
         build_report(sweep, other, n_boot=0)
-    assert (other / "mine.txt").read_text() == "keep me"
+    assert all((other / name).read_text() == "keep me" for name in ("index.html", "photos/cat.jpg", "notes.txt"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 

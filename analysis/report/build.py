@@ -1,6 +1,7 @@
 """Build a report directory: index.html, figures/*.png|svg, fits.json (every fit in full, bootstrap
 replicates included) and report.json (the headline numbers). Everything is written into a staging
-directory beside REPORT_DIR and renamed into place at the end, so a failure leaves no half-written report."""
+directory beside REPORT_DIR and moved into place at the end, so a failure leaves no half-written report;
+REPORT_DIR/.scaling-manifest.json lists the files written, the only ones a re-run replaces or deletes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from analysis import frontier
 from analysis.isoflop import nominal_budgets
 from analysis.load import FLOP_FORMULAS
 from analysis.report import figures, fits, inputs, page
-from scaling.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +34,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
     from scaling import hardware, io
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out} exists and is not a directory; pass a directory path")
-    if out.is_dir() and any(out.iterdir()) and not (out / "index.html").exists():
-        raise DataError(f"--out {out} is a non-empty directory that holds no report; pass a new directory "
-                        "(a report directory is replaced whole)")
+    io.check_output_dir(out, "scaling report")  # before the fits: a directory of the user's is refused at once
     given = load_fit(fit_path) if fit_path else None
     if n_convention is None:
         n_convention = given.spec.n_convention if given else "total"
@@ -56,7 +52,9 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
         headline = headline_numbers(main.result, float(table.C.max())) if main else {}
     nominal, how_budgets = nominal_budgets(table, budgets)
 
-    with io.staged_directory(out) as staging:  # a reader sees the old report or the new one, never a mix
+    # A re-run replaces the files of the report before it (a reader sees the old report or the new one) and
+    # leaves files the user added alone.
+    with io.staged_directory(out, "scaling report") as staging:
         (staging / "figures").mkdir()
         with np.errstate(all="ignore"):
             drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention)
