@@ -59,7 +59,8 @@ class Checkpoints:
 
         `abstract_state` is a pytree of jax.ShapeDtypeStruct (with shardings) describing the target.
         """
-        for step in reversed(self.steps()):
+        steps = self.steps()
+        for step in reversed(steps):
             try:
                 restored = self.manager.restore(step, args=ocp.args.Composite(
                     state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
@@ -68,10 +69,12 @@ class Checkpoints:
                     raise ValueError("state checksum does not match the one recorded at save time")
                 return step, restored["state"], meta
             except Exception as err:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
-                reason = str(err).split(" [tensorstore_spec")[0][:300]
                 moved = self._move_aside(step)
-                print(f"warning: checkpoint at step {step} could not be restored ({type(err).__name__}: {reason}); "
+                print(f"warning: checkpoint at step {step} could not be restored ({one_line(err)}); "
                       f"moved to {moved}; trying an older one", file=sys.stderr)
+        if steps:
+            print(f"warning: none of the {len(steps)} checkpoint(s) in {self.directory} could be restored; "
+                  "training starts again from step 0", file=sys.stderr)
         return None
 
     def _move_aside(self, step: int) -> Path:
@@ -89,6 +92,13 @@ class Checkpoints:
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()
+
+
+def one_line(err: BaseException, limit: int = 300) -> str:
+    """An exception as one short line: TensorStore's messages run over several lines and end in a JSON
+    dump of the store's spec, which says nothing to the user."""
+    text = " ".join(str(err).split(" [tensorstore_spec")[0].split())
+    return f"{type(err).__name__}: {text[:limit]}"
 
 
 def abstract_like(state: Any) -> Any:

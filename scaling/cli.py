@@ -43,11 +43,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ScalingError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
+    except OSError as err:  # a path the command could not read or write: the path and the reason, not a traceback
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"error: {one_line(err.strerror or str(err))}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(text: str) -> str:
+    """A message as one line, so that every error is exactly one `error:` line."""
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""Small file helpers: atomic writes (temp file, fsync, rename) and JSON-lines metrics."""
+"""Small file helpers: atomic writes (temp file, fsync, rename), JSON-lines metrics, run-directory locks."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import math
 import os
@@ -211,7 +212,7 @@ def read_jsonl(path: str | Path) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    for line in path.read_text().splitlines():
+    for line in path.read_text(errors="replace").splitlines():
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError:
@@ -228,14 +229,47 @@ def truncate_jsonl(path: str | Path, keep_through_step: int) -> None:
 
 
 class JsonlWriter:
-    """Appends one JSON object per line, flushed so that a crash loses at most the line in flight."""
+    """Appends one JSON object per line. Each line goes to the file in one write call, and a write that
+    fails part-way (a full disk) is cut back off, so the file never ends in half a record; a crash
+    (SIGKILL) in the middle of a write can still leave one, which `truncate_jsonl` drops on resume."""
 
     def __init__(self, path: str | Path):
-        self._handle = open(path, "a")
+        self.path = Path(path)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
 
     def write(self, record: dict) -> None:
-        self._handle.write(json.dumps({k: _finite_or_none(v) for k, v in record.items()}) + "\n")
-        self._handle.flush()
+        data = (json.dumps({k: _finite_or_none(v) for k, v in record.items()}) + "\n").encode()
+        size = os.fstat(self._fd).st_size
+        try:
+            _write_all(self._fd, data)
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, size)
+            raise OSError(err.errno, err.strerror, str(self.path)) from err
 
     def close(self) -> None:
-        self._handle.close()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may be short when the disk fills)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+LOCK_FILE = ".lock"  # the same file sweeps.store locks, so a sweep and `scaling train` exclude each other
+
+
+def try_lock_directory(directory: str | Path) -> int | None:
+    """An fd holding an exclusive flock on `directory`/.lock, or None when another process holds it.
+    The kernel drops the lock when its holder dies, even by SIGKILL, so a crash never leaves it taken."""
+    fd = os.open(Path(directory) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd

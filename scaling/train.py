@@ -6,13 +6,21 @@ existing directory resumes from its newest checkpoint; the sampler's state is (s
 the resumed run sees exactly the batches it would have seen and, on CPU, reproduces the same losses
 bit for bit. The host reads each step's metrics only after dispatching the next step, so it never
 makes the device wait.
+
+A run can always be finished: each checkpoint's meta carries what the summary needs beyond the state
+(the last losses, the last validation loss), so a run stopped between its final checkpoint and its
+summary (killed, or summary.json deleted, unreadable or replaced by a "failed" stub) is finished from
+that checkpoint without training or saving again. Everything that can be checked before the run
+directory exists (config values, data, devices, memory, the directory itself) is checked first.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +33,7 @@ from scaling import accounting, hardware, io
 from scaling.checkpoint import Checkpoints, abstract_like
 from scaling.config import RunConfig, config_hash, resolve, to_dict, to_toml
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
-from scaling.errors import ConfigError, DivergedError
+from scaling.errors import ConfigError, DivergedError, ScalingError
 from scaling.model import compute_dtype
 from scaling.progress import Progress
 from scaling.schedules import lr_table
@@ -33,6 +41,8 @@ from scaling.step import compile_eval_step, compile_train_step, init_state, make
 
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 FINAL_LOSS_WINDOW = 10  # final_train_loss averages the last this-many steps
+BYTES_PER_PARAM = 16  # float32 parameter, gradient and Adam's two moments
+BYTES_PER_LOGIT = 12  # float32 logits, their softmax and their gradient
 
 
 def resolve_for_run(config: RunConfig, ds: Dataset) -> RunConfig:
@@ -42,20 +52,150 @@ def resolve_for_run(config: RunConfig, ds: Dataset) -> RunConfig:
     return dataclasses.replace(config, model=model)
 
 
-def check_run_dir(run_dir: Path, run_id: str) -> dict | None:
-    """Refuse a directory that holds a different run; return its summary if it already finished."""
+def checked_out_dir(run_dir: str | Path) -> Path:
+    """The run directory as a Path; an empty name (which would train into the current folder) or a path
+    through an existing file is refused before anything is written."""
+    if not str(run_dir).strip():
+        raise ConfigError("the run directory (--out) is empty; name a directory, e.g. --out runs/tiny")
+    path = Path(run_dir)
+    for candidate in (path, *path.parents):
+        if candidate.exists() and not candidate.is_dir():
+            raise ConfigError(f"the run directory {path} cannot be created: {candidate} is an existing file; "
+                              "choose another --out")
+    return path
+
+
+def usable_cache_dir(configured: str) -> Path:
+    """The cache directory, created if needed; refused here rather than after the run directory exists."""
+    path = io.cache_dir(configured)
+    where = "data.cache_dir" if configured else "$SCALING_CACHE" if os.environ.get("SCALING_CACHE") else "the cache"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where} {path} is a file, not a directory; point data.cache_dir at a directory "
+                          "(or leave it unset for ~/.cache/scaling)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create {where} {path}: {err.strerror}; point data.cache_dir at a writable "
+                          "directory") from err
+    return path
+
+
+def check_devices(config: RunConfig, n_dev: int) -> None:
+    t = config.train
+    micro = t.batch_size // t.grad_accum
+    if micro % n_dev:
+        divisors = ", ".join(str(n) for n in range(1, micro + 1) if micro % n == 0)
+        raise ConfigError(f"train.batch_size / train.grad_accum = {micro} sequences per micro-batch cannot be split "
+                          f"over {n_dev} devices; use a device count that divides it ({divisors}) or change the batch")
+
+
+def estimated_bytes(config: RunConfig, n_dev: int) -> int:
+    """A lower bound on the memory one device needs to train: the parameters with their gradients and Adam
+    moments (split over the devices with FSDP), plus the logits of its share of a micro-batch."""
+    m, t = config.model, config.train
+    state = BYTES_PER_PARAM * accounting.param_counts(m)["n_params"]
+    logits = BYTES_PER_LOGIT * (t.batch_size // t.grad_accum) * t.seq_len * m.vocab_size
+    return (state // n_dev if t.fsdp else state) + logits // n_dev
+
+
+def available_bytes() -> tuple[int, str] | None:
+    """(bytes, what) one device may use: a GPU/TPU's memory limit, or on CPU this machine's memory shared by
+    its host devices; None where it cannot be told."""
+    device = jax.devices()[0]
+    if jax.default_backend() == "cpu":
+        try:
+            total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return None
+        return total // jax.local_device_count(), f"this machine's memory over {jax.local_device_count()} device(s)"
+    stats = device.memory_stats() or {}
+    limit = stats.get("bytes_limit")
+    return (int(limit), f"the memory of one {device.device_kind}") if limit else None
+
+
+def check_memory(config: RunConfig, n_dev: int) -> None:
+    """Refuse, before allocating, a model that cannot fit (e.g. model.vocab_size=100000000)."""
+    available = available_bytes()
+    need = estimated_bytes(config, n_dev)
+    if available is None or need <= available[0]:
+        return
+    m = config.model
+    gib = 2**30
+    raise ConfigError(f"this model needs at least {need / gib:.1f} GiB per device to train "
+                      f"({accounting.param_counts(m)['n_params']:,} parameters with model.vocab_size={m.vocab_size:,}, "
+                      f"model.d_model={m.d_model}), more than the {available[0] / gib:.1f} GiB of {available[1]}; "
+                      "lower model.vocab_size (or leave it unset for the tokenizer's), the model or train.batch_size")
+
+
+def check_run_dir(run_dir: Path, run_id: str, warn: bool = True) -> dict | None:
+    """Refuse a directory that holds a different run with progress; return its summary if it already finished.
+    `warn`: print the warnings (train() checks twice, before and after taking the lock)."""
     stored = run_dir / "config.json"
     if stored.exists():
-        previous = io.read_json(stored).get("run_id")
+        try:
+            previous = io.read_json(stored).get("run_id")
+        except (OSError, ValueError, AttributeError) as err:
+            raise ConfigError(f"{stored} is unreadable ({err}), so the run in {run_dir} cannot be identified; "
+                              "choose another --out or delete that directory") from err
         if previous != run_id:
-            raise ConfigError(f"{run_dir} holds run {previous}, but this config resolves to run {run_id}; "
-                              "choose another --out or delete that directory")
-    summary = run_dir / "summary.json"
-    if summary.exists():
-        finished = io.read_json(summary)
-        if finished.get("status") == "completed":
-            return finished
-    return None
+            if has_progress(run_dir):
+                raise ConfigError(f"{run_dir} holds run {previous}, but this config resolves to run {run_id}; "
+                                  "choose another --out or delete that directory")
+            if warn:
+                print(f"warning: {run_dir} holds run {previous}, which has no checkpoint and no metrics; "
+                      f"starting run {run_id} there instead", file=sys.stderr)
+    finished = read_summary(run_dir, warn)
+    return finished if finished is not None and finished.get("status") == "completed" else None
+
+
+def has_progress(run_dir: Path) -> bool:
+    """Whether a run directory holds anything a rerun could lose: a checkpoint, metrics, or a final summary."""
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+        return True
+    summary = read_summary(run_dir, warn=False)
+    return bool(io.read_jsonl(run_dir / "metrics.jsonl")) or (summary or {}).get("status") in ("completed", "diverged")
+
+
+def read_summary(run_dir: Path, warn: bool = True) -> dict | None:
+    """summary.json, or None when it is missing or unreadable (a resume rebuilds it)."""
+    path = run_dir / "summary.json"
+    if not path.exists():
+        return None
+    try:
+        summary = io.read_json(path)
+    except (OSError, ValueError) as err:
+        if warn:
+                print(f"warning: {path} is unreadable ({type(err).__name__}); the run will be finished from its "
+                  "checkpoints", file=sys.stderr)
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+@contextlib.contextmanager
+def run_directory(run_dir: Path, lock: bool):
+    """Create the run directory and, with `lock`, hold its lock (the file sweeps.store locks; a sweep worker
+    trains under the lock its executor took, so it passes lock=False)."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = io.try_lock_directory(run_dir) if lock else -1
+    except OSError as err:
+        raise ScalingError(f"cannot write the run directory {run_dir}: {err.strerror}; choose a writable --out") from err
+    if fd is None:
+        raise ScalingError(f"another process is training in {run_dir} (it holds {run_dir / io.LOCK_FILE}); "
+                           "wait for it to finish or choose another --out")
+    try:
+        yield
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def storage_error(err: OSError, run_dir: Path) -> ScalingError:
+    """A full disk, a read-only or vanished directory: one line naming the path; the run stays resumable."""
+    path = err.filename or run_dir
+    return ScalingError(f"{path}: {err.strerror or err}; fix that (free space, permissions) and rerun the same "
+                        f"command: the run resumes from its last checkpoint in {run_dir / 'checkpoints'}")
 
 
 def evaluate(eval_step, params, batches: np.ndarray, mesh) -> float:
@@ -64,200 +204,314 @@ def evaluate(eval_step, params, batches: np.ndarray, mesh) -> float:
 
 
 def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None] | None = None,
-          quiet: bool = False, keep_steps: Collection[int] = ()) -> dict:
-    """Train (or resume, or return the summary of) the run in `run_dir`; returns summary.json's content.
+          quiet: bool = False, keep_steps: Collection[int] = (), lock: bool = False) -> dict:
+    """Train (or resume, or finish, or return the summary of) the run in `run_dir`; returns summary.json's content.
 
     `keep_steps`: also checkpoint at these steps and never delete those checkpoints. A WSD sweep's
     stable-phase run keeps its branch points this way; each cooldown branch starts from a copy of one.
+    `lock`: hold the run directory's lock while training, refusing when another process holds it
+    (`scaling train` does; a sweep worker runs under its executor's lock).
     """
-    run_dir = Path(run_dir)
     started = time.time()
-    hardware.enable_compilation_cache(io.cache_dir(config.data.cache_dir))
+    run_dir = checked_out_dir(run_dir)
+    hardware.enable_compilation_cache(usable_cache_dir(config.data.cache_dir))
     ds = prepare_dataset(config.data, config.train.seq_len, config.model.vocab_size)
     config = resolve_for_run(config, ds)
     run_id = config_hash(config)
-    finished = check_run_dir(run_dir, run_id)
+    finished = check_run_dir(run_dir, run_id, warn=False)
     if finished is not None:
         return finished
-    run_dir.mkdir(parents=True, exist_ok=True)
-    m, t = config.model, config.train
     mesh = make_mesh()
-    n_dev = mesh.shape["data"]
-    if (t.batch_size // t.grad_accum) % n_dev:
-        raise ConfigError(f"train.batch_size / train.grad_accum = {t.batch_size // t.grad_accum} sequences per "
-                          f"micro-batch must be divisible by the {n_dev} devices")
-    tokens_per_step = t.batch_size * t.seq_len
-    total_tokens = t.steps * tokens_per_step
-    epochs = total_tokens / ds.unique_train_tokens
-    if epochs > 1:
-        print(f"warning: this run reads {total_tokens:,} tokens but the training split holds {ds.unique_train_tokens:,} "
-              f"unique tokens ({epochs:.2f} epochs): data will repeat", file=sys.stderr)
+    check_devices(config, mesh.shape["data"])
+    check_memory(config, mesh.shape["data"])
+    with run_directory(run_dir, lock):
+        finished = check_run_dir(run_dir, run_id)  # another process may have finished it meanwhile
+        if finished is not None:
+            return finished
+        attempt = Attempt(config, ds, run_dir, run_id, mesh, started)
+        try:
+            return _train(attempt, on_step, quiet, keep_steps)
+        except OSError as err:
+            raise storage_error(err, run_dir) from err
 
-    io.write_json(run_dir / "config.json", {"run_id": run_id, "config": to_dict(config)})
-    io.atomic_write(run_dir / "config.toml", to_toml(config))
-    ds.save_tokenizer(run_dir / "tokenizer.json")
 
-    counts = accounting.param_counts(m)
-    per_token = accounting.flops_per_token(m, t.seq_len)
+@dataclasses.dataclass
+class Attempt:
+    """One attempt at a run: its fixed facts, and what the loop accumulates. A checkpoint's meta carries
+    the accumulated losses (see `checkpoint_meta`), so a resumed attempt continues them exactly."""
+    config: RunConfig
+    ds: Dataset
+    run_dir: Path
+    run_id: str
+    mesh: jax.sharding.Mesh
+    started: float  # time.time() at the start of this attempt
+    start_step: int = 0
+    prior_wall: float = 0.0  # wall time of the attempts before this one
+    devices_at_start: int = 0  # devices the run's first attempt trained on
+    peak: float = 0.0
+    recent_losses: collections.deque = dataclasses.field(
+        default_factory=lambda: collections.deque(maxlen=FINAL_LOSS_WINDOW))
+    val_loss: float | None = None
+    train_seconds: float = 0.0
+    mean_tokens_per_s: float | None = None  # this attempt's, or the finished attempt's when rebuilding
+    window_start: float = 0.0
+    window_steps: int = 0
+    timings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def n_dev(self) -> int:
+        return self.mesh.shape["data"]
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.train.batch_size * self.config.train.seq_len
+
+    @property
+    def per_token(self) -> dict[str, int]:
+        return accounting.flops_per_token(self.config.model, self.config.train.seq_len)
+
+
+def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dict:
+    config, t = a.config, a.config.train
+    _warn_epochs(a)
+    io.write_json(a.run_dir / "config.json", {"run_id": a.run_id, "config": to_dict(config)})
+    io.atomic_write(a.run_dir / "config.toml", to_toml(config))
+    a.ds.save_tokenizer(a.run_dir / "tokenizer.json")
     tick = time.perf_counter()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state, _ = init_state(config, a.mesh)
     init_s = time.perf_counter() - tick  # mostly compiling the initialiser
-    checkpoints = Checkpoints(run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
-    restored = checkpoints.restore_latest(abstract_like(state))
-    start_step, prior_wall = 0, 0.0
-    if restored is not None:
-        start_step, state, meta = restored
-        prior_wall = float(meta.get("wall_time_s", 0.0))
-        print(f"resuming {run_dir} from step {start_step}", file=sys.stderr)
-    io.truncate_jsonl(run_dir / "metrics.jsonl", start_step)
+    checkpoints = Checkpoints(a.run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
+    state = _restore(a, checkpoints, state)
+    io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
 
-    step_fn = compile_train_step(config, graphdef, state, mesh)
-    lrs = lr_table(t)
-    eval_fn = compile_eval_step(graphdef, mesh)
-    eval_batch = EVAL_BATCH * -(-n_dev // EVAL_BATCH)
-    validation = val_batches(ds, config.data.val_batches, eval_batch, t.seq_len)
-    peak = t.peak_flops or hardware.peak_flops(m.dtype, io.cache_dir(config.data.cache_dir))
-    peak_source = "declared" if t.peak_flops else "measured"
-
-    writer = io.JsonlWriter(run_dir / "metrics.jsonl")
-    progress = Progress(t.steps, start_step, tokens_per_step, enabled=not quiet)
-    recent_losses: collections.deque[float] = collections.deque(maxlen=FINAL_LOSS_WINDOW)
-    status, val_loss, error = "completed", None, None
-    window_start, window_steps, train_seconds = time.perf_counter(), 0, 0.0
+    step_fn = compile_train_step(config, graphdef, state, a.mesh)
+    eval_fn = compile_eval_step(graphdef, a.mesh)
+    eval_batch = EVAL_BATCH * -(-a.n_dev // EVAL_BATCH)
+    validation = val_batches(a.ds, config.data.val_batches, eval_batch, t.seq_len)
+    cache = io.cache_dir(config.data.cache_dir)
+    a.peak = t.peak_flops or hardware.peak_flops(config.model.dtype, cache)
     # Where this attempt's time went (seconds; bench/sweep_overhead.py reads them). setup_s includes init_s;
     # the loop's first step call traces and compiles (or loads from the compilation cache), and eval_first_s
     # includes the evaluation step's compilation; process_cpu_s is the process's CPU time (all threads) at the end.
-    timings = {"setup_s": time.time() - started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
-               "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
-               "checkpoint_wait_s": 0.0, "loop_s": 0.0}
-    loop_start = time.perf_counter()
-
-    def meta(step: int) -> dict:
-        return {"step": step, "seed": t.seed, "sampler": "numpy default_rng([seed, step])",
-                "tokens": step * tokens_per_step, "wall_time_s": prior_wall + time.time() - started}
-
-    def record(step: int, metrics: dict, evaluated: float | None) -> dict:
-        nonlocal window_start, window_steps, train_seconds
-        elapsed = time.perf_counter() - window_start
-        tokens_per_s = window_steps * tokens_per_step / elapsed if elapsed > 0 else float("nan")
-        train_seconds += elapsed
-        window_start, window_steps = time.perf_counter(), 0
-        row = {"step": step, "tokens": step * tokens_per_step,
-               **{name: float(f) * step * tokens_per_step for name, f in per_token.items()},
-               "loss": metrics["loss"], "lr": metrics["lr"], "grad_norm": metrics["grad_norm"],
-               "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * per_token["flops_exact"] / (peak * n_dev)}
-        if evaluated is not None:
-            row |= {"val_loss": evaluated, "val_bpb": bits_per_byte(evaluated, ds.val_bytes_per_token)}
-        writer.write(row)
-        return row
-
-    pending = None  # (step, device metrics) of the step before the one in flight
+    a.timings = {"setup_s": time.time() - a.started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
+                 "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
+                 "checkpoint_wait_s": 0.0, "loop_s": 0.0}
+    if a.start_step == t.steps:
+        _finish_from_final_checkpoint(a, state, eval_fn, validation)
+    writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
+    progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet)
+    status, error, raise_after = "completed", None, None
     try:
-        for index in range(start_step, t.steps):
-            batch = shard_batch(train_batch(ds, t.seed, index, t.batch_size, t.seq_len), mesh)
-            tick = time.perf_counter()
-            state, device_metrics = step_fn(state, batch, lrs[index])
-            if index == start_step:
-                timings["first_step_s"] = time.perf_counter() - tick
-            step = index + 1
-            if pending is not None:
-                status = handle(pending, recent_losses, record, progress, t, evaluated=None)
-                if status == "diverged":
-                    break
-            window_steps += 1
-            pending = (step, device_metrics)
-            if on_step is not None:
-                on_step(step)
-            do_eval = step % t.eval_every == 0 or step == t.steps
-            do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
-                and step < t.steps
-            if do_eval or do_save:
-                jax.block_until_ready(device_metrics)
-                tick = time.perf_counter()
-                evaluated = evaluate(eval_fn, state.params, validation, mesh) if do_eval else None
-                if do_eval:
-                    timings["eval_first_s"] = timings["eval_first_s"] or time.perf_counter() - tick
-                    timings["eval_s"] += time.perf_counter() - tick
-                    timings["evals"] += 1
-                status = handle(pending, recent_losses, record, progress, t, evaluated, force=True)
-                pending = None
-                if evaluated is not None:
-                    val_loss = evaluated
-                if status == "diverged":
-                    break
-                if do_save:
-                    tick = time.perf_counter()
-                    checkpoints.save(step, state, meta(step))
-                    timings["checkpoint_save_s"] += time.perf_counter() - tick
-                    timings["checkpoint_saves"] += 1
-                window_start = time.perf_counter()
-        if pending is not None and status != "diverged":
-            status = handle(pending, recent_losses, record, progress, t, evaluated=None, force=True)
-        if status == "completed":
-            tick = time.perf_counter()
-            checkpoints.save(t.steps, state, meta(t.steps))
-            timings["checkpoint_save_s"] += time.perf_counter() - tick
-            timings["checkpoint_saves"] += 1
-        timings["loop_s"] = time.perf_counter() - loop_start
+        state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
+                              on_step, keep_steps)
     except (KeyboardInterrupt, SystemExit):
         progress.close()
         writer.close()
         checkpoints.close()
         raise
     except Exception as err:  # noqa: BLE001 - recorded in the summary, then re-raised
-        status, error = "failed", f"{type(err).__name__}: {err}"
-        raise_after = err
-    else:
-        raise_after = None
+        status, error, raise_after = "failed", f"{type(err).__name__}: {err}", err
     finally:
         progress.close()
         writer.close()
     tick = time.perf_counter()
-    checkpoints.close()  # waits for the asynchronous checkpoint writes
-    timings["checkpoint_wait_s"] = time.perf_counter() - tick
-
-    steps_done = int(state.step) if status != "failed" else start_step
-    if status == "diverged":
-        error = f"non-finite training loss at step {progress.last_step}"
-    wall = prior_wall + time.time() - started
-    tokens_done = steps_done * tokens_per_step
-    mean_tps = (steps_done - start_step) * tokens_per_step / train_seconds if train_seconds > 0 else None
-    summary = {
-        "status": status, "error": error, "run_id": run_id,
-        **counts,
-        "tokens": tokens_done, "tokens_planned": total_tokens, "unique_tokens": ds.unique_train_tokens,
-        "epochs": tokens_done / ds.unique_train_tokens, "steps": steps_done, "tokens_per_step": tokens_per_step,
-        **{name: float(f) * tokens_done for name, f in per_token.items()},
-        "flops_per_token": per_token, "flop_formulas": accounting.FLOP_FORMULAS,
-        "final_train_loss": float(np.mean(recent_losses)) if recent_losses else None,
-        "final_val_loss": val_loss, "val_bpb": bits_per_byte(val_loss, ds.val_bytes_per_token) if val_loss else None,
-        "val_tokens": int(validation.size - validation.shape[0] * validation.shape[1]),
-        "wall_time_s": wall, "train_tokens_per_s": mean_tps,
-        "mfu": mean_tps * per_token["flops_exact"] / (peak * n_dev) if mean_tps else None,
-        "peak_flops_per_device": peak, "peak_flops_source": peak_source,
-        "compute_dtype": m.dtype, "resumed_from_step": start_step or None,
-        "timings": {**timings, "total_s": time.time() - started, "process_cpu_s": time.process_time()},
-        **hardware.device_facts(), "versions": hardware.versions(),
-        "corpus": ds.fingerprint, "tokenizer": ds.tokenizer.get("kind"),
-        "config": to_dict(config),
-    }
-    io.write_json(run_dir / "summary.json", summary)
-    if raise_after is not None:
-        raise raise_after
-    if status == "diverged":
-        raise DivergedError(f"run {run_dir} diverged: {error}; summary written with status 'diverged'")
-    return summary
+    try:
+        checkpoints.close()  # waits for the asynchronous checkpoint writes
+    except Exception as err:  # noqa: BLE001 - an asynchronous save failed (e.g. a full disk)
+        status, error, raise_after = "failed", f"{type(err).__name__}: {err}", raise_after or err
+    a.timings["checkpoint_wait_s"] = time.perf_counter() - tick
+    return _write_summary(a, state, status, error, raise_after, progress.last_step, validation)
 
 
-def handle(pending, recent_losses, record, progress, train, evaluated, force: bool = False) -> str:
+def _warn_epochs(a: Attempt) -> None:
+    total_tokens = a.config.train.steps * a.tokens_per_step
+    epochs = total_tokens / a.ds.unique_train_tokens
+    if epochs > 1:
+        print(f"warning: this run reads {total_tokens:,} tokens but the training split holds "
+              f"{a.ds.unique_train_tokens:,} unique tokens ({epochs:.2f} epochs): data will repeat", file=sys.stderr)
+
+
+def _restore(a: Attempt, checkpoints: Checkpoints, state):
+    """Resume from the newest usable checkpoint, if any: step, state, wall time and the loop's running values."""
+    a.devices_at_start = a.n_dev
+    restored = checkpoints.restore_latest(abstract_like(state))
+    if restored is None:
+        return state
+    a.start_step, state, meta = restored
+    a.prior_wall = float(meta.get("wall_time_s", 0.0))
+    a.devices_at_start = int(meta.get("n_devices", a.n_dev))
+    a.recent_losses.extend(meta.get("recent_losses", []))
+    a.val_loss = meta.get("val_loss")
+    a.mean_tokens_per_s = meta.get("train_tokens_per_s")
+    print(f"resuming {a.run_dir} from step {a.start_step}", file=sys.stderr)
+    if a.devices_at_start != a.n_dev:
+        print(f"warning: resuming on {a.n_dev} devices, the run started on {a.devices_at_start}: losses will not be "
+              "bitwise identical to an uninterrupted run", file=sys.stderr)
+    return state
+
+
+def _finish_from_final_checkpoint(a: Attempt, state, eval_fn, validation: np.ndarray) -> None:
+    """The run stopped after its final checkpoint but before its summary: take the final losses from the
+    checkpoint's meta, or (checkpoints written before the meta carried them) from metrics.jsonl, or by
+    evaluating the restored parameters again."""
+    t = a.config.train
+    print(f"{a.run_dir}: the final checkpoint (step {t.steps}) exists; writing the summary from it", file=sys.stderr)
+    rows = io.read_jsonl(a.run_dir / "metrics.jsonl")
+    if not a.recent_losses:
+        a.recent_losses.extend(r["loss"] for r in rows if r.get("step", 0) > t.steps - FINAL_LOSS_WINDOW)
+    if a.val_loss is None:
+        a.val_loss = next((r["val_loss"] for r in rows if r.get("step") == t.steps and "val_loss" in r), None)
+    if a.val_loss is None:
+        a.val_loss = evaluate(eval_fn, state.params, validation, a.mesh)
+
+
+def checkpoint_meta(a: Attempt, step: int) -> dict:
+    """Everything a resume needs beyond the state, and what the summary needs if it is lost."""
+    return {"step": step, "seed": a.config.train.seed, "sampler": "numpy default_rng([seed, step])",
+            "tokens": step * a.tokens_per_step, "wall_time_s": a.prior_wall + time.time() - a.started,
+            "n_devices": a.devices_at_start, "recent_losses": list(a.recent_losses), "val_loss": a.val_loss,
+            "train_tokens_per_s": _mean_tokens_per_s(a, step)}
+
+
+def _mean_tokens_per_s(a: Attempt, step: int) -> float | None:
+    if a.train_seconds > 0:
+        return (step - a.start_step) * a.tokens_per_step / a.train_seconds
+    return a.mean_tokens_per_s
+
+
+def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoints, writer: io.JsonlWriter,
+          progress: Progress, on_step, keep_steps: Collection[int]):
+    """Steps start_step+1 .. steps, then the final checkpoint; returns (state, "completed" or "diverged")."""
+    config, t = a.config, a.config.train
+    lrs = lr_table(t)
+    status = "completed"
+    a.window_start, loop_start = time.perf_counter(), time.perf_counter()
+    pending = None  # (step, device metrics) of the step before the one in flight
+    for index in range(a.start_step, t.steps):
+        batch = shard_batch(train_batch(a.ds, t.seed, index, t.batch_size, t.seq_len), a.mesh)
+        tick = time.perf_counter()
+        state, device_metrics = step_fn(state, batch, lrs[index])
+        if index == a.start_step:
+            a.timings["first_step_s"] = time.perf_counter() - tick
+        step = index + 1
+        if pending is not None:
+            status = handle(a, pending, writer, progress, evaluated=None)
+            if status == "diverged":
+                break
+        a.window_steps += 1
+        pending = (step, device_metrics)
+        if on_step is not None:
+            on_step(step)
+        do_eval = step % t.eval_every == 0 or step == t.steps
+        do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
+            and step < t.steps
+        if do_eval or do_save:
+            jax.block_until_ready(device_metrics)
+            evaluated = _timed_eval(a, eval_fn, state, validation) if do_eval else None
+            status = handle(a, pending, writer, progress, evaluated, force=True)
+            pending = None
+            if status == "diverged":
+                break
+            if do_save:
+                _timed_save(a, checkpoints, step, state)
+            a.window_start = time.perf_counter()
+    if pending is not None and status != "diverged":
+        status = handle(a, pending, writer, progress, evaluated=None, force=True)
+    if status == "completed" and a.start_step < t.steps:  # at start_step == steps the final checkpoint exists
+        _timed_save(a, checkpoints, t.steps, state)
+    a.timings["loop_s"] = time.perf_counter() - loop_start
+    return state, status
+
+
+def _timed_eval(a: Attempt, eval_fn, state, validation) -> float:
+    tick = time.perf_counter()
+    evaluated = evaluate(eval_fn, state.params, validation, a.mesh)
+    a.timings["eval_first_s"] = a.timings["eval_first_s"] or time.perf_counter() - tick
+    a.timings["eval_s"] += time.perf_counter() - tick
+    a.timings["evals"] += 1
+    a.val_loss = evaluated
+    return evaluated
+
+
+def _timed_save(a: Attempt, checkpoints: Checkpoints, step: int, state) -> None:
+    tick = time.perf_counter()
+    checkpoints.save(step, state, checkpoint_meta(a, step))
+    a.timings["checkpoint_save_s"] += time.perf_counter() - tick
+    a.timings["checkpoint_saves"] += 1
+
+
+def handle(a: Attempt, pending, writer: io.JsonlWriter, progress: Progress, evaluated: float | None,
+           force: bool = False) -> str:
     """Read one step's metrics on the host: divergence check, log line, progress."""
     step, device_metrics = pending
     metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
-    recent_losses.append(metrics["loss"])
+    a.recent_losses.append(metrics["loss"])
     diverged = not math.isfinite(metrics["loss"])
-    if force or diverged or step % train.log_every == 0 or step == train.steps:
-        row = record(step, metrics, evaluated)
+    if force or diverged or step % a.config.train.log_every == 0 or step == a.config.train.steps:
+        row = record(a, writer, step, metrics, evaluated)
         progress.update(step, row)
     else:
         progress.update(step, None)
     return "diverged" if diverged else "completed"
+
+
+def record(a: Attempt, writer: io.JsonlWriter, step: int, metrics: dict, evaluated: float | None) -> dict:
+    """One metrics.jsonl row; throughput is over the steps since the previous row."""
+    elapsed = time.perf_counter() - a.window_start
+    tokens_per_s = a.window_steps * a.tokens_per_step / elapsed if elapsed > 0 else float("nan")
+    a.train_seconds += elapsed
+    a.window_start, a.window_steps = time.perf_counter(), 0
+    per_token = a.per_token
+    tokens = step * a.tokens_per_step
+    row = {"step": step, "tokens": tokens, **{name: float(f) * tokens for name, f in per_token.items()},
+           "loss": metrics["loss"], "lr": metrics["lr"], "grad_norm": metrics["grad_norm"],
+           "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * per_token["flops_exact"] / (a.peak * a.n_dev)}
+    if evaluated is not None:
+        row |= {"val_loss": evaluated, "val_bpb": bits_per_byte(evaluated, a.ds.val_bytes_per_token)}
+    writer.write(row)
+    return row
+
+
+def _write_summary(a: Attempt, state, status: str, error: str | None, raise_after: Exception | None,
+                   last_step: int, validation: np.ndarray) -> dict:
+    """Write summary.json, then raise what ended the attempt (a failure, or DivergedError)."""
+    if status == "diverged":
+        error = f"non-finite training loss at step {last_step}"
+    steps_done = int(state.step) if status != "failed" else a.start_step
+    summary = summary_record(a, status, error, steps_done, validation)
+    try:
+        io.write_json(a.run_dir / "summary.json", summary)
+    except OSError as err:
+        raise_after = raise_after or err  # the disk that stopped the run may refuse the summary too
+    if raise_after is not None:
+        raise raise_after
+    if status == "diverged":
+        raise DivergedError(f"run {a.run_dir} diverged: {error}; summary written with status 'diverged'")
+    return summary
+
+
+def summary_record(a: Attempt, status: str, error: str | None, steps_done: int, validation: np.ndarray) -> dict:
+    config, m, t, ds = a.config, a.config.model, a.config.train, a.ds
+    per_token = a.per_token
+    tokens_done = steps_done * a.tokens_per_step
+    mean_tps = _mean_tokens_per_s(a, steps_done)
+    return {
+        "status": status, "error": error, "run_id": a.run_id,
+        **accounting.param_counts(m),
+        "tokens": tokens_done, "tokens_planned": t.steps * a.tokens_per_step, "unique_tokens": ds.unique_train_tokens,
+        "epochs": tokens_done / ds.unique_train_tokens, "steps": steps_done, "tokens_per_step": a.tokens_per_step,
+        **{name: float(f) * tokens_done for name, f in per_token.items()},
+        "flops_per_token": per_token, "flop_formulas": accounting.FLOP_FORMULAS,
+        "final_train_loss": float(np.mean(a.recent_losses)) if a.recent_losses else None,
+        "final_val_loss": a.val_loss,
+        "val_bpb": bits_per_byte(a.val_loss, ds.val_bytes_per_token) if a.val_loss else None,
+        "val_tokens": int(validation.size - validation.shape[0] * validation.shape[1]),
+        "wall_time_s": a.prior_wall + time.time() - a.started, "train_tokens_per_s": mean_tps,
+        "mfu": mean_tps * per_token["flops_exact"] / (a.peak * a.n_dev) if mean_tps else None,
+        "peak_flops_per_device": a.peak, "peak_flops_source": "declared" if t.peak_flops else "measured",
+        "compute_dtype": m.dtype, "resumed_from_step": a.start_step or None,
+        "timings": {**a.timings, "total_s": time.time() - a.started, "process_cpu_s": time.process_time()},
+        **hardware.device_facts(), "versions": hardware.versions(),
+        "corpus": ds.fingerprint, "tokenizer": ds.tokenizer.get("kind"),
+        "config": to_dict(config),
+    }

@@ -22,8 +22,10 @@ examples:
   scaling train --set train.steps=200 --out runs/tiny
   scaling train --config scaling/configs/demo.toml --out runs/demo --set train.lr=1e-3
 
-Re-running on an existing RUN_DIR resumes from its newest checkpoint; a completed run is not retrained.
-Exit codes: 0 completed, 2 bad input, 3 diverged (non-finite loss).
+Re-running on an existing RUN_DIR resumes from its newest checkpoint (or, when only the summary is
+missing, finishes from the final one); a completed run is not retrained. One process trains in a
+RUN_DIR at a time (it holds RUN_DIR/.lock).
+Exit codes: 0 completed, 2 bad input or environment (one `error:` line), 3 diverged (non-finite loss).
 """
 
 
@@ -40,7 +42,7 @@ def register(subparsers) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument("--host-devices", type=int, default=None, metavar="N",
                         help="CPU only: split the CPUs into N data-parallel JAX devices (default: one per "
-                             "usable CPU, up to 8, as many as divide the micro-batch; 1 = a single device "
+                             "usable CPU, up to 8, as many as divide the micro-batch; N must divide it; 1 = a single device "
                              "using all CPUs). Ignored on GPU/TPU and when XLA_FLAGS forces a device count.")
     parser.set_defaults(func=run)
 
@@ -53,20 +55,33 @@ def maybe_initialize_distributed() -> None:
         jax.distributed.initialize()
 
 
+def check_host_devices(requested: int | None, micro_batch: int) -> None:
+    """--host-devices must divide the micro-batch (it used to be lowered silently until it did)."""
+    from scaling.config import ConfigError
+
+    if requested is None:
+        return
+    if requested < 1:
+        raise ConfigError(f"--host-devices must be at least 1, got {requested}")
+    if micro_batch % requested:
+        divisors = ", ".join(str(n) for n in range(1, micro_batch + 1) if micro_batch % n == 0)
+        raise ConfigError(f"--host-devices {requested} does not divide the micro-batch of {micro_batch} sequences "
+                          f"(train.batch_size / train.grad_accum); use one of {divisors}")
+
+
 def run(args: argparse.Namespace) -> int:
     from scaling import config as config_lib
 
     config = config_lib.load(args.config, args.overrides)  # config errors surface before JAX starts
-    if getattr(args, "host_devices", None) is not None and args.host_devices < 1:
-        raise config_lib.ConfigError(f"--host-devices must be at least 1, got {args.host_devices}")
+    host_devices = getattr(args, "host_devices", None)
+    check_host_devices(host_devices, config.train.batch_size // config.train.grad_accum)
     from scaling import hardware
+    from scaling.train import checked_out_dir, train
 
-    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum,
-                                     getattr(args, "host_devices", None))
+    checked_out_dir(args.out)  # before JAX starts and the data is read
+    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum, host_devices)
     maybe_initialize_distributed()
-    from scaling.train import train
-
-    summary = train(config, args.out, quiet=args.quiet)
+    summary = train(config, args.out, quiet=args.quiet, lock=True)
     val = summary.get("final_val_loss")
     print(f"run {summary['run_id']} {summary['status']}: N={summary['n_params']:,} D={summary['tokens']:,} "
           f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "
