@@ -6,9 +6,15 @@ loss among sizes whose curve covers that budget is compute-optimal there, provid
 larger covering size lose to it (else the optimum may lie outside the sizes trained: left out);
 N_opt = k_N C^a and D_opt = k_D C^b are fitted over those envelope points, with D read off the winning
 size's own curve. Sizes with a single point give no curve and are left out (said in the notes).
+
+The bootstrap keeps the design (which sizes were trained at which budgets) and resamples the misfit:
+resampling runs would drop sizes from the envelope, and with them the budgets they cover, so most
+replicates of a small sweep would fail for reasons that have nothing to do with noise in the losses.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -31,22 +37,46 @@ def fit_envelope(table: RunTable, drop_highest: int = 0, grid_points: int = GRID
     winners = sorted({float(n) for n in points["N"]})
     return FitResult(spec=spec, params=params, derived={"a": params["a"], "b": params["b"]},
                      details={"n_envelope_points": len(points["C"]), "winning_sizes": winners,
+                              "n_power_law_points": len(winners),
                                   "C_range": [float(points["C"].min()), float(points["C"].max())]},
                      notes=table.notes + tuple(notes))
 
 
-def refit_envelope(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult) -> dict[str, np.ndarray]:
-    """Approach 1 on each replicate's drawn rows (a row drawn twice adds nothing to an envelope)."""
+def refit_envelope(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult,
+                   loss_RxN: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Approach 1 on each replicate: its drawn rows (a row drawn twice adds nothing to an envelope), or
+    its resampled losses."""
     out = {k: np.full(len(weights_RxN), np.nan) for k in ("k_N", "a", "k_D", "b")}
     for i, w in enumerate(weights_RxN):
+        table = fit_table if loss_RxN is None else dataclasses.replace(fit_table, loss=loss_RxN[i])
         try:
-            points, _ = _envelope(fit_table, w > 0, result.spec.options["grid_points"])
+            points, _ = _envelope(table, w > 0, result.spec.options["grid_points"])
             params = _power_laws(points)
         except DataError:
             continue
         for k in out:
             out[k][i] = params[k]
     return out
+
+
+def replicate_losses(fit_table: RunTable, result: FitResult, n: int, seed: int) -> np.ndarray:
+    """n resampled loss vectors: each size's learning curve, a line in (log C, log L), plus residuals
+    pooled over sizes (scaled by sqrt(m / (m - 2)) for m points); sizes with 2 points take the noise
+    about their observed losses."""
+    fitted, pool = np.array(fit_table.loss, float), []
+    for size in np.unique(fit_table.N):
+        idx = np.nonzero(fit_table.N == size)[0]
+        if len(np.unique(fit_table.C[idx])) < 3:
+            continue
+        x, y = np.log(fit_table.C[idx]), np.log(fit_table.loss[idx])
+        yhat = np.polyval(np.polyfit(x, y, 1), x)
+        fitted[idx] = np.exp(yhat)
+        pool.extend((y - yhat) * np.sqrt(len(idx) / (len(idx) - 2)))
+    if len(pool) < 3:
+        raise DataError("approach 1's bootstrap resamples the scatter of each size's learning curve, and no "
+                        "size has 3 or more compute values; train each size at 3 or more token counts")
+    draws_RxN = np.random.default_rng(seed).choice(np.asarray(pool), size=(n, len(fit_table)), replace=True)
+    return fitted[None, :] * np.exp(draws_RxN)
 
 
 def _envelope(table: RunTable, keep: np.ndarray, grid_points: int):

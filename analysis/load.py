@@ -5,7 +5,10 @@ Two layouts are understood:
     completed runs are kept, N follows `n_convention`, C follows `flops`;
   * any other table with columns `N`, `D`, `loss` and optionally `C`, `run_id`, `budget`; `columns`
     maps those names to the table's own (e.g. {"N": "Model Size", "C": "Training FLOP"}).
-If D is missing and C is given, D = C / (6 N) (and the table says so); if C is missing, C = 6 N D.
+If D is missing and C is given, D = C / (6 N); if N is missing and C and D are given (isoFLOP tables
+published as budget, tokens, loss), N = C / (6 D); the table's notes say so. If C is missing, C = 6 N D.
+The loss a table holds is named (`loss_label`) so that figures and tables never call a training loss or a
+published smoothed loss "final validation loss".
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}
 FLOP_FORMULAS = {"exact": "flops_exact", "6nd": "flops_6nd", "6nd_nonembed": "flops_6nd_nonembed"}
-CANONICAL = ("N", "D", "loss", "C", "run_id", "budget", "group")
+SWEEP_LOSS_LABEL = "final validation loss (nats/token)"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -44,6 +47,8 @@ class RunTable:
     flops: str = "given"
     d_derived: bool = False
     notes: tuple[str, ...] = ()
+    loss_label: str = "loss"
+    vocab_size: int | None = None
 
     def __len__(self) -> int:
         return len(self.N)
@@ -70,7 +75,7 @@ class RunTable:
 
 def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None = None,
               n_convention: str = "total", flops: str | None = None, final_only: bool = False,
-              drop_invalid: bool = False) -> RunTable:
+              drop_invalid: bool = False, loss_label: str | None = None) -> RunTable:
     """Read and validate a table of runs. Rows with non-finite or non-positive N, D, loss or C are an
     error naming the rows, unless `drop_invalid` (then they are dropped and listed in `notes`).
     `final_only` keeps the last row (largest D) of each run_id, for tables of whole training curves."""
@@ -91,13 +96,15 @@ def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None 
                             f"the table has {_user_columns(df)}")
         df = df.rename(columns={src: dst for dst, src in columns.items()})
     notes: list[str] = []
-    if "n_params" in df.columns or "final_val_loss" in df.columns:
+    sweep = "n_params" in df.columns or "final_val_loss" in df.columns
+    label = loss_label or (SWEEP_LOSS_LABEL if sweep else (columns or {}).get("loss", "loss"))
+    if sweep:
         df, flops_used = _from_sweep(df, name, n_convention, flops, notes)
     else:
         df, flops_used = _from_generic(df, name, flops, notes)
         if n_convention != "total":
             notes.append(f"N convention {n_convention!r} taken as given: this table has a single N column")
-    d_derived = "D derived as C/(6N)" in notes
+    d_derived = any(n.startswith("D derived as C/(6N)") for n in notes)
 
     if final_only and "run_id" in df.columns:
         before = len(df)
@@ -115,7 +122,7 @@ def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None 
     return RunTable(N=df["N"].to_numpy(float), D=df["D"].to_numpy(float), loss=df["loss"].to_numpy(float),
                     C=df["C"].to_numpy(float), labels=labels.astype(str), group=group, budget=budget,
                     source=name, n_convention=n_convention, flops=flops_used, d_derived=d_derived,
-                    notes=tuple(notes))
+                    notes=tuple(notes), loss_label=str(label), vocab_size=_vocab_size(df))
 
 
 def from_arrays(N, D, loss, C=None, run_id=None, budget=None, source: str = "<arrays>") -> RunTable:
@@ -196,15 +203,19 @@ def _from_sweep(df, name, n_convention, flops, notes):
 def _from_generic(df, name, flops, notes):
     if flops is not None:
         notes.append(f"--flops {flops} ignored: the table has a single C column")
+    if "N" not in df.columns and "C" in df.columns and "D" in df.columns:
+        df["N"] = df["C"] / (6.0 * df["D"])
+        notes.append("N derived as C/(6D): the table gives compute and tokens, not model size")
     missing = [col for col in ("N", "loss") if col not in df.columns]
     if missing:
         raise DataError(f"{name}: missing column(s) {missing}; map them with --columns, "
-                        f"e.g. --columns N=\"Model Size\" (the table has {_user_columns(df)})")
+                        f"e.g. --columns N=\"Model Size\" (the table has {_user_columns(df)}); a table of "
+                        "budget, tokens and loss needs C and D mapped (N = C/(6D))")
     if "D" not in df.columns:
         if "C" not in df.columns:
             raise DataError(f"{name}: need a D (tokens) or a C (FLOPs) column; map one with --columns")
         df["D"] = df["C"] / (6.0 * df["N"])
-        notes.append("D derived as C/(6N)")
+        notes.append("D derived as C/(6N): the table gives compute and model size, not tokens")
         return df, "given"
     if "C" not in df.columns:
         df["C"] = 6.0 * df["N"] * df["D"]
@@ -241,6 +252,14 @@ def _groups(df) -> np.ndarray:
     if "run_id" in df.columns:
         return df["run_id"].astype(str).to_numpy(dtype=object).astype(str)
     return df["_row"].to_numpy(dtype=object).astype(str)
+
+
+def _vocab_size(df) -> int | None:
+    """The runs' vocabulary when the table records a single one (sweep results do)."""
+    if "vocab_size" not in df.columns:
+        return None
+    values = df["vocab_size"].dropna().unique()
+    return int(values[0]) if len(values) == 1 and float(values[0]) > 0 else None
 
 
 def _user_columns(df) -> list[str]:

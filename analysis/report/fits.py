@@ -16,7 +16,7 @@ import numpy as np
 from analysis import frontier
 from analysis.backtest import Backtest, backtest
 from analysis.bootstrap import bootstrap
-from analysis.fit import _fitter, fit
+from analysis.fit import METHODS, fit, method as fit_method
 from analysis.isoflop import nominal_budgets
 from analysis.load import RunTable
 from analysis.result import FitResult
@@ -171,7 +171,7 @@ def run_backtest(table: RunTable, surface: FitResult | None, budgets=None) -> Ba
     if surface is None:
         return BacktestEntry(None, "no fit with an L(N, D) surface, so no loss to predict")
     method = surface.spec.method
-    accepted = set(inspect.signature(_fitter(method)).parameters) - {"table"}
+    accepted = fit_method(method).options()
     options = {k: v for k, v in surface.spec.options.items() if k in accepted}
     if "delta" in accepted and surface.spec.delta:
         options["delta"] = surface.spec.delta
