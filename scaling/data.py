@@ -51,6 +51,9 @@ def prepare_dataset(cfg: DataConfig, seq_len: int, vocab_size: int | None = None
     """Tokenize (or map) the data named by `cfg`; `vocab_size` is model.vocab_size when the user set it."""
     if cfg.source != STDLIB:
         path = source_path(cfg.source)
+        if path.is_file() and path.suffix == ".bin":
+            raise DataError(f"data.source {path} is a token file, which would be read as text; nanoGPT-format data is "
+                            f"read from the directory holding train.bin and val.bin: set data.source={path.parent}")
         if path.is_dir() and any((path / f"{split}.bin").exists() for split in SPLITS):
             return _prepare_bin(path, cfg, seq_len, vocab_size)
     return _prepare_text(cfg, seq_len, vocab_size)
@@ -105,6 +108,7 @@ def _prepare_bin(path: Path, cfg: DataConfig, seq_len: int, vocab_size: int | No
             raise DataError(f"{file} is missing; a nanoGPT-format data directory needs both train.bin and val.bin")
     dtype = np.dtype(cfg.bin_dtype)
     scan = _scan_bin(files, dtype, cache_dir(cfg.cache_dir))
+    _check_bin_dtype(path, cfg.bin_dtype, scan)
     vocab = vocab_size if vocab_size is not None else max(scan["max_ids"]) + 1
     tokens = [np.memmap(file, dtype=dtype, mode="r") for file in files]
     for file, max_id, ids in zip(files, scan["max_ids"], tokens):
@@ -126,11 +130,12 @@ def _scan_bin(files: list[Path], dtype: np.dtype, cache: Path, chunk_bytes: int 
     Cached by path, size and modification time, so a large dataset is read once, not on every run.
     """
     stats = [file.stat() for file in files]
-    key = cache_key(*(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}" for file, st in zip(files, stats)), dtype)
+    key = cache_key(*(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}" for file, st in zip(files, stats)), dtype,
+                    "words")
     cached = cache / "bin-scans" / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    digest, max_ids = hashlib.sha256(), []
+    digest, max_ids, words = hashlib.sha256(), [], [0, 0]
     for file, st in zip(files, stats):
         if st.st_size == 0:
             raise DataError(f"data file {file} is empty; it should hold {dtype} token ids")
@@ -143,10 +148,32 @@ def _scan_bin(files: list[Path], dtype: np.dtype, cache: Path, chunk_bytes: int 
             while chunk := f.read(chunk_bytes):  # chunk_bytes is a multiple of every itemsize
                 digest.update(chunk)
                 max_id = max(max_id, int(np.frombuffer(chunk, dtype=dtype).max()))
+                words = _max_words(chunk, words)
         max_ids.append(max_id)
-    scan = {"sha256": digest.hexdigest(), "max_ids": max_ids}
+    scan = {"sha256": digest.hexdigest(), "max_ids": max_ids, "max_words": words}
     atomic_write(cached, json.dumps(scan).encode())
     return scan
+
+
+def _max_words(chunk: bytes, words: list[int]) -> list[int]:
+    """The largest 16-bit word at even and at odd word positions (chunks start at even positions). Read as
+    uint32 (little-endian), these are the ids' low and high halves; read as uint16, alternate ids."""
+    view = np.frombuffer(chunk[: len(chunk) // 2 * 2], dtype="<u2")
+    even, odd = view[0::2], view[1::2]
+    return [max(words[0], int(even.max()) if even.size else 0), max(words[1], int(odd.max()) if odd.size else 0)]
+
+
+def _check_bin_dtype(path: Path, bin_dtype: str, scan: dict) -> None:
+    """Refuse token files read with the wrong data.bin_dtype. uint32 ids below 65536 read as uint16 make
+    every second id 0 (the high halves); uint16 ids read as uint32 pair two ids into one, whose high half
+    is then as large as the low half (a real uint32 vocabulary keeps the high half below 16: ids < 2**20)."""
+    low, high = scan["max_words"]
+    if bin_dtype == "uint16" and high < 16 and 16 * high < low:
+        raise DataError(f"the token files in {path} look like uint32 ids read as uint16: every second id is at most "
+                        f"{high} while the others reach {low}; set data.bin_dtype=uint32")
+    if bin_dtype == "uint32" and (high >= 16 or 0 < high and low < 16 * high):
+        raise DataError(f"the token files in {path} look like uint16 ids read as uint32: the ids reach "
+                        f"{max(scan['max_ids']):,}, pairs of small ids; set data.bin_dtype=uint16")
 
 
 def _first_at_least(tokens: np.ndarray, bound: int, chunk: int = 1 << 24) -> int:
