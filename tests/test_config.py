@@ -34,6 +34,17 @@ def test_toml_file_and_override_precedence(tmp_path):
     (["data.tokenizer=bpe:abc"], "bpe"),
     (["train.batch_size=6", "train.grad_accum=4"], "grad_accum"),
     (["lr=3"], "section.key"),
+    (["train.lr=nan"], "'train.lr' must be a finite number"),
+    (["train.lr=inf"], "'train.lr' must be a finite number"),
+    (["train.lr=0"], "'train.lr' must be positive"),
+    (["train.grad_clip=-1"], "train.grad_clip must be positive"),
+    (["train.grad_clip=0"], "0 would zero every update"),
+    (["train.beta1=1.0"], r"'train.beta1' must be in \[0, 1\)"),
+    (["train.beta2=1.5"], r"'train.beta2' must be in \[0, 1\)"),
+    (["train.seed=-1"], "'train.seed' must be >= 0"),
+    (["train.weight_decay=-0.1"], "'train.weight_decay' must be >= 0"),
+    (["train.min_lr_ratio=2"], "'train.min_lr_ratio' must be in"),
+    (["train.peak_flops=0"], "'train.peak_flops' must be positive"),
 ])
 def test_bad_keys_and_types_name_the_key(overrides, message):
     with pytest.raises(ConfigError, match=message):

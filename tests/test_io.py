@@ -111,3 +111,38 @@ def test_staged_directory_never_replaces_or_deletes_files_it_did_not_write(tmp_p
         with staged_directory(out):
             pass
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "out"]
+
+
+def test_jsonl_writer_cuts_back_a_line_the_disk_refused(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from scaling import io
+
+    path = tmp_path / "m.jsonl"
+    writer = JsonlWriter(path)
+    writer.write({"step": 1})
+
+    def half_then_full(fd, data):
+        os.write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(io, "_write_all", half_then_full)
+    with pytest.raises(OSError) as err:
+        writer.write({"step": 2, "loss": 1.5})
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    writer.close()
+    assert path.read_text() == '{"step": 1}\n'
+
+
+def test_directory_lock_is_exclusive_until_closed(tmp_path):
+    import os
+
+    from scaling.io import try_lock_directory
+
+    fd = try_lock_directory(tmp_path)
+    assert fd is not None and try_lock_directory(tmp_path) is None
+    os.close(fd)
+    again = try_lock_directory(tmp_path)
+    assert again is not None
+    os.close(again)

@@ -1,11 +1,15 @@
+import json
 import math
+import signal
 
 import pytest
 
+from conftest import run_python
 from scaling.config import load
 from scaling.errors import ConfigError, DivergedError
 from scaling.io import read_json, read_jsonl
 from scaling.train import train
+from sweeps import store
 
 
 class Interrupt(KeyboardInterrupt):
@@ -96,3 +100,75 @@ def test_epochs_warning_when_budget_exceeds_data(tmp_path, tiny_overrides, capsy
                     tmp_path / "run", quiet=True)
     assert summary["epochs"] > 1
     assert "epochs" in capsys.readouterr().err
+
+
+def _drop_final_meta(run_dir, steps):
+    """As a checkpoint written before the meta carried the final losses."""
+    meta_file = run_dir / "checkpoints" / str(steps) / "meta" / "metadata"
+    meta = json.loads(meta_file.read_text())
+    meta_file.write_text(json.dumps({k: v for k, v in meta.items() if k not in ("recent_losses", "val_loss")}))
+
+
+def _drop_final_val_row(run_dir, steps):
+    path = run_dir / "metrics.jsonl"
+    rows = [{k: v for k, v in r.items() if r["step"] != steps or k not in ("val_loss", "val_bpb")}
+            for r in read_jsonl(path)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+DAMAGE = {
+    "summary deleted": lambda run, steps: (run / "summary.json").unlink(),
+    "summary cut short": lambda run, steps: (run / "summary.json").write_text('{"status": "compl'),
+    "failed stub from the sweep": lambda run, steps: ((run / "summary.json").unlink(), store.record_failure(
+        run, {"run_id": read_json(run / "config.json")["run_id"]}, "worker exited with code -9")),
+    "old meta": lambda run, steps: ((run / "summary.json").unlink(), _drop_final_meta(run, steps)),
+    "old meta, no final val row": lambda run, steps: ((run / "summary.json").unlink(), _drop_final_meta(run, steps),
+                                                      _drop_final_val_row(run, steps)),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_run_stopped_after_its_final_checkpoint_is_finished_not_retrained(damage, tmp_path, tiny_overrides):
+    """Stopped between the final checkpoint and summary.json (or with the summary lost or replaced by a failed
+    stub), a rerun writes the summary from the final checkpoint: same final losses, nothing trained or saved."""
+    steps = 12
+    config = load(None, tiny_overrides + [f"train.steps={steps}", "train.eval_every=5", "checkpoint.every=4"])
+    run = tmp_path / "run"
+    first = train(config, run, quiet=True)
+    DAMAGE[damage](run, steps)
+    metrics = (run / "metrics.jsonl").read_text()
+    saved = sorted(p.name for p in (run / "checkpoints").iterdir())
+    summary = train(config, run, quiet=True)
+    assert summary["status"] == "completed" and summary == read_json(run / "summary.json")
+    for key in ("final_train_loss", "final_val_loss", "val_bpb", "steps", "tokens", "flops_exact", "n_params"):
+        assert summary[key] == first[key], key
+    assert summary["resumed_from_step"] == steps
+    assert (run / "metrics.jsonl").read_text() == metrics
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == saved
+
+
+def test_run_killed_between_final_checkpoint_and_summary_resumes(tmp_path, tiny_overrides):
+    """A real SIGKILL, in a fresh process, just before summary.json is written."""
+    run = tmp_path / "run"
+    overrides = tiny_overrides + ["train.steps=8", "train.eval_every=4"]
+    code = f"""
+import os, signal
+from scaling import io
+from scaling.config import load
+from scaling.train import train
+real_write_json = io.write_json
+def write_json(path, obj):
+    if str(path).endswith("summary.json"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    real_write_json(path, obj)
+io.write_json = write_json
+train(load(None, {overrides!r}), {str(run)!r}, quiet=True)
+"""
+    killed = run_python(code)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    assert (run / "checkpoints" / "8").is_dir() and not (run / "summary.json").exists()
+    summary = train(load(None, overrides), run, quiet=True)
+    rows = read_jsonl(run / "metrics.jsonl")
+    assert summary["status"] == "completed" and summary["steps"] == 8
+    assert summary["final_train_loss"] == pytest.approx(sum(r["loss"] for r in rows[-8:]) / 8, rel=1e-12)
+    assert summary["final_val_loss"] == rows[-1]["val_loss"]
