@@ -62,10 +62,10 @@ def bootstrap(table: RunTable, result: FitResult, n: int = 1000, seed: int = 0, 
     info = {"n": n, "n_ok": n_ok, "n_failed": n - n_ok, "reliable": bool(reliable), "seed": seed, "level": level,
             "scheme": scheme, "unit": unit, "n_units": int(len(np.unique(fit_table.group))),
             "sd": {k: float(np.std(v, ddof=1)) for k, v in named.items()}}
-    kept = tuple(d for d in result.diagnostics if d["code"] != "bootstrap_unreliable")
+    kept = tuple(d for d in result.diagnostics if d["code"] not in ("bootstrap_unreliable", "a_interval_wide"))
     out = dataclasses.replace(result, intervals=intervals, bootstrap=info,
                               samples={k: v[ok].tolist() for k, v in samples.items()},
-                              diagnostics=kept + diagnostics.bootstrap_diagnostics(n, n_ok, level))
+                              diagnostics=kept + diagnostics.bootstrap_diagnostics(n, n_ok, level, intervals))
     if frontier.has_frontier(result.spec.form):
         budgets = predict_at if predict_at is not None else frontier.default_budgets(float(fit_table.C.max()))
         out = dataclasses.replace(out, predictions=frontier.predictions(out, budgets))

@@ -213,13 +213,20 @@ def _optimum_within(form: str, samples: dict, rng: dict) -> np.ndarray:
     return ok
 
 
-def bootstrap_diagnostics(n: int, n_ok: int, level: float) -> tuple[dict, ...]:
-    failed = n - n_ok
-    if failed <= UNRELIABLE_FAILURES * n:
-        return ()
-    return (diagnostic("bootstrap_unreliable", WARNING, f"{failed} of {n} bootstrap refits failed or were "
-                       f"degenerate ({failed / n:.0%} > {UNRELIABLE_FAILURES:.0%}): the intervals come from the "
-                       f"{n_ok} that survived and are not {level:.0%} intervals"),)
+WIDE_A_INTERVAL = 0.5
+
+
+def bootstrap_diagnostics(n: int, n_ok: int, level: float, intervals: dict) -> tuple[dict, ...]:
+    out, failed = [], n - n_ok
+    if failed > UNRELIABLE_FAILURES * n:
+        out.append(diagnostic("bootstrap_unreliable", WARNING, f"{failed} of {n} bootstrap refits failed or were "
+                              f"degenerate ({failed / n:.0%} > {UNRELIABLE_FAILURES:.0%}): the intervals come from "
+                              f"the {n_ok} that survived and are not {level:.0%} intervals"))
+    lo, hi = intervals.get("a", (0.0, 0.0))
+    if hi - lo > WIDE_A_INTERVAL:
+        out.append(diagnostic("a_interval_wide", WARNING, f"the interval of a is [{lo:.2f}, {hi:.2f}], wider than "
+                              f"{WIDE_A_INTERVAL}: the data do not pin down how N_opt grows with compute"))
+    return tuple(out)
 
 
 def compare_methods(results: list[FitResult]) -> tuple[dict, ...]:

@@ -1,6 +1,7 @@
 """Approach 2 (isoFLOP profiles): per budget, a parabola in log N (and one in log D); their minima; then
 power laws N_opt = k_N C^a and D_opt = k_D C^b over budgets. (The two parabolas are fitted
-independently, so a + b need not be 1; `allocate` takes D = C / (6 N_opt) to stay on budget.)
+independently, so a + b need not be 1 when C is not 6ND; `allocate` takes D = C / (6 N_opt) to stay on
+budget.)
 
 A budget's minimum is only a measurement when it lies among the sizes trained at that budget: a minimum
 beyond them is an extrapolation of the parabola, and a few such budgets can move a far from the truth.
@@ -29,7 +30,7 @@ from scaling.errors import DataError
 
 PARABOLAS = ("loss", "log_loss")
 MIN_POINTS = 3  # a parabola has 3 coefficients
-BUDGET_TOLERANCE = 0.2
+BUDGET_TOLERANCE = 0.25
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +195,9 @@ def _profile(table: RunTable, c: float, idx: np.ndarray, opts: Options, w: np.nd
     if n_sizes < MIN_POINTS:
         return {**row, "reason": "too_few_sizes"}
     y = _y(table.loss[idx], opts.parabola)
-    log_n, log_d = np.log(table.N[idx]), np.log(table.D[idx])
+    # Each run's tokens scaled onto the nominal budget: a run a little off budget (digitised points, or
+    # FLOPs matched within 1%) then sits on the budget's isoFLOP line, and the N and D profiles agree.
+    log_n, log_d = np.log(table.N[idx]), np.log(table.D[idx] * c / table.C[idx])
     at_n = parabola_minimum(log_n, y, w[idx])
     at_d = parabola_minimum(log_d, y, w[idx])
     row.update(N_min=float(np.exp(log_n.min())), N_max=float(np.exp(log_n.max())))
@@ -215,9 +218,11 @@ def power_laws(rows: list[dict], raise_why: bool = False) -> dict[str, float] | 
         if not raise_why:
             return None
         why = "; ".join(_why(r) for r in rows if not r["used"])
-        raise DataError(f"approach 2 needs at least 2 budgets whose parabola has a minimum among the sizes trained; "
-                        f"got {len(used)} of {len(rows)} ({why}). Train sizes on both sides of each budget's optimum"
-                        " (or pass --keep-extrapolated to use extrapolated minima, at the cost of a biased a)")
+        keep = any(r["reason"] == "minimum_outside_sizes" for r in rows)
+        raise DataError(f"approach 2 needs at least 2 budgets with {MIN_POINTS} or more sizes whose parabola has a "
+                        f"minimum among the sizes trained; got {len(used)} of {len(rows)} ({why}). Train sizes on "
+                        "both sides of each budget's optimum" + (" (or pass --keep-extrapolated to use extrapolated "
+                                                                  "minima, at the cost of a biased a)" if keep else ""))
     C = [r["C"] for r in used]
     k_N, a = fit_power_law(C, [r["N_opt"] for r in used], what="N_opt(C)")
     k_D, b = fit_power_law(C, [r["D_opt"] for r in used], what="D_opt(C)")

@@ -43,7 +43,7 @@ def test_runs_with_several_rows_are_resampled_whole():
     loss = 1.69 + 406.4 / N ** 0.34 + 410.7 / (C / (6 * N)) ** 0.28
     table = from_arrays(N, C / (6 * N), loss, C=C, run_id=[f"run{i // 4}" for i in range(20)])
     fit = fit_isoflop(table, budgets=[1e18, 3e18, 1e19, 1e20])
-    result = bootstrap(table, fit, n=50, seed=2)
+    result = bootstrap(table, fit, n=50, seed=2, resample="cases")
     assert result.bootstrap["unit"] == "run" and result.bootstrap["n_units"] == 5
 
 

@@ -82,7 +82,7 @@ def test_a_six_run_sweep_still_reports_with_warnings(small):
     assert "5 parameters fitted to 6 points" in text
     assert "surface" in result.figures and "frontier" in result.figures
     assert "backtest" not in result.figures and "No backtest" in text  # 3 runs left to fit on: said, not drawn
-    assert any("barely determined" in w for w in result.warnings)
+    assert any("[few_points]" in w for w in result.warnings)
 
 
 def test_a_results_file_has_no_loss_curves_and_says_so(small):

@@ -176,8 +176,9 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
                     row = minima.get(float(c))
                     at = (row["N_opt"], row["L_min"]) if row and "N_opt" in row else (
                         np.exp(vertex[0]), vertex[1] if variant == "loss" else np.exp(vertex[1]))
-                    ax.scatter([at[0]], [at[1]], marker="*", s=220, color=color, edgecolors="black", linewidths=0.8,
-                               zorder=5)
+                    used = row is None or row.get("used", True)  # hollow: left out of approach 2
+                    ax.scatter([at[0]], [at[1]], marker="*", s=220, color=color if used else "white",
+                               edgecolors="black" if used else color, linewidths=0.8 if used else 1.4, zorder=5)
             if surface is not None and len(np.unique(n)) >= 2:
                 slope, intercept = np.polyfit(log_n, np.log(d), 1)  # this budget's D against N
                 ax.plot(np.exp(grid), frontier.predicted_loss(surface, np.exp(grid), np.exp(intercept + slope * grid)),
@@ -186,6 +187,9 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls=":", label="parabola extrapolated to its minimum"))
         handles.append(Line2D([], [], color="0.3", marker="*", ls="", ms=12, mec="black",
                               label="parabola minimum N_opt"))
+        if any(not r.get("used", True) and "N_opt" in r for r in minima.values()):
+            handles.append(Line2D([], [], color="white", marker="*", ls="", ms=12, mec="0.3", mew=1.4,
+                                  label="minimum left out (outside the sizes trained)"))
         if surface is not None:
             handles.append(Line2D([], [], color="0.3", ls="--", lw=1.0,
                                   label=f"L(N, D) of the {METHOD_LABELS.get(surface.spec.method, 'given')} fit"))
@@ -195,7 +199,7 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
         ax.set_xscale("log")
         log_axis(ax.xaxis)
         ax.set_xlabel("model size N (parameters, log scale)")
-        ax.set_ylabel("final validation loss (nats/token)")
+        ax.set_ylabel(table.loss_label)
         ax.set_title("IsoFLOP profiles: loss against model size at fixed compute")
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(handles=handles, loc="best")
@@ -384,7 +388,7 @@ def backtest_scatter(bt: Backtest, table: RunTable) -> Figure:
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
-        ax.set_xlabel("observed final validation loss (nats/token)")
+        ax.set_xlabel(f"observed {table.loss_label}")
         ax.set_ylabel("predicted loss (nats/token)")
         err = bt.summary.get("loss_mean_abs_rel_error")
         ax.set_title(f"Backtest: {bt.split}" + (f"\nheld-out mean |error| {100 * err:.2f}%" if err is not None else ""),

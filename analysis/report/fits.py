@@ -16,20 +16,14 @@ import numpy as np
 from analysis import frontier
 from analysis.backtest import Backtest, backtest
 from analysis.bootstrap import bootstrap
+from analysis.diagnostics import compare_methods
 from analysis.fit import METHODS, fit, method as fit_method
 from analysis.isoflop import nominal_budgets
 from analysis.load import RunTable
 from analysis.result import FitResult
 from scaling.errors import DataError
 
-TITLES = {
-    "parametric": "Approach 3: parametric L(N, D) = E + A/N^alpha + B/D^beta",
-    "vpnls": "Approach 3 (VPNLS): parametric L(N, D), variable projection",
-    "isoflop": "Approach 2: isoFLOP parabolas, then power laws",
-    "envelope": "Approach 1: lower envelope of loss against compute",
-    "kaplan": "Kaplan et al. (2020) form",
-}
-WELL_DETERMINED = 15  # points below which 5 parameters are only loosely pinned down
+TITLES = {name: m.title for name, m in METHODS.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +57,7 @@ def compute_fits(table: RunTable, given: FitResult | None = None, given_path: st
         if method == "isoflop":
             options["budgets"] = budgets
         entries.append(fit_entry(table, method, options, n_boot, seed))
-    return entries
+    return with_comparison(entries)
 
 
 def fit_entry(table: RunTable, method: str, options: dict, n_boot: int, seed: int) -> FitEntry:
@@ -107,36 +101,24 @@ def _with_bootstrap(table: RunTable, result: FitResult, n_boot: int, seed: int) 
 
 
 def fit_warnings(result: FitResult) -> list[str]:
-    """What a reader should know before trusting the numbers: too few points, fragile bootstrap,
-    exponents at the edge, minima outside the sizes trained."""
+    """The fit's own diagnostics (one source for the CLI, the JSON and the page), as lines to show."""
+    return [diagnostic_line(d) for d in result.diagnostics]
+
+
+def diagnostic_line(d: dict) -> str:
+    return f"{'INVALID' if d['severity'] == 'invalid' else 'warning'} [{d['code']}]: {d['message']}"
+
+
+def with_comparison(entries: list[FitEntry]) -> list[FitEntry]:
+    """Several methods on one table: each entry involved also shows where the exponents disagree."""
+    results = [e.result for e in entries if e.result is not None]
+    compared = compare_methods(results)
     out = []
-    spec = result.spec
-    if spec.form == "chinchilla" and spec.n_points < WELL_DETERMINED:
-        out.append(f"5 parameters fitted to {spec.n_points} points: the surface is barely determined; read its "
-                   f"parameters and intervals as illustrative (at least {WELL_DETERMINED} points spread over "
-                   "sizes and budgets pin it down)")
-    if spec.form == "chinchilla":
-        for name in ("alpha", "beta"):
-            value = result.params[name]
-            if not 0.05 <= value <= 2.0:
-                out.append(f"{name} = {value:.3g} is at the edge of the plausible range (0.05-2): one of the "
-                           "power-law terms is not resolved by these data")
-    if result.bootstrap and result.bootstrap["n_ok"] < 0.9 * result.bootstrap["n"]:
-        out.append(f"only {result.bootstrap['n_ok']} of {result.bootstrap['n']} bootstrap refits succeeded")
-    if result.intervals and "a" in result.intervals:
-        lo, hi = result.intervals["a"]
-        if hi - lo > 0.5:
-            out.append(f"the 95% interval of a is wide ([{lo:.2f}, {hi:.2f}]): the data do not pin down how N_opt "
-                       "grows with compute")
-    if spec.method == "isoflop":
-        rows = result.details.get("per_budget", [])
-        outside = [r for r in rows if "N_opt" in r and not r.get("inside_range", True)]
-        for r in outside:
-            out.append(f"budget {r['C']:.3g}: the parabola's minimum N = {r['N_opt']:.3g} lies outside the sizes "
-                       "trained (extrapolated)")
-        if sum("N_opt" in r for r in rows) == 2:
-            out.append("power laws through 2 budgets pass exactly through both minima: nothing checks the "
-                       "power-law form")
+    for e in entries:
+        mine = [diagnostic_line(d) for d in compared
+                if e.result is not None and f"{e.result.spec.method} gives" in d["message"]
+                or e.result is not None and f", {e.result.spec.method} a =" in d["message"]]
+        out.append(dataclasses.replace(e, warnings=e.warnings + tuple(mine)) if mine else e)
     return out
 
 

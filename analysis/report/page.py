@@ -61,6 +61,7 @@ class Content:
     runs: pd.DataFrame
     generated: str
     command: str
+    headline_intervals: str = "Intervals are 95% bootstrap percentiles."
 
 
 def render(c: Content) -> str:
@@ -81,8 +82,8 @@ def render(c: Content) -> str:
 
     parts.append("<h2>Headline</h2>")
     if c.headline:
-        parts.append(f"<p>Fit: {_e(c.headline_from)}. Intervals are 95% bootstrap percentiles.</p>")
-        parts += [f"<div class=\"warn\">{_e(w)}</div>" for w in c.headline_warnings]
+        parts.append(f"<p>Fit: {_e(c.headline_from)}. {_e(c.headline_intervals)}</p>")
+        parts += [_warning(w) for w in c.headline_warnings]
         rows = "".join(f"<tr><td class=\"l\">{_e(name)}</td><td>{_num(v)}</td><td>{_interval(ci)}</td>"
                        f"<td class=\"l\">{_e(meaning)}</td></tr>" for name, v, ci, meaning in c.headline)
         parts.append("<table class=\"headline\"><tr><th class=\"l\">quantity</th><th>value</th><th>95% interval</th>"
@@ -121,7 +122,7 @@ def fit_section(entry: FitEntry) -> str:
         return "\n".join(out)
     r = entry.result
     spec = r.spec
-    out += [f"<div class=\"warn\">{_e(w)}</div>" for w in entry.warnings]
+    out += [_warning(w) for w in entry.warnings]
     desc = (f"{spec.method} fit, form {spec.form}, objective {spec.loss}"
             + (f" (Huber delta {spec.delta:g})" if spec.delta else "")
             + f", on {spec.n_points} points; N convention {spec.n_convention}, C formula {spec.flops}")
@@ -129,9 +130,7 @@ def fit_section(entry: FitEntry) -> str:
         desc += f"; dropped {len(spec.dropped)}: {', '.join(spec.dropped[:8])}" + (" ..." if len(spec.dropped) > 8 else "")
     out.append(f"<p class=\"meta\">{_e(desc)}</p>")
     if r.bootstrap:
-        b = r.bootstrap
-        out.append(f"<p class=\"meta\">{b['level']:.0%} percentile intervals from {b['n_ok']} of {b['n']} bootstrap "
-                   f"resamples of {b['n_units']} {b['unit']}s (seed {b['seed']}).</p>")
+        out.append(f"<p class=\"meta\">{_e(bootstrap_sentence(r.bootstrap))}</p>")
     sd = (r.bootstrap or {}).get("sd", {})
     rows = []
     for kind, values in (("parameter", r.params), ("derived", r.derived)):
@@ -153,6 +152,15 @@ def fit_section(entry: FitEntry) -> str:
     out.append(f"<details><summary>Full specification and diagnostics (JSON)</summary><pre>"
                f"{_e(json.dumps(full, indent=2, allow_nan=False))}</pre></details>")
     return "\n".join(out)
+
+
+def bootstrap_sentence(b: dict) -> str:
+    what = (f"{b['n_ok']} of {b['n']} bootstrap refits usable ({b.get('scheme', 'cases')} resampled, "
+            f"{b['n_units']} {b['unit']}s, seed {b['seed']})")
+    if b.get("reliable", False):
+        return f"{b['level']:.0%} percentile intervals from {what}."
+    return (f"Intervals UNRELIABLE: only {what}; more than 5% of refits failed or were degenerate, so the "
+            f"ranges shown are not {b['level']:.0%} intervals.")
 
 
 def predictions_table(rows: list[dict]) -> str:
@@ -223,6 +231,11 @@ def _num(value) -> str:
     if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
         return f"{value:.3e}"
     return f"{value:.4g}"
+
+
+def _warning(text: str) -> str:
+    """A diagnostic line: `invalid` ones in the error style, so they cannot be read past."""
+    return f"<div class=\"{'error' if text.startswith('INVALID') else 'warn'}\">{_e(text)}</div>"
 
 
 def _interval(ci) -> str:
