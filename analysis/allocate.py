@@ -3,7 +3,9 @@
 The shape comes from `scaling.shapes.choose_shape`, the chooser the sweep runner uses, which targets
 total parameters (embeddings included). For a fit in the non-embedding convention the target is
 raised by the chosen shape's embedding size until that settles, so the shape's non-embedding count is
-near N_opt.
+near N_opt. The vocabulary is the fit's own (`spec.vocab_size`, recorded from the runs) unless given;
+with neither there is no shape, since a guessed vocabulary can move the embedding by a large factor.
+Each allocation says how far its budget, N_opt and D_opt lie beyond the data the fit saw.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import dataclasses
 import numpy as np
 
 from analysis import frontier
-from analysis.result import FitResult
+from analysis.predict import check_max_extrapolation, extrapolation_factors
+from analysis.result import FitResult, _clean
 from scaling.errors import DataError
 
 
@@ -28,14 +31,23 @@ class Allocation:
     intervals: dict[str, tuple[float, float]]
     shape: dict | None
     notes: tuple[str, ...] = ()
+    vocab_size: int | None = None  # the vocabulary the shape was chosen for
+    extrapolation: dict[str, float] | None = None  # C, N_opt, D_opt: factor beyond the fit's range (None: unknown)
+    warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return _clean(dataclasses.asdict(self))  # JSON has no NaN: an undefined interval end becomes null
 
 
-def allocate(result: FitResult, budget: float, vocab_size: int = 256) -> Allocation:
+def allocate(result: FitResult, budget: float, vocab_size: int | None = None,
+             max_extrapolation: float = 100.0) -> Allocation:
+    """N_opt, D_opt, L_opt (intervals when bootstrapped) and a shape at `budget` FLOPs. `vocab_size`
+    overrides the fit's recorded vocabulary."""
     if not (np.isfinite(budget) and budget > 0):
         raise DataError(f"budget must be a positive number of FLOPs, got {budget}")
+    if vocab_size is not None and not vocab_size > 0:
+        raise DataError(f"--vocab-size must be a positive number of tokens, got {vocab_size}")
+    check_max_extrapolation(max_extrapolation)
     if not frontier.has_frontier(result.spec.form):
         raise DataError(f"a {result.spec.method} fit of form {result.spec.form!r} gives no compute-optimal "
                         "allocation; fit with --method parametric, vpnls, isoflop, envelope or kaplan (nd)")
@@ -45,11 +57,37 @@ def allocate(result: FitResult, budget: float, vocab_size: int = 256) -> Allocat
     notes = []
     if result.spec.form == "power_law":
         notes.append("D = C / (6 N_opt): the D_opt(C) power law was fitted separately")
-    shape = _shape(at["N_opt"], vocab_size, result.spec.n_convention, notes)
+    vocab = vocab_size if vocab_size is not None else result.spec.vocab_size
+    if vocab is None:
+        shape = None
+        notes.append("no shape: the fit does not record the runs' vocabulary; pass --vocab-size V "
+                     "(e.g. 50304 for GPT-2's BPE)")
+    else:
+        shape = _shape(at["N_opt"], int(vocab), result.spec.n_convention, notes)
+    extrapolation, warnings = _extrapolation(result, budget, at, max_extrapolation, notes)
     loss = at["L_opt"] if np.isfinite(at["L_opt"]) else None
     return Allocation(C=float(budget), N_opt=at["N_opt"], D_opt=at["D_opt"], L_opt=loss,
                       tokens_per_param=at["tokens_per_param"], n_convention=result.spec.n_convention,
-                      intervals=intervals, shape=shape, notes=tuple(notes))
+                      intervals=intervals, shape=shape, notes=tuple(notes),
+                      vocab_size=None if vocab is None else int(vocab), extrapolation=extrapolation,
+                      warnings=warnings)
+
+
+def _extrapolation(result: FitResult, budget: float, at: dict, max_extrapolation: float, notes: list):
+    """Factor beyond the fitted range for the budget (against C), N_opt (against N) and D_opt (against D)."""
+    factors = extrapolation_factors(result.fit_range, {"C": budget, "N": at["N_opt"], "D": at["D_opt"]})
+    if factors is None:
+        notes.append("extrapolation unknown: the fit file does not record the range of N, D and C it was fitted "
+                     "on; re-fit with a current `scaling fit` to record it")
+        return None, ()
+    named = {"C": ("C", budget), "N": ("N_opt", at["N_opt"]), "D": ("D_opt", at["D_opt"])}
+    out = {named[k][0]: float(v) for k, v in factors.items()}
+    beyond = [f"{named[k][0]} = {named[k][1]:.3g} is {float(v):.3g}x outside the fitted {k} range "
+              f"[{result.fit_range[k][0]:.3g}, {result.fit_range[k][1]:.3g}]"
+              for k, v in factors.items() if float(v) > max_extrapolation]
+    warnings = (("; ".join(beyond) + f" (more than {max_extrapolation:g}x): the allocation is extrapolated "
+                 "far past the fit's data"),) if beyond else ()
+    return out, warnings
 
 
 def _shape(n_opt: float, vocab_size: int, convention: str, notes: list) -> dict | None:
