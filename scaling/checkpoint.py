@@ -12,6 +12,7 @@ verify is reported and the next older one is tried; the unusable one is moved as
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from pathlib import Path
@@ -90,8 +91,13 @@ class Checkpoints:
         self.manager.wait_until_finished()
 
     def close(self) -> None:
-        self.manager.wait_until_finished()
-        self.manager.close()
+        """Wait for the asynchronous saves and stop orbax's threads; a failed save is raised here, after the
+        threads are stopped (left running, they print tracebacks while the interpreter shuts down)."""
+        try:
+            self.manager.wait_until_finished()
+        finally:
+            with contextlib.suppress(Exception):  # the same failure, reported by the wait
+                self.manager.close()
 
 
 def one_line(err: BaseException, limit: int = 300) -> str:

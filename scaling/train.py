@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -191,6 +192,22 @@ def run_directory(run_dir: Path, lock: bool):
             os.close(fd)
 
 
+def as_os_error(err: BaseException) -> OSError | None:
+    """The operating-system error behind `err`, if any. Orbax's background writes report one (a full disk) as
+    a ValueError from TensorStore whose message carries `[os_error_code='28']` and the file's path."""
+    if isinstance(err, OSError):
+        return err
+    code = re.search(r"os_error_code='(\d+)'", str(err))
+    if code is None:
+        return None
+    path = re.search(r'local file "([^"]+)"', str(err))
+    path = path.group(1) if path else None
+    temporary = re.match(r"(.*)/(\d+)\.orbax-checkpoint-tmp", path or "")
+    if temporary:  # orbax's temporary directory inside checkpoints/: name what the user knows
+        path = f"{temporary.group(1)} (saving the checkpoint of step {temporary.group(2)})"
+    return OSError(int(code.group(1)), os.strerror(int(code.group(1))), path)
+
+
 def storage_error(err: OSError, run_dir: Path) -> ScalingError:
     """A full disk, a read-only or vanished directory: one line naming the path; the run stays resumable."""
     path = err.filename or run_dir
@@ -231,8 +248,11 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
         attempt = Attempt(config, ds, run_dir, run_id, mesh, started)
         try:
             return _train(attempt, on_step, quiet, keep_steps)
-        except OSError as err:
-            raise storage_error(err, run_dir) from err
+        except Exception as err:
+            os_error = as_os_error(err)
+            if os_error is None:
+                raise
+            raise storage_error(os_error, run_dir) from err
 
 
 @dataclasses.dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 
@@ -55,6 +56,19 @@ def maybe_initialize_distributed() -> None:
         jax.distributed.initialize()
 
 
+SHUTDOWN_NOISE = ("Event loop is closed", "Python is likely shutting down")
+
+
+def ignore_shutdown_noise(hook):
+    """An unraisable-exception hook that drops what orbax's abandoned writes raise while the interpreter
+    exits after a failed save (a full disk): their event loops are closed by then. The failure itself has
+    been reported as one `error:` line."""
+    def hook_without_noise(unraisable) -> None:
+        if not any(text in str(unraisable.exc_value) for text in SHUTDOWN_NOISE):
+            hook(unraisable)
+    return hook_without_noise
+
+
 def check_host_devices(requested: int | None, micro_batch: int) -> None:
     """--host-devices must divide the micro-batch (it used to be lowered silently until it did)."""
     from scaling.config import ConfigError
@@ -79,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
     from scaling.train import checked_out_dir, train
 
     checked_out_dir(args.out)  # before JAX starts and the data is read
+    # Orbax logs each failure of its background writes (a full disk) with a traceback, through absl and as
+    # asyncio's never-retrieved futures; train() raises the same failure as one line.
+    for name in ("absl", "asyncio"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    sys.unraisablehook = ignore_shutdown_noise(sys.unraisablehook)
     hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum, host_devices)
     maybe_initialize_distributed()
     summary = train(config, args.out, quiet=args.quiet, lock=True)
