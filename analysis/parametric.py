@@ -8,11 +8,18 @@ at once (analysis.optimize: batched damped Newton, float64).
 VPNLS (variable projection with non-negative least squares): for fixed (alpha, beta) the model is
 linear in (E, A, B), so they are solved exactly by NNLS on the losses; only (alpha, beta) is searched,
 over a grid and then by Newton from the best grid points. Two nonlinear parameters instead of five.
+`loss="huber"` makes the VPNLS objective Huber on the residuals of L (not log L), with (E, A, B) found by
+iteratively reweighted NNLS, as the reference VPNLS package does (Open-Athena/vpnls).
+
+Both methods take `tie="alpha=beta"`: one exponent for both terms (approach 3 then searches (a, b, e,
+alpha), VPNLS alpha alone), so a = b = 1/2. The tie is recorded in `spec.options` and refits honour it.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +48,14 @@ VPNLS_GRID = {"name": "vpnls", "alpha": [0.02, 2.0, 100], "beta": [0.02, 2.0, 10
 
 # Bootstrap refits start from this many of the full fit's best distinct local minima.
 BOOTSTRAP_STARTS = 4
+
+TIE = "alpha=beta"  # the one tie on offer: a shared exponent for N and D
+VPNLS_LOSSES = ("mse", "huber")
+# Huber VPNLS follows the reference package (Open-Athena/vpnls, `huber()` and its grid solver): residuals
+# L - prediction in loss units, unscaled; delta 1.0 by default; (E, A, B) by NNLS, then 10 NNLS steps
+# reweighted by min(1, delta/|r|).
+VPNLS_HUBER_DELTA = 1.0
+IRLS_STEPS = 10
 
 
 def grid_points(grid: dict) -> np.ndarray:
@@ -104,28 +119,51 @@ def chinchilla_residual(x_P, data):
     return pred - data["log_loss"]
 
 
+# Tied raw parameters (a, b, e, alpha) -> (a, b, e, alpha, beta = alpha): x5 = M x4.
+_TIE_5x4 = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 1]], float)
+
+
+def chinchilla_tied_fgh(x_WxP, w_WxN, data):
+    """`chinchilla_fgh` with beta = alpha: the map to five parameters is linear, so the chain rule is
+    exact: g4 = M^T g5, H4 = M^T H5 M (the tied alpha collects both exponents' terms)."""
+    M = jnp.asarray(_TIE_5x4, x_WxP.dtype)
+    F_W, g_Wx5, H_Wx5x5 = chinchilla_fgh(x_WxP @ M.T, w_WxN, data)
+    return F_W, g_Wx5 @ M, jnp.einsum("pi,wpq,qj->wij", M, H_Wx5x5, M)
+
+
+def tied_starts(starts_Tx5: np.ndarray) -> np.ndarray:
+    """Starts for the tied fit: each distinct (a, b, e, alpha) of a 5-parameter grid once, in grid order
+    (dropping beta from Hoffmann's grid leaves 900 of its 4,500 starts)."""
+    x_Tx4 = starts_Tx5[:, :4]
+    _, first = np.unique(x_Tx4, axis=0, return_index=True)
+    return x_Tx4[np.sort(first)]
+
+
 def fit_parametric(table: RunTable, delta: float = 1e-3, grid: dict | None = None, drop_highest: int = 0,
-                   solver: SolverOptions | None = None) -> FitResult:
-    """Approach 3: Huber on log-loss residuals from every start of `grid` (Hoffmann's by default)."""
+                   solver: SolverOptions | None = None, tie: str | None = None) -> FitResult:
+    """Approach 3: Huber on log-loss residuals from every start of `grid` (Hoffmann's by default).
+    `tie="alpha=beta"` fits one exponent for both terms, from the grid's distinct (a, b, e, alpha)."""
     grid = grid or HOFFMANN_GRID
     solver = solver or SolverOptions()
     if not delta > 0:
         raise DataError(f"Huber delta must be > 0, got {delta}")
+    _check_tie(tie)
     fit_table, dropped = drop_highest_loss(table, drop_highest)
-    _need_points(fit_table, 6, "approach 3 (5 parameters)")
-    starts = grid_points(grid)
+    n_params = 4 if tie else 5
+    _need_points(fit_table, n_params + 1, f"approach 3 ({n_params} parameters)")
+    starts = tied_starts(grid_points(grid)) if tie else grid_points(grid)
     data = _log_data(fit_table, delta)
-    sol = minimize(chinchilla_fgh, starts, np.ones((1, len(fit_table))), data, options=solver)
+    sol = minimize(_a3_fgh(tie), starts, np.ones((1, len(fit_table))), data, options=solver)
     best, minima = _best_and_minima(sol.x_TxP, sol.f_T, sol.status_T)
     params = _to_params(sol.x_TxP[best])
     n_at_best = int(np.sum(sol.f_T <= sol.f_T[best] * (1 + 1e-6)))
     details = {
         "n_starts": len(starts), "status": sol.counts(), "starts_reaching_best": n_at_best,
-        "best_start": dict(zip(("a", "b", "e", "alpha", "beta"), starts[best].tolist())),
+        "best_start": dict(zip(_raw_names(tie), starts[best].tolist())),
         "best_iterations": int(sol.n_iter_T[best]), "local_minima": minima, "solver": solver.to_dict(),
     }
     spec = _spec(fit_table, table, "parametric", "huber_log", delta, {**grid, "n_starts": len(starts)}, dropped,
-                 {"drop_highest": drop_highest})
+                 {"drop_highest": drop_highest, "tie": tie})
     return FitResult(spec=spec, params=params, objective=float(sol.f_T[best]),
                      derived=_derived(params), details=details, notes=table.notes)
 
@@ -133,13 +171,16 @@ def fit_parametric(table: RunTable, delta: float = 1e-3, grid: dict | None = Non
 def refit_parametric(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult,
                      solver: SolverOptions | None = None) -> dict[str, np.ndarray]:
     """Refit approach 3 once per weight row (bootstrap replicate), each from the full fit's best few
-    distinct local minima: every (replicate, start) pair is one task of the batched solver."""
+    distinct local minima: every (replicate, start) pair is one task of the batched solver. A tied fit
+    is refitted tied."""
     solver = solver or SolverOptions()
+    tie = result.spec.options.get("tie")
+    _check_tie(tie)
     minima = result.details.get("local_minima") or [result.params]
-    starts = np.asarray([_to_raw(m) for m in minima[:BOOTSTRAP_STARTS]])
+    starts = np.asarray([_to_raw(m, tie) for m in minima[:BOOTSTRAP_STARTS]])
     R, S = len(weights_RxN), len(starts)
     data = _log_data(fit_table, result.spec.delta)
-    sol = minimize(chinchilla_fgh, np.tile(starts, (R, 1)), weights_RxN, data,
+    sol = minimize(_a3_fgh(tie), np.tile(starts, (R, 1)), weights_RxN, data,
                    task_replicate_T=np.repeat(np.arange(R), S), options=solver)
     f_RxS = np.where(np.isin(sol.status_T, (CONVERGED, STALLED, MAX_ITER)), sol.f_T, np.inf).reshape(R, S)
     pick = np.argmin(f_RxS, axis=1)
@@ -150,24 +191,27 @@ def refit_parametric(fit_table: RunTable, weights_RxN: np.ndarray, result: FitRe
 
 
 def fit_vpnls(table: RunTable, grid: dict | None = None, drop_highest: int = 0, polish: int = 8,
-              solver: SolverOptions | None = None) -> FitResult:
-    """VPNLS: least squares on L with E, A, B >= 0 solved exactly for each (alpha, beta); (alpha, beta)
-    from a grid, then Newton from the `polish` best grid points."""
+              solver: SolverOptions | None = None, loss: str = "mse", delta: float | None = None,
+              tie: str | None = None) -> FitResult:
+    """VPNLS: E, A, B >= 0 solved for each (alpha, beta); (alpha, beta) from a grid, then Newton from the
+    `polish` best grid points. `loss="mse"`: least squares on L, (E, A, B) by exact NNLS. `loss="huber"`:
+    sum of Huber_delta(L - prediction), in loss units as the reference package has it (delta 1.0 unless
+    given: above most residuals of a converged run, so set it near the noise, e.g. 0.01-0.05, to resist
+    outliers); (E, A, B) by `IRLS_STEPS` reweighted NNLS steps, so the objective searched over the
+    exponents is the Huber loss at that IRLS solution. `tie="alpha=beta"` searches alpha alone."""
     grid = grid or VPNLS_GRID
     solver = solver or SolverOptions()
+    delta = _vpnls_delta(loss, delta)
+    _check_tie(tie)
     fit_table, dropped = drop_highest_loss(table, drop_highest)
-    _need_points(fit_table, 6, "VPNLS (5 parameters)")
-    data = _linear_data(fit_table)
-    alphas, betas = (np.linspace(*map(float, grid[k][:2]), int(grid[k][2])) for k in ("alpha", "beta"))
-    ab_Gx2 = np.stack(np.meshgrid(alphas, betas, indexing="ij"), -1).reshape(-1, 2)
+    n_params = 4 if tie else 5
+    _need_points(fit_table, n_params + 1, f"VPNLS ({n_params} parameters)")
+    data = _linear_data(fit_table, delta)
+    x_GxP = _vp_grid_points(grid, tie)
     w = np.ones(len(fit_table))
+    sol, best, order = _vp_search(x_GxP, w, data, polish, solver)
+    alpha, beta = sol.x_TxP[best][0], sol.x_TxP[best][-1]  # one column when tied: beta = alpha
     with x64():
-        obj_G = np.asarray(_vp_grid(jnp.asarray(ab_Gx2), jnp.asarray(w), data))
-        order = np.argsort(np.where(np.isfinite(obj_G), obj_G, np.inf))[:polish]
-        sol = minimize(_vp_fgh, ab_Gx2[order], w[None], data, options=solver)
-        ok = np.isin(sol.status_T, (CONVERGED, STALLED, MAX_ITER)) & np.isfinite(sol.f_T)
-        best = int(np.argmin(np.where(ok, sol.f_T, np.inf)))
-        alpha, beta = sol.x_TxP[best]
         _, theta = _vp_inner(jnp.asarray(alpha), jnp.asarray(beta), jnp.asarray(w), data)
     E, A, B = (float(t) for t in np.asarray(theta))
     params = {"E": E, "A": A, "B": B, "alpha": float(alpha), "beta": float(beta)}
@@ -175,29 +219,36 @@ def fit_vpnls(table: RunTable, grid: dict | None = None, drop_highest: int = 0, 
     if min(E, A, B) == 0.0:
         notes += (f"a coefficient sits on its bound 0 (E={E:.4g}, A={A:.4g}, B={B:.4g}): the data do not "
                   "pin down that term",)
-    details = {"n_grid": len(ab_Gx2), "grid_best": ab_Gx2[order[0]].tolist(), "polish_starts": polish,
-                   "status": sol.counts(), "solver": solver.to_dict()}
-    spec = _spec(fit_table, table, "vpnls", "mse_linear", None, {**grid, "n_points": len(ab_Gx2)}, dropped,
-                 {"drop_highest": drop_highest, "polish": polish})
+    details = {"n_grid": len(x_GxP), "grid_best": x_GxP[order[0]].tolist(), "polish_starts": polish,
+               "status": sol.counts(), "solver": solver.to_dict()}
+    if delta is not None:
+        details["irls_steps"] = IRLS_STEPS
+    spec = _spec(fit_table, table, "vpnls", "mse_linear" if delta is None else "huber_linear", delta,
+                 {**grid, "n_points": len(x_GxP)}, dropped,
+                 {"drop_highest": drop_highest, "polish": polish, "loss": loss, "tie": tie})
     return FitResult(spec=spec, params=params, objective=float(sol.f_T[best]), derived=_derived(params),
                      details=details, notes=notes)
 
 
 def refit_vpnls(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResult,
                 solver: SolverOptions | None = None) -> dict[str, np.ndarray]:
-    """Bootstrap VPNLS: Newton on (alpha, beta) from the full fit, then NNLS, per weight row."""
+    """Bootstrap VPNLS: Newton on the exponents from the full fit, then (E, A, B), per weight row, with
+    the fit's loss, delta and tie (read from `result.spec`)."""
     solver = solver or SolverOptions()
-    data = _linear_data(fit_table)
+    tie = result.spec.options.get("tie")
+    _check_tie(tie)
+    delta = result.spec.delta if result.spec.loss == "huber_linear" else None
+    data = _linear_data(fit_table, delta)
     R = len(weights_RxN)
-    start = np.tile([result.params["alpha"], result.params["beta"]], (R, 1))
+    x0_P = [result.params["alpha"]] if tie else [result.params["alpha"], result.params["beta"]]
     with x64():
-        sol = minimize(_vp_fgh, start, weights_RxN, data, task_replicate_T=np.arange(R), options=solver)
-        inner = jax.vmap(_vp_inner, in_axes=(0, 0, 0, None))
-        _, theta = inner(jnp.asarray(sol.x_TxP[:, 0]), jnp.asarray(sol.x_TxP[:, 1]),
-                         jnp.asarray(weights_RxN), data)
+        sol = minimize(_vp_fgh, np.tile(x0_P, (R, 1)), weights_RxN, data, task_replicate_T=np.arange(R),
+                       options=solver)
+        _, theta = _vp_inner_R(jnp.asarray(sol.x_TxP[:, 0]), jnp.asarray(sol.x_TxP[:, -1]),
+                               jnp.asarray(weights_RxN), data)
     theta = np.asarray(theta)
-    return {"E": theta[:, 0], "A": theta[:, 1], "B": theta[:, 2], "alpha": sol.x_TxP[:, 0],
-            "beta": sol.x_TxP[:, 1], "objective": sol.f_T}
+    return {"E": theta[:, 0], "A": theta[:, 1], "B": theta[:, 2], "alpha": sol.x_TxP[:, 0].copy(),
+            "beta": sol.x_TxP[:, -1].copy(), "objective": sol.f_T}
 
 
 def derived_from_samples(samples: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -210,22 +261,29 @@ _SUBSETS = np.array([m for m in itertools.product((0.0, 1.0), repeat=3)])  # all
 
 
 def _vp_inner(alpha, beta, w_N, data):
-    """Exact NNLS for (E, A, B) at fixed exponents: the best feasible least-squares solution over all
-    8 active sets (3 unknowns, so enumerating them is exact and vectorises). Columns are scaled to unit
-    weighted RMS first because N^-alpha can be 1e-20 when alpha is large."""
-    X = jnp.stack([jnp.ones_like(data["log_n"]), jnp.exp(-alpha * data["log_n"]),
-                   jnp.exp(-beta * data["log_d"])], axis=-1)
-    y = data["loss"]
-    scale = jnp.sqrt(jnp.sum(w_N[:, None] * X * X, axis=0) / jnp.sum(w_N)) + 1e-300
-    Xs = X / scale
+    """(E, A, B) >= 0 at fixed exponents and the objective there: exact weighted NNLS for least squares;
+    for Huber (when `data` carries a delta) the IRLS solution and its weighted Huber loss."""
+    X_Nx3 = jnp.stack([jnp.ones_like(data["log_n"]), jnp.exp(-alpha * data["log_n"]),
+                       jnp.exp(-beta * data["log_d"])], axis=-1)
+    if "delta" in data:
+        return _huber_irls(X_Nx3, data["loss"], w_N, data["delta"])
+    return _nnls(X_Nx3, data["loss"], w_N)
+
+
+def _nnls(X_Nx3, y_N, w_N):
+    """Exact weighted NNLS: the best feasible least-squares solution over all 8 active sets (3 unknowns,
+    so enumerating them is exact and vectorises). Columns are scaled to unit weighted RMS first because
+    N^-alpha can be 1e-20 when alpha is large. Returns (sum w r^2, theta_3)."""
+    scale = jnp.sqrt(jnp.sum(w_N[:, None] * X_Nx3 * X_Nx3, axis=0) / jnp.sum(w_N)) + 1e-300
+    Xs = X_Nx3 / scale
     M = Xs.T @ (w_N[:, None] * Xs)
-    v = Xs.T @ (w_N * y)
+    v = Xs.T @ (w_N * y_N)
     masks = jnp.asarray(_SUBSETS)
 
     def solve(mask):
         Mm = M * jnp.outer(mask, mask) + jnp.diag(1.0 - mask)
         theta = jnp.linalg.solve(Mm, v * mask)
-        r = y - Xs @ theta
+        r = y_N - Xs @ theta
         return jnp.sum(w_N * r * r), theta
 
     obj_K, theta_Kx3 = jax.vmap(solve)(masks)
@@ -234,16 +292,74 @@ def _vp_inner(alpha, beta, w_N, data):
     return obj_K[k], theta_Kx3[k] / scale
 
 
+def _huber_irls(X_Nx3, y_N, w_N, delta):
+    """Huber (E, A, B) >= 0 by IRLS: NNLS, then `IRLS_STEPS` NNLS solves with weights w min(1, delta/|r|).
+    A fixed number of steps (no convergence test) keeps the result a smooth function of the exponents
+    between active-set and inside/outside-delta changes, so the grid and Newton search over them work.
+    Only the last solve is differentiated, its weights held fixed: once IRLS has converged the gradient
+    is the exact variable-projection gradient, and the Newton matrix takes the IRLS (secant) curvature
+    in place of Huber's zero beyond delta, as `analysis.optimize` does for approach 3. (Differentiating
+    through every step gave the same gradient and compiled twice as slowly.) Returns (sum w Huber(r),
+    theta_3)."""
+    X0_Nx3 = jax.lax.stop_gradient(X_Nx3)
+
+    def irls_weights(theta_3):
+        return w_N * delta / jnp.maximum(jnp.abs(y_N - X0_Nx3 @ theta_3), delta)
+
+    theta_3 = jax.lax.fori_loop(0, IRLS_STEPS - 1, lambda _, t: _nnls(X0_Nx3, y_N, irls_weights(t))[1],
+                                _nnls(X0_Nx3, y_N, w_N)[1])
+    theta_3 = _nnls(X_Nx3, y_N, jax.lax.stop_gradient(irls_weights(theta_3)))[1]
+    ar_N = jnp.abs(y_N - X_Nx3 @ theta_3)
+    huber_N = jnp.where(ar_N <= delta, 0.5 * ar_N * ar_N, delta * (ar_N - 0.5 * delta))
+    return jnp.sum(w_N * huber_N), theta_3
+
+
 def _vp_objective(x_P, w_N, data):
-    return _vp_inner(x_P[0], x_P[1], w_N, data)[0]
+    # x_P is (alpha, beta), or (alpha,) when tied: x_P[-1] is beta either way.
+    return _vp_inner(x_P[0], x_P[-1], w_N, data)[0]
 
 
 _vp_fgh = autodiff_fgh(_vp_objective)
+_vp_inner_R = jax.jit(jax.vmap(_vp_inner, in_axes=(0, 0, 0, None)))  # one replicate per weight row
 
 
 @jax.jit
-def _vp_grid(ab_Gx2, w_N, data):
-    return jax.vmap(lambda ab: _vp_objective(ab, w_N, data))(ab_Gx2)
+def _vp_grid(x_GxP, w_N, data):
+    return jax.vmap(lambda x_P: _vp_objective(x_P, w_N, data))(x_GxP)
+
+
+def _vp_grid_points(grid: dict, tie: str | None) -> np.ndarray:
+    """Exponent grid rows: (alpha, beta) pairs, or alpha alone when tied."""
+    alphas, betas = (np.linspace(*map(float, grid[k][:2]), int(grid[k][2])) for k in ("alpha", "beta"))
+    if tie:
+        return alphas[:, None]
+    return np.stack(np.meshgrid(alphas, betas, indexing="ij"), -1).reshape(-1, 2)
+
+
+def _vp_search(x_GxP, w_N, data, polish: int, solver: SolverOptions):
+    """Objective at every grid row, then Newton from the `polish` best: (solution, best task, grid order)."""
+    with x64():
+        obj_G = np.asarray(_vp_grid(jnp.asarray(x_GxP), jnp.asarray(w_N), data))
+    order = np.argsort(np.where(np.isfinite(obj_G), obj_G, np.inf))[:polish]
+    sol = minimize(_vp_fgh, x_GxP[order], w_N[None], data, options=solver)
+    ok = np.isin(sol.status_T, (CONVERGED, STALLED, MAX_ITER)) & np.isfinite(sol.f_T)
+    if not ok.any():
+        raise DataError("VPNLS: no start converged to a finite objective; check the data")
+    return sol, int(np.argmin(np.where(ok, sol.f_T, np.inf))), order
+
+
+def _vpnls_delta(loss: str, delta) -> float | None:
+    """The Huber delta VPNLS will use (None for least squares), after checking loss and delta."""
+    if loss not in VPNLS_LOSSES:
+        raise DataError(f"unknown VPNLS loss {loss!r}; use 'mse' or 'huber'")
+    if loss == "mse":
+        if delta is not None:
+            raise DataError(f"delta={delta} is the Huber threshold; it needs loss='huber' (got loss='mse')")
+        return None
+    delta = VPNLS_HUBER_DELTA if delta is None else delta
+    if not (isinstance(delta, numbers.Real) and math.isfinite(delta) and delta > 0):
+        raise DataError(f"Huber delta must be a finite number > 0 (in loss units), got {delta!r}")
+    return float(delta)
 
 
 def _log_data(table: RunTable, delta) -> dict:
@@ -251,20 +367,37 @@ def _log_data(table: RunTable, delta) -> dict:
             "delta": np.float64(delta)}
 
 
-def _linear_data(table: RunTable) -> dict:
-    return {"log_n": np.log(table.N), "log_d": np.log(table.D), "loss": np.asarray(table.loss, float)}
+def _linear_data(table: RunTable, delta: float | None = None) -> dict:
+    """VPNLS data; a "delta" entry makes the objective Huber (`_vp_inner`)."""
+    data = {"log_n": np.log(table.N), "log_d": np.log(table.D), "loss": np.asarray(table.loss, float)}
+    return data if delta is None else {**data, "delta": np.float64(delta)}
 
 
 def _to_params(x):
-    """Raw (a, b, e, alpha, beta) rows -> named E, A, B, alpha, beta (floats, or arrays for many rows)."""
+    """Raw (a, b, e, alpha, beta) rows -> named E, A, B, alpha, beta (floats, or arrays for many rows).
+    Tied rows (a, b, e, alpha) end in alpha, so beta (the last column either way) comes out = alpha."""
     x = np.asarray(x, float)
     conv = (lambda v: float(v)) if x.ndim == 1 else (lambda v: v)
     return {"E": conv(np.exp(x[..., 2])), "A": conv(np.exp(x[..., 0])), "B": conv(np.exp(x[..., 1])),
-            "alpha": conv(x[..., 3]), "beta": conv(x[..., 4])}
+            "alpha": conv(x[..., 3]), "beta": conv(x[..., -1])}
 
 
-def _to_raw(p: dict) -> list[float]:
-    return [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]]
+def _to_raw(p: dict, tie: str | None = None) -> list[float]:
+    raw = [np.log(p["A"]), np.log(p["B"]), np.log(p["E"]), p["alpha"], p["beta"]]
+    return raw[:4] if tie else raw
+
+
+def _raw_names(tie: str | None) -> tuple[str, ...]:
+    return ("a", "b", "e", "alpha") if tie else ("a", "b", "e", "alpha", "beta")
+
+
+def _a3_fgh(tie: str | None):
+    return chinchilla_tied_fgh if tie else chinchilla_fgh
+
+
+def _check_tie(tie) -> None:
+    if tie not in (None, TIE):
+        raise DataError(f"unknown tie {tie!r}; the one tie on offer is {TIE!r} (or none)")
 
 
 def _best_and_minima(x_TxP, f_T, status_T, keep: int = 8) -> tuple[int, list[dict]]:
