@@ -172,3 +172,16 @@ train(load(None, {overrides!r}), {str(run)!r}, quiet=True)
     assert summary["status"] == "completed" and summary["steps"] == 8
     assert summary["final_train_loss"] == pytest.approx(sum(r["loss"] for r in rows[-8:]) / 8, rel=1e-12)
     assert summary["final_val_loss"] == rows[-1]["val_loss"]
+
+
+def test_full_disk_inside_an_orbax_save_is_read_as_the_os_error():
+    """What orbax raised when a 3 MB tmpfs filled during a save (TensorStore's ValueError, not an OSError)."""
+    from scaling.train import as_os_error
+
+    message = ('RESOURCE_EXHAUSTED: Error writing local file "/runs/a/checkpoints/7.orbax-checkpoint-tmp/state.orbax-'
+               'checkpoint-tmp/_sharding": Failed writing: "/runs/a/checkpoints/7.orbax-checkpoint-tmp/x.__lock": '
+               "Failed to write 7655 bytes to file 5: No space left on device [os_error_code='28']")
+    err = as_os_error(ValueError(message))
+    assert err.errno == 28 and err.strerror == "No space left on device"
+    assert err.filename == "/runs/a/checkpoints (saving the checkpoint of step 7)"
+    assert as_os_error(ValueError("shapes do not match")) is None
