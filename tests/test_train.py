@@ -185,3 +185,12 @@ def test_full_disk_inside_an_orbax_save_is_read_as_the_os_error():
     assert err.errno == 28 and err.strerror == "No space left on device"
     assert err.filename == "/runs/a/checkpoints (saving the checkpoint of step 7)"
     assert as_os_error(ValueError("shapes do not match")) is None
+
+
+def test_directory_of_a_run_that_failed_before_any_progress_is_taken_over(tmp_path, tiny_overrides, capsys):
+    """A run that failed during setup (no checkpoint, no metrics) must not block the corrected rerun."""
+    (tmp_path / "config.json").write_text(json.dumps({"run_id": "abc123", "config": {}}))
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "failed", "run_id": "abc123", "error": "boom"}))
+    summary = train(load(None, tiny_overrides + ["train.steps=2"]), tmp_path, quiet=True)
+    assert summary["status"] == "completed" and summary["run_id"] != "abc123"
+    assert "holds run abc123, which has no checkpoint and no metrics" in capsys.readouterr().err
