@@ -1,7 +1,7 @@
 """Executors: run a sweep's planned runs, each once, in worker processes, locally or on a Ray cluster.
 
 `execute` is the unit of work and is the same for both executors: take the run's lock (or report
-it taken), start `python -m sweeps.worker run RUN_DIR` pinned to its CPU share (and GPU), wait, and
+it taken), start `python -P -m sweeps.worker run RUN_DIR` pinned to its CPU share (and GPU), wait, and
 read the outcome from the exit code and summary.json. The worker inherits the lock's descriptor, so
 the lock lasts as long as the training does, whichever of the two processes dies first.
 
@@ -27,6 +27,14 @@ from sweeps import store
 DONE = ("completed", "diverged")  # not retried; a failed run is retried by the next `sweep run`
 
 
+def worker_command(*args: str) -> list[str]:
+    """The command line of a worker process. `-P`: without it `-m` puts the current directory first on
+    sys.path, so a `sweeps/worker.py` (or `scaling/`) in the directory the sweep was started from would
+    run instead of the installed code. The worker keeps that directory as its working directory, so
+    relative paths in a config (data.source) still mean what they meant to the user."""
+    return [sys.executable, "-P", "-m", "sweeps.worker", *args]
+
+
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     run_id: str
@@ -41,8 +49,9 @@ def cores_for(slot: int, threads: int) -> list[int]:
     return [available[(slot * threads + i) % len(available)] for i in range(threads)]
 
 
-def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: str | None = None) -> Outcome:
-    """Train one run in a worker process, holding its lock; returns how it ended."""
+def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: str | None = None,
+            cwd: str | None = None) -> Outcome:
+    """Train one run in a worker process (started in `cwd`, default ours), holding its lock; returns how it ended."""
     directory = Path(run_dir)
     run_id = directory.name
     fd = store.try_lock(directory)
@@ -56,13 +65,12 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
         env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpus
-        cmd = [sys.executable, "-m", "sweeps.worker", "run", str(directory), "--threads", str(threads),
-               "--cores", ",".join(map(str, cores or []))]
+        cmd = worker_command("run", str(directory), "--threads", str(threads), "--cores", ",".join(map(str, cores or [])))
         store.append_attempt(directory, {"event": "start", "pid": os.getpid(), "host": os.uname().nodename})
         with open(directory / "worker.log", "ab") as log:
             log.write(f"--- attempt at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,)).returncode
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,), cwd=cwd).returncode
         summary = store.read_summary(directory) or {}
         fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
         if code == 0 and summary.get("status") == "completed":
@@ -114,20 +122,67 @@ class LocalExecutor:
         self.pool.shutdown(wait=True)
 
 
-def _ray_execute(run_dir: str, threads: int) -> Outcome:
+def _ray_execute(run_dir: str, threads: int, cwd: str | None = None) -> Outcome:
     """Ray task body: the same `execute`, on whichever node Ray placed it (which must see SWEEP_DIR)."""
     import zlib
 
     # Ray assigns CPU counts, not CPU ids: pin by the run id so that concurrent tasks usually differ.
     slot = zlib.crc32(Path(run_dir).name.encode())
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")  # set by Ray for tasks that asked for GPUs
-    return execute(run_dir, threads, cores_for(slot, threads), gpus)
+    cwd = cwd if cwd and os.path.isdir(cwd) else None  # the driver's directory, where this node has it
+    return execute(run_dir, threads, cores_for(slot, threads), gpus, cwd)
+
+
+# A sweep has no business on the network: no usage statistics and no prompt about them (a user's own
+# setting wins). What Ray still does, whatever these say: its head asks cloud metadata servers
+# (169.254.169.254, metadata.google.internal) once for the cluster's provider, and each node finds its
+# own address by connect()ing a UDP socket towards 8.8.8.8, which sends nothing; offline both fail at
+# once and Ray carries on (tests/test_bad_input_sweeps.py runs sweeps in a namespace with no network).
+RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0", "RAY_USAGE_STATS_PROMPT_ENABLED": "0"}
+
+
+def _set_ray_env(address: str | None) -> None:
+    """RAY_ENV, and for the one-machine cluster we start, token authentication with a token of its own in
+    the environment (Ray would otherwise enable it with a notice on every run and keep a token in ~/.ray).
+    Set before Ray is imported (it reads its settings then) and inherited by every process it starts; a
+    user's own setting wins."""
+    import secrets
+
+    for key, value in RAY_ENV.items():
+        os.environ.setdefault(key, value)
+    if not address and "RAY_AUTH_MODE" not in os.environ and "ray" not in sys.modules:
+        os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32))
+
+
+def _init_ray(ray, address: str | None, env: dict, neutral_dir: Path) -> None:
+    """ray.init from `neutral_dir`: Ray puts the driver's working directory first on its workers' sys.path
+    (JobConfig py_driver_sys_path), which would let a sweeps/ package there stand in for ours in the tasks."""
+    import warnings
+
+    previous = os.getcwd()
+    neutral_dir.mkdir(parents=True, exist_ok=True)
+    os.chdir(neutral_dir)
+    try:
+        with warnings.catch_warnings():
+            # Planning imported JAX, which warns at every fork; Ray's forks exec at once, so the child never
+            # takes a JAX lock and the deadlock it warns of cannot happen.
+            warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+            if address:
+                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
+            else:  # a one-machine cluster that lives as long as this process
+                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env={"env_vars": env},
+                         log_to_driver=False)
+    finally:
+        os.chdir(previous)
 
 
 class RayExecutor:
-    """Each run is a Ray task asking for `threads` CPUs and `gpus_per_run` GPUs."""
+    """Each run is a Ray task asking for `threads` CPUs and `gpus_per_run` GPUs (default: 1 when the
+    cluster has GPUs). `neutral_dir` (the sweep directory) is where Ray is started from."""
 
-    def __init__(self, address: str | None, workers: int | None, threads: int, gpus_per_run: float):
+    def __init__(self, address: str | None, workers: int | None, threads: int, gpus_per_run: float | None,
+                 neutral_dir: str | Path = "."):
+        _set_ray_env(address)
         try:
             import ray
         except ImportError:
@@ -137,19 +192,19 @@ class RayExecutor:
 
         env = {k: os.environ[k] for k in ("SCALING_CACHE", "JAX_PLATFORMS", "XLA_FLAGS") if k in os.environ}
         if not ray.is_initialized():
-            if address:
-                ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
-            else:  # a one-machine cluster that lives as long as this process
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env={"env_vars": env},
-                         log_to_driver=False)
+            _init_ray(ray, address, env, Path(neutral_dir).resolve())
         self.ray = ray
-        cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
-        self.workers = workers or max(1, cluster_cpus // threads)
+        resources = ray.cluster_resources()
+        if gpus_per_run is None:
+            gpus_per_run = 1.0 if resources.get("GPU") else 0.0
+        self.workers = workers or max(1, int(resources.get("CPU", 1)) // threads)
         self.threads = threads
+        self.cwd = os.getcwd()
         self.task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute)
 
     def submit(self, run_dir: str):
-        return self.task.remote(run_dir, self.threads)
+        # Absolute: Ray's workers do not run in our working directory.
+        return self.task.remote(os.path.abspath(run_dir), self.threads, self.cwd)
 
     def wait(self, futures: list, timeout: float) -> list:
         done, _ = self.ray.wait(futures, num_returns=len(futures), timeout=timeout)

@@ -15,11 +15,11 @@ import json
 import math
 import os
 import subprocess
-import sys
 
 from scaling import accounting, io
 from scaling.config import to_dict
 from scaling.errors import ScalingError
+from sweeps.executors import worker_command
 from sweeps.plan import Plan, PlannedRun
 
 EVAL_BATCH = 16  # sequences per validation batch, as in scaling.train
@@ -61,8 +61,7 @@ def step_flops(run: PlannedRun) -> float:
 
 def _probe(run: PlannedRun, threads: int, steps: int) -> dict:
     config = dataclasses.replace(run.config, train=dataclasses.replace(run.config.train, steps=steps + 2))
-    cmd = [sys.executable, "-m", "sweeps.worker", "probe", json.dumps(to_dict(config)), "--threads", str(threads),
-           "--steps", str(steps)]
+    cmd = worker_command("probe", json.dumps(to_dict(config)), "--threads", str(threads), "--steps", str(steps))
     env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:

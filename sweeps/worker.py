@@ -1,7 +1,8 @@
 """A child process that trains one planned run (or times a probe model), isolated from the sweep.
 
-  python -m sweeps.worker run RUN_DIR [--threads T] [--cores 0,1]
-  python -m sweeps.worker probe CONFIG_JSON [--threads T] [--steps S]
+  python -P -m sweeps.worker run RUN_DIR [--threads T] [--cores 0,1]
+  python -P -m sweeps.worker probe CONFIG_JSON [--threads T] [--steps S]
+(-P: the installed code, never a sweeps/ in the working directory; see executors.worker_command)
 
 Why a process per run: a crash (segfault, out of memory) loses one run, not the sweep; and the CPU
 share must be fixed before JAX starts. XLA:CPU sizes its thread pool from the CPUs the process may
@@ -68,9 +69,11 @@ def prepare_branch(run_dir: Path, record: dict) -> None:
     parent's metrics up to the branch point into its metrics.jsonl, so that train() simply resumes.
     """
     from scaling import io
-    from sweeps.store import has_checkpoint
+    from sweeps.store import has_checkpoint, read_summary
 
-    if has_checkpoint(run_dir) or (run_dir / "summary.json").exists():
+    # A summary that is not a finished one (a "failed" stub, or one damaged on disk) is no progress: the
+    # branch must still start from its parent, not from scratch.
+    if has_checkpoint(run_dir) or (read_summary(run_dir) or {}).get("status") in ("completed", "diverged"):
         return
     step = record["branch_step"]
     parent = run_dir.parent / record["parent_run_id"]
