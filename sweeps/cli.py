@@ -17,7 +17,9 @@ examples:
 
 Re-running `sweep run` on the same --out skips finished runs, resumes interrupted ones from their
 checkpoints and starts the rest; several `sweep run` processes (or machines sharing the directory)
-may work on one sweep at once: a lock per run makes each run train in one place only.
+may work on one sweep at once: a lock per run makes each run train in one place only. A spec that
+plans other runs than the sweep directory's is refused unless --force, which re-plans the directory
+and keeps every finished run in results.parquet.
 """
 
 
@@ -45,7 +47,10 @@ def register(subparsers) -> None:
 
     run = sub.add_parser("run", help="run a sweep (resumable; safe to run concurrently on one --out)")
     spec_args(run)
-    run.add_argument("--out", metavar="SWEEP_DIR", required=True, help="sweep directory (created or resumed)")
+    run.add_argument("--out", metavar="SWEEP_DIR", required=True,
+                     help="sweep directory: new, empty, or one of this spec's (resumed)")
+    run.add_argument("--force", action="store_true",
+                     help="re-plan a sweep directory of another spec (its finished runs stay in results.parquet)")
     run.add_argument("--executor", choices=("local", "ray"), default="local",
                      help="local worker processes (default) or tasks on a Ray cluster")
     run.add_argument("--retries", type=int, default=1, help="extra attempts for a failed run (default 1)")
@@ -89,15 +94,25 @@ def _load_plan(args):
     return spec, make_plan(spec)
 
 
+def _check_counts(args) -> None:
+    """Refuse counts that mean nothing before anything is planned or written."""
+    from scaling.errors import ConfigError
+
+    for flag, least in (("threads", 1), ("workers", 1), ("retries", 0), ("gpus_per_run", 0)):
+        value = getattr(args, flag, None)
+        if value is not None and value < least:
+            name = "--" + flag.replace("_", "-")
+            raise ConfigError(f"{name} {value}: must be at least {least}" + (" (or leave it out for the default)"
+                                                                              if flag in ("threads", "workers") else ""))
+
+
 def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
     # On CPU one thread per run (small models scale poorly with threads; more runs at once do better);
     # on GPU the CPUs are shared among the GPUs' workers, which feed their device.
-    threads = args.threads or (max(1, (os.cpu_count() or 1) // len(gpus)) if gpus else 1)
-    if threads < 1:
-        from scaling.errors import ConfigError
-        raise ConfigError(f"--threads must be >= 1, got {threads}")
-    workers = args.workers or (len(gpus) if gpus else max(1, (os.cpu_count() or 1) // threads))
-    return threads, max(1, workers)
+    threads = args.threads if args.threads is not None else (max(1, (os.cpu_count() or 1) // len(gpus)) if gpus else 1)
+    workers = args.workers if args.workers is not None else (
+        len(gpus) if gpus else max(1, (os.cpu_count() or 1) // threads))
+    return threads, workers
 
 
 def format_plan(plan, estimate=None, workers: int = 1) -> str:
@@ -125,6 +140,7 @@ def format_plan(plan, estimate=None, workers: int = 1) -> str:
 
 
 def cmd_plan(args) -> int:
+    _check_counts(args)
     spec, plan = _load_plan(args)
     threads, workers = _parallelism(args, _local_gpus())
     estimate = None
@@ -209,21 +225,55 @@ def _notable_lines(directory: Path) -> list[str]:
             if line.startswith(("warning: checkpoint", "resuming ", "branch: "))][:6]
 
 
+def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force: bool) -> None:
+    """`sweep run` writes into a new or empty directory or a sweep directory planned from the same runs;
+    another plan's directory only with --force (which keeps its finished runs), never a directory of the
+    user's."""
+    from scaling.errors import ConfigError, ScalingError
+    from sweeps import store
+
+    if sweep_dir.exists() and not sweep_dir.is_dir():
+        raise ConfigError(f"--out {sweep_dir} exists and is not a directory; pass a sweep directory (new, or one "
+                          "written by `scaling sweep run`)")
+    if not (sweep_dir / "sweep.json").exists():
+        # A plan is written runs/ first, sweep.json last: runs/ alone is a sweep killed while planning.
+        foreign = [p.name for p in sweep_dir.iterdir() if p.name != "runs" and not p.name.startswith(".sweep.json.")] \
+            if sweep_dir.is_dir() else []
+        if foreign:
+            raise ConfigError(f"--out {sweep_dir} is a non-empty directory that is not a sweep directory (no sweep.json; "
+                              f"it holds {foreign[0]}); pass a new or empty directory")
+        return
+    try:
+        sweep = store.read_sweep(sweep_dir)
+    except ScalingError:
+        if force:
+            return  # rewritten from the spec; the runs' own directories are untouched
+        raise
+    planned = set(sweep["run_ids"])
+    if planned != set(run_ids) and not force:
+        added, dropped = len(set(run_ids) - planned), len(planned - set(run_ids))
+        raise ConfigError(f"--out {sweep_dir} holds sweep '{sweep.get('name')}' planned from {sweep.get('spec_path')} "
+                          f"({len(planned)} runs); {spec_path} plans {len(run_ids)} runs, {added} of them new and "
+                          f"{dropped} of the directory's missing: pass another --out, or --force to re-plan this "
+                          "directory (its finished runs stay in results.parquet)")
+
+
 def cmd_run(args) -> int:
     from sweeps import collect, store
     from sweeps.executors import LocalExecutor, RayExecutor, run_sweep
 
+    _check_counts(args)
     spec, plan = _load_plan(args)
     sweep_dir = Path(args.out)
-    gpus = _local_gpus() if args.executor == "local" else []
-    threads, workers = _parallelism(args, gpus)
     # Parents first (their branches wait on them), then the dearest runs, so that the sweep ends evenly.
     order = sorted(plan.runs, key=lambda r: (r.role != "parent", r.role == "branch", -r.flops["flops_exact"]))
     records = [run.record(spec) for run in order]
+    _check_sweep_dir(sweep_dir, str(args.spec), [r["run_id"] for r in records], args.force)
+    gpus = _local_gpus() if args.executor == "local" else []
+    threads, workers = _parallelism(args, gpus)
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
-    if args.executor == "ray":
-        gpus_per_run = args.gpus_per_run if args.gpus_per_run is not None else (1.0 if _local_gpus() else 0.0)
-        executor = RayExecutor(args.ray_address, args.workers, threads, gpus_per_run)
+    if args.executor == "ray":  # Ray's GPUs are the cluster's, so the driver never starts JAX (nor forks after it)
+        executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
     else:
         executor = LocalExecutor(workers, threads, gpus)
     print(f"sweep '{spec.name}': {len(records)} runs in {sweep_dir}, {args.executor} executor, "
@@ -238,6 +288,7 @@ def cmd_run(args) -> int:
         display.close()
         executor.close()
     path, n_rows = collect.collect(sweep_dir)
+    _warn(collect.problems(sweep_dir))
     counts = {}
     for record in records:
         state = store.run_state(sweep_dir, record)
@@ -247,6 +298,11 @@ def cmd_run(args) -> int:
     for run_id, error in tally.failures.items():
         print(f"failed {run_id}: {error}", file=sys.stderr)
     return 1 if tally.failures else 0
+
+
+def _warn(lines: list[str]) -> None:
+    for line in lines:
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def cmd_status(args) -> int:
@@ -266,12 +322,17 @@ def cmd_status(args) -> int:
     for record, state in states:
         if state.status in ("failed", "diverged"):
             print(f"  {state.status:11} {state.run_id} {record['label']:24} {state.error}")
+    for record, state in states:
+        if state.status == store.CORRUPT:
+            print(f"  {state.status} {state.run_id} {record['label']:24} step {state.step}/{state.steps}")
+    _warn([f"run {s.run_id}: {s.error}" for _, s in states if s.status == store.CORRUPT])
     return 0
 
 
 def cmd_collect(args) -> int:
-    from sweeps.collect import collect
+    from sweeps.collect import collect, problems
 
     path, n_rows = collect(args.sweep_dir, args.out)
+    _warn(problems(args.sweep_dir))
     print(f"wrote {n_rows} rows to {path}")
     return 0

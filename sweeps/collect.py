@@ -9,7 +9,10 @@ Columns (types fixed by SCHEMA, so that an all-null column keeps its type):
   n_heads, d_ff, vocab_size, seq_len, batch_size, lr, warmup_steps, schedule, steps, target_n, label,
   sweep_name, kind, wall_time_s, error.
 WSD stable-phase runs are not rows: their loss is taken at a high learning rate and is no (N, D) point.
-Failed runs carry their planned N and the tokens they consumed (0 when they never started).
+Failed runs carry their planned N and the tokens they consumed (0 when they never started). A run whose
+summary.json is damaged stays visible as status "corrupt summary" (no loss; the analysis skips it).
+Finished runs in runs/ that the current plan no longer lists (re-planned with `sweep run --force`) keep
+their rows: collecting never drops a finished run.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from scaling import io
+from scaling.errors import ScalingError
 from sweeps import store
 
 SCHEMA = pa.schema([
@@ -55,22 +59,53 @@ def row(record: dict, summary: dict) -> dict:
     }
 
 
+def all_records(sweep_dir: str | Path) -> list[dict]:
+    """The plan's records, then those of earlier plans' runs still in runs/."""
+    records = store.load_records(sweep_dir)
+    return records + store.unplanned_records(sweep_dir, {r["run_id"] for r in records})
+
+
 def rows(sweep_dir: str | Path) -> list[dict]:
     found = []
-    for record in store.load_records(sweep_dir):
+    for record in all_records(sweep_dir):
         if record.get("role") == "parent":
             continue
-        summary = store.read_summary(store.run_dir(sweep_dir, record["run_id"]))
+        directory = store.run_dir(sweep_dir, record["run_id"])
+        summary = store.read_summary(directory)
         if summary and summary.get("status") in store.FINISHED:
             found.append(row(record, summary))
+        elif not store.is_locked(directory) and (problem := store.summary_problem(directory)):
+            found.append(row(record, {"status": store.CORRUPT, "error": problem}))
     return found
+
+
+def problems(sweep_dir: str | Path) -> list[str]:
+    """One line per run whose summary.json is damaged (for `warning:` lines)."""
+    found = []
+    for record in all_records(sweep_dir):
+        directory = store.run_dir(sweep_dir, record["run_id"])
+        if not store.is_locked(directory) and (problem := store.summary_problem(directory)):
+            found.append(f"run {record['run_id']}: {problem}")
+    return found
+
+
+def check_out(path: Path) -> None:
+    """The results file may replace a results file, never a directory or some other file."""
+    if path.is_dir():
+        raise ScalingError(f"--out {path} is a directory; pass a file path, e.g. {path / 'results.parquet'}")
+    if path.exists():
+        with open(path, "rb") as handle:
+            if handle.read(4) != b"PAR1":
+                raise ScalingError(f"--out {path} exists and is not a parquet file; collect replaces only a results "
+                                   "file: pass a new path")
 
 
 def collect(sweep_dir: str | Path, out: str | Path | None = None) -> tuple[Path, int]:
     """Write the results table (atomically); returns its path and the number of rows."""
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pylist(rows(sweep_dir), schema=SCHEMA)
     path = Path(out) if out else Path(sweep_dir) / "results.parquet"
+    check_out(path)
+    table = pa.Table.from_pylist(rows(sweep_dir), schema=SCHEMA)
     io.atomic_write(path, lambda handle: pq.write_table(table, handle))
     return path, table.num_rows

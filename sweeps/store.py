@@ -10,7 +10,11 @@
 
 A run is finished when summary.json has status completed, diverged or failed. The lock, not a
 status file, says a run is being trained: the kernel drops it when its holder dies, even by SIGKILL,
-so a crashed sweep never leaves a run that looks taken.
+so a crashed sweep never leaves a run that looks taken. An unreadable summary.json (damaged on disk)
+makes the run "corrupt summary": shown with a warning, and trained again (resumed) by the next run.
+
+Run ids come from disk (sweep.json, run.json) and name directories, so they are checked before use:
+a run id is letters, digits, '_', '-' and '.', never a path.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ import dataclasses
 import fcntl
 import json
 import os
+import re
 import time
 from pathlib import Path
 
 from scaling import io
+from scaling.errors import ScalingError
 
 FINISHED = ("completed", "diverged", "failed")
+CORRUPT = "corrupt summary"  # the run state of a run whose summary.json cannot be read
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
 def runs_dir(sweep_dir: str | Path) -> Path:
@@ -32,7 +40,13 @@ def runs_dir(sweep_dir: str | Path) -> Path:
 
 
 def run_dir(sweep_dir: str | Path, run_id: str) -> Path:
+    if not is_run_id(run_id):  # ids are checked where they are read; this keeps any other out of the paths
+        raise ScalingError(f"{sweep_dir}: {run_id!r} is not a run id (letters, digits, '_', '-', '.'; no path)")
     return runs_dir(sweep_dir) / run_id
+
+
+def is_run_id(run_id) -> bool:
+    return isinstance(run_id, str) and RUN_ID.fullmatch(run_id) is not None and ".." not in run_id
 
 
 def write_plan(sweep_dir: str | Path, spec_text: str, spec_name: str, spec_path: str, records: list[dict],
@@ -48,24 +62,88 @@ def write_plan(sweep_dir: str | Path, spec_text: str, spec_name: str, spec_path:
                                              "overrides": list(overrides), "run_ids": [r["run_id"] for r in records]})
 
 
-def load_records(sweep_dir: str | Path) -> list[dict]:
-    """The planned runs' records, in plan order."""
-    from scaling.errors import ScalingError
-
+def read_sweep(sweep_dir: str | Path) -> dict:
+    """sweep.json, checked: a dict whose run_ids are run ids. Raises ScalingError saying what to do."""
     path = Path(sweep_dir) / "sweep.json"
     if not path.exists():
         raise ScalingError(f"{sweep_dir} is not a sweep directory (no sweep.json); run `scaling sweep run SPEC --out "
                            f"{sweep_dir}` first")
-    ids = io.read_json(path)["run_ids"]
-    return [io.read_json(run_dir(sweep_dir, run_id) / "run.json") for run_id in ids]
+    try:
+        sweep = io.read_json(path)
+        ids = sweep["run_ids"]
+        if not isinstance(ids, list):
+            raise TypeError("run_ids is not a list")
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ScalingError(f"{path} is unreadable ({type(err).__name__}: {err}); write it again from the spec with "
+                           f"`scaling sweep run SPEC --out {sweep_dir} --force` (finished runs are kept)") from None
+    bad = [run_id for run_id in ids if not is_run_id(run_id)]
+    if bad:
+        raise ScalingError(f"{path} names {bad[0]!r}, which is not a run id (letters, digits, '_', '-', '.'; no path); "
+                           f"write it again with `scaling sweep run SPEC --out {sweep_dir} --force`")
+    return sweep
+
+
+def read_record(sweep_dir: str | Path, run_id: str) -> dict:
+    """A planned run's run.json, checked against its id. Raises ScalingError saying what to do."""
+    path = run_dir(sweep_dir, run_id) / "run.json"
+    again = f"write the plan again with `scaling sweep run SPEC --out {sweep_dir}`"
+    if not path.exists():
+        raise ScalingError(f"{path} is missing (the plan of run {run_id}); {again}")
+    try:
+        record = io.read_json(path)
+        if not isinstance(record, dict) or record.get("run_id") != run_id:
+            raise ValueError(f"it does not describe run {run_id}")
+        record["config"]["train"]["steps"]  # noqa: B018 - what status and the executor read first
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise ScalingError(f"{path} is unreadable ({type(err).__name__}: {err}); {again}") from None
+    if record.get("parent_run_id") is not None and not is_run_id(record["parent_run_id"]):
+        raise ScalingError(f"{path}: parent_run_id {record['parent_run_id']!r} is not a run id; {again}")
+    return record
+
+
+def load_records(sweep_dir: str | Path) -> list[dict]:
+    """The planned runs' records, in plan order."""
+    return [read_record(sweep_dir, run_id) for run_id in read_sweep(sweep_dir)["run_ids"]]
+
+
+def unplanned_records(sweep_dir: str | Path, planned: set[str]) -> list[dict]:
+    """Readable records of runs in runs/ that the current plan does not list (planned by an earlier spec
+    before `sweep run --force` re-planned the directory), sorted by run id."""
+    found = []
+    directory = runs_dir(sweep_dir)
+    for path in sorted(directory.iterdir()) if directory.is_dir() else []:
+        if path.name in planned or not is_run_id(path.name) or not (path / "run.json").is_file():
+            continue
+        try:
+            found.append(read_record(sweep_dir, path.name))
+        except ScalingError:
+            continue  # not a run of ours, or damaged: it has no row to keep
+    return found
 
 
 def read_summary(directory: Path) -> dict | None:
+    """summary.json, or None when it is missing or unreadable (see `summary_problem`)."""
     path = directory / "summary.json"
     try:
-        return io.read_json(path) if path.exists() else None
-    except (OSError, json.JSONDecodeError):
-        return None  # written atomically, so this is only a file being replaced under us
+        summary = io.read_json(path) if path.exists() else None
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) else None
+
+
+def summary_problem(directory: Path) -> str | None:
+    """Why summary.json is unreadable, or None when it is fine or missing. It is written atomically, so an
+    unreadable one was damaged on disk; the run is trained again (resumed), which writes a new one."""
+    path = directory / "summary.json"
+    try:
+        summary = io.read_json(path)
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return f"{path} is unreadable ({type(err).__name__}); the next `sweep run` trains the run again (resuming)"
+    if not isinstance(summary, dict) or not isinstance(summary.get("status"), str):
+        return f"{path} has no status; the next `sweep run` trains the run again (resuming)"
+    return None
 
 
 def try_lock(directory: Path) -> int | None:
@@ -133,9 +211,11 @@ def last_metrics(directory: Path) -> dict | None:
         lines = handle.read().decode(errors="replace").splitlines()
     for line in reversed(lines):
         try:
-            return json.loads(line)
+            record = json.loads(line)
         except json.JSONDecodeError:
             continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            return record
     return None
 
 
@@ -167,6 +247,9 @@ def run_state(sweep_dir: str | Path, record: dict) -> RunState:
         return RunState(record["run_id"], "running", step, steps)
     if summary and summary.get("status") in FINISHED:
         return RunState(record["run_id"], summary["status"], summary.get("steps") or step, steps, summary.get("error"))
+    problem = summary_problem(directory)
+    if problem:
+        return RunState(record["run_id"], CORRUPT, step, steps, problem)
     if step or has_checkpoint(directory):
         return RunState(record["run_id"], "interrupted", step, steps)
     if record.get("role") == "branch" and not branch_source_ready(sweep_dir, record):
