@@ -5,6 +5,7 @@ figures, moore.json and a short summary (Markdown and HTML) to OUT_DIR."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 EPILOG = """\
@@ -47,6 +48,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+HARDWARE_KEYS = ("hardware_flops", "hardware_flops_per_dollar")
+
+
+def check_hardware_rows(hardware, path: str) -> None:
+    """A hardware file too short for any trend is an error, not a silent fall-back to the published rate."""
+    from scaling.errors import DataError
+
+    dates = hardware["year"].nunique()
+    if dates < 3:
+        raise DataError(f"--hardware {path} has {len(hardware)} accelerator(s) at {dates} release date(s); a doubling "
+                        "time needs at least 3 at different dates: pass Epoch's ml_hardware.csv, or leave --hardware "
+                        "out to use the published rate")
+
+
 def run(args: argparse.Namespace) -> int:
     from scaling.errors import ConfigError
 
@@ -64,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
 
     models = loaders.load_notable_models(args.models) if args.models else None
     hardware = loaders.load_hardware(args.hardware) if args.hardware else None
+    if hardware is not None:
+        check_hardware_rows(hardware, args.hardware)
     transistors = loaders.load_transistors(args.transistors) if args.transistors else None
     frontier = synthesis.load_frontier(args.fit) if args.fit else synthesis.EPOCH_CHINCHILLA
     inputs = {"models": args.models, "hardware": args.hardware, "transistors": args.transistors,
@@ -82,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
         atomic_write(staging / "summary.html", summary.html_page(text))
         atomic_write(staging / "moore.json", to_json(result) + "\n")
 
+    for key in HARDWARE_KEYS:  # a file that supports no trend for a series must not pass for data
+        if args.hardware and result["series"][key]["source"] == "published":
+            print(f"warning: --hardware {args.hardware} gives no trend for {key} (it needs 3 or more accelerators "
+                  f"with the figures at different dates); the published rate stands in", file=sys.stderr)
     for sentence in result["answers"]:
         print(f"- {sentence}")
     print(f"outputs: {out.resolve()} (moore.json, summary.md, summary.html, {len(names)} figures as PNG and SVG)")

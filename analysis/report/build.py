@@ -78,7 +78,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
                    "fits": {e.key: {"title": e.title, "error": e.error, "warnings": list(e.warnings)} for e in entries},
                    "backtest": bt.result.to_dict() if bt.result else {"error": bt.error}}
         io.write_json(staging / "report.json", summary)
-    warnings = [w for e in entries for w in e.warnings]
+    warnings = [w for e in entries for w in e.warnings] + list(inp.warnings)
     return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
 
 

@@ -22,6 +22,7 @@ class ReportInput:
     curves: dict[str, pd.DataFrame]  # run_id -> metrics.jsonl rows (sweeps only)
     sweep_name: str | None = None
     notes: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # also printed as `warning:` lines (damaged inputs)
 
 
 def read_input(path: str | Path, columns: dict[str, str] | None = None, n_convention: str = "total",
@@ -42,12 +43,13 @@ def read_input(path: str | Path, columns: dict[str, str] | None = None, n_conven
             notes.append(f"results.parquet was missing: collected {n_rows} row(s) from {path}")
         table = load_runs(results_path, columns=columns, n_convention=n_convention, flops=flops)
         results = pd.read_parquet(results_path)
-        curves, missing = read_curves(path, results)
+        curves, missing, unreadable = read_curves(path, results)
         if missing:
             notes.append(f"{len(missing)} completed run(s) have no metrics.jsonl, so no loss curve: "
                          + ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else ""))
+        warnings = tuple(f"{file} is unreadable (not JSON lines): no loss curve for that run" for file in unreadable)
         sweep_name = _sweep_name(path, results)
-        return ReportInput(str(path), "sweep", table, results, curves, sweep_name, tuple(notes))
+        return ReportInput(str(path), "sweep", table, results, curves, sweep_name, tuple(notes) + warnings, warnings)
     table = load_runs(path, columns=columns, n_convention=n_convention, flops=flops)
     results = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
     notes.append("the input is a results table, not a sweep directory: there are no per-run loss curves "
@@ -55,19 +57,30 @@ def read_input(path: str | Path, columns: dict[str, str] | None = None, n_conven
     return ReportInput(str(path), "table", table, results, {}, _sweep_name(None, results), tuple(notes))
 
 
-def read_curves(sweep_dir: Path, results: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """metrics.jsonl of every completed run in `results`, as frames; and the run ids that had none."""
+def read_curves(sweep_dir: Path, results: pd.DataFrame) -> tuple[dict[str, pd.DataFrame], list[str], list[Path]]:
+    """metrics.jsonl of every completed run in `results`, as frames; the run ids that had none; and the
+    metrics files that could not be read (binary, damaged): a broken curve costs its figure, not the report."""
     from scaling.io import read_jsonl
+    from sweeps.store import is_run_id
 
-    curves, missing = {}, []
+    curves, missing, unreadable = {}, [], []
     done = results[results["status"].astype(str) == "completed"] if "status" in results else results
     for run_id in done.get("run_id", pd.Series([], dtype=str)).astype(str):
-        rows = read_jsonl(sweep_dir / "runs" / run_id / "metrics.jsonl")
+        path = sweep_dir / "runs" / run_id / "metrics.jsonl"
+        if not is_run_id(run_id) or not path.is_file():
+            missing.append(run_id)
+            continue
+        try:
+            rows = [r for r in read_jsonl(path) if isinstance(r, dict)]
+        except (OSError, UnicodeDecodeError, ValueError):
+            rows = []
         if rows:
             curves[run_id] = pd.DataFrame(rows)
+        elif path.stat().st_size:
+            unreadable.append(path)
         else:
             missing.append(run_id)
-    return curves, missing
+    return curves, missing, unreadable
 
 
 def run_sizes(results: pd.DataFrame, n_convention: str) -> dict[str, float]:
