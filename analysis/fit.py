@@ -71,9 +71,32 @@ def fit(table: RunTable, method_name: str = "parametric", **options) -> FitResul
     unknown = sorted(k for k, v in options.items() if k not in accepted and v is not None)
     if unknown:
         raise DataError(f"method {method_name!r} takes no option(s) {unknown}; it takes {sorted(accepted)}")
+    if m.name in SURFACE_METHODS and options.get("form", "nd") == "nd":
+        check_surface_data(table, m.name)
     with quiet_numerics():
         result = m.fitter()(table, **{k: v for k, v in options.items() if v is not None})
         return finish(result, fitted_rows(table, result))
+
+
+SURFACE_METHODS = ("parametric", "vpnls", "kaplan")
+ONE_BUDGET = 1.25  # max C / min C below which all runs sit on one budget
+
+
+def check_surface_data(table: RunTable, name: str) -> None:
+    """Refuse tables from which no L(N, D) surface can be identified, before fitting one to them."""
+    pairs = len({(n, d) for n, d in zip(table.N.tolist(), table.D.tolist())})
+    if pairs < 6:
+        raise DataError(f"{name}: only {pairs} distinct (N, D) point(s) among {len(table)} rows (the rest repeat "
+                        "them); an L(N, D) surface needs at least 6 distinct points")
+    for var, values, what in (("N", table.N, "model size"), ("D", table.D, "token count")):
+        if len(np.unique(values)) < 2:
+            raise DataError(f"{name}: every run has the same {what} {var} = {values[0]:.4g}, so the surface's "
+                            f"{var} term cannot be fitted; train at least 3 {what}s, or fit a one-variable law "
+                            "(--method kaplan --kaplan-form n|d|c)")
+    if table.C.max() / table.C.min() < ONE_BUDGET:
+        raise DataError(f"{name}: every run is at one compute budget (C = {table.C.min():.3g} to {table.C.max():.3g}); "
+                        "along one budget N and D move together, so the surface's N and D terms cannot be told "
+                        "apart; train at least 2 budgets, or use --method isoflop with several budgets")
 
 
 def finish(result: FitResult, fit_table: RunTable) -> FitResult:

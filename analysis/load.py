@@ -218,7 +218,14 @@ def _from_generic(df, name, flops, notes):
         notes.append("D derived as C/(6N): the table gives compute and model size, not tokens")
         return df, "given"
     if "C" not in df.columns:
-        df["C"] = 6.0 * df["N"] * df["D"]
+        import pandas as pd
+        with np.errstate(over="ignore"):
+            df["C"] = 6.0 * pd.to_numeric(df["N"], errors="coerce") * pd.to_numeric(df["D"], errors="coerce")
+        overflow = np.isinf(df["C"].to_numpy(float))
+        if overflow.any():
+            raise DataError(f"{name}: C = 6ND overflows for {int(overflow.sum())} row(s) (e.g. N = "
+                            f"{float(df['N'][overflow].iloc[0]):.3g}, D = {float(df['D'][overflow].iloc[0]):.3g}); "
+                            "N must be parameters and D tokens, not scaled values")
         return df, "6ND (computed)"
     return df, "given"
 

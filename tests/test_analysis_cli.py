@@ -70,3 +70,63 @@ def test_importing_the_cli_module_stays_light():
     code = "import sys, analysis.cli; print(any(m in sys.modules for m in ('jax', 'pandas', 'scipy')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+@pytest.fixture
+def degenerate_csv(tmp_path):
+    """Two budgets whose sizes all lie far above the optimum: approach 2 keeps them only when asked, and
+    then its a is extrapolated; the kept minima make the fit's diagnostics say so."""
+    table, _ = chinchilla_surface(budgets=(1e18, 1e19, 1e20), sizes_per_budget=4, width=0.3)
+    N = table.N * 30
+    D = table.C / (6 * N)
+    loss = 1.69 + 406.4 / N ** 0.34 + 410.7 / D ** 0.28
+    path = tmp_path / "far.csv"
+    pd.DataFrame({"N": N, "D": D, "C": table.C, "loss": loss}).to_csv(path, index=False, float_format="%.17g")
+    return path
+
+
+def test_diagnostics_are_printed_under_the_table_and_strict_exits_3(degenerate_csv, capfd):
+    argv = ["fit", str(degenerate_csv), "--method", "isoflop", "--keep-extrapolated"]
+    assert main(argv) == 0
+    out, err = capfd.readouterr()
+    assert "diagnostics:" in out and "[minimum_outside_sizes]" in out and "kept (--keep-extrapolated)" in out
+    assert "RuntimeWarning" not in err and "overflow" not in err
+    assert main(argv + ["--strict"]) == 0  # warnings only: --strict does not stop
+    refused = main(["fit", str(degenerate_csv), "--method", "isoflop"])
+    assert refused == 2 and "--keep-extrapolated" in capfd.readouterr().err
+
+
+def test_strict_exits_3_on_an_invalid_fit(surface_csv, capfd, monkeypatch):
+    from analysis import diagnostics
+    path, _ = surface_csv
+    cols = ["--columns", "N=params,D=tokens,C=flops,loss=val_loss", "--method", "vpnls"]
+    real = diagnostics.diagnose
+    monkeypatch.setattr(diagnostics, "diagnose", lambda result, table: real(result, table) + (
+        diagnostics.diagnostic("test_invalid", diagnostics.INVALID, "made invalid by the test"),))
+    assert main(["fit", str(path), *cols]) == 0
+    out, err = capfd.readouterr()
+    assert "INVALID [test_invalid]" in out and "--strict" in err
+    assert main(["fit", str(path), *cols, "--strict"]) == 3
+    capfd.readouterr()
+    assert main(["fit", str(path), *cols, "--json"]) == 0
+    res = json.loads(capfd.readouterr().out)
+    assert res["valid"] is False and res["diagnostics"][-1]["code"] == "test_invalid"
+
+
+def test_several_methods_at_once_and_options_that_fit_none(surface_csv, capfd):
+    path, _ = surface_csv
+    cols = ["--columns", "N=params,D=tokens,C=flops,loss=val_loss"]
+    assert main(["fit", str(path), *cols, "--method", "vpnls,isoflop", "--json"]) == 0
+    res = json.loads(capfd.readouterr().out)
+    assert [f["method"] for f in res["fits"]] == ["vpnls", "isoflop"] and "diagnostics" in res
+    assert main(["fit", str(path), *cols, "--method", "vpnls", "--window", "5"]) == 2
+    assert "--window does not apply" in capfd.readouterr().err
+    assert main(["fit", str(path), *cols, "--method", "vpnls,isoflop", "--out", "x.json"]) == 2
+
+
+def test_fit_out_a_directory_is_one_line(surface_csv, tmp_path, capfd):
+    path, _ = surface_csv
+    assert main(["fit", str(path), "--columns", "N=params,D=tokens,C=flops,loss=val_loss", "--method", "isoflop",
+                 "--out", str(tmp_path)]) == 2
+    err = capfd.readouterr().err
+    assert err.startswith("error: --out") and err.count("\n") == 1
