@@ -164,9 +164,11 @@ def _merge(staging: Path, out: Path, owned: set[str], new: set[str], command: st
         if os.path.commonpath([real_out, target]) != real_out:
             raise _output_error(f"--out {out}: {name} leads outside the directory (a symbolic link?); "
                                 "pass a new or empty directory")
-        if name in new and name not in owned and os.path.lexists(out / name):
-            raise _output_error(f"--out {out}: {name} is there but was not written by {command}; move it away "
-                                "or pass a new directory")
+        taken = [p for p in (Path(name), *Path(name).parents[:-1]) if os.path.lexists(out / p)
+                 and (p == Path(name) or not (out / p).is_dir())]
+        if name in new and name not in owned and taken:
+            raise _output_error(f"--out {out}: {taken[0].as_posix()} is there but was not written by {command}; "
+                                "move it away or pass a new directory")
     _write_manifest(out, owned | new, command)  # a crash part-way leaves every file we may have written listed
     for name in sorted(new):
         (out / name).parent.mkdir(parents=True, exist_ok=True)

@@ -101,17 +101,16 @@ def _check_counts(args) -> None:
     for flag, least in (("threads", 1), ("workers", 1), ("retries", 0), ("gpus_per_run", 0)):
         value = getattr(args, flag, None)
         if value is not None and value < least:
-            name = "--" + flag.replace("_", "-")
-            raise ConfigError(f"{name} {value}: must be at least {least}" + (" (or leave it out for the default)"
-                                                                              if flag in ("threads", "workers") else ""))
+            raise ConfigError(f"--{flag.replace('_', '-')} {value}: must be at least {least} (or leave it out "
+                              "for the default)")
 
 
 def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
     # On CPU one thread per run (small models scale poorly with threads; more runs at once do better);
     # on GPU the CPUs are shared among the GPUs' workers, which feed their device.
-    threads = args.threads if args.threads is not None else (max(1, (os.cpu_count() or 1) // len(gpus)) if gpus else 1)
-    workers = args.workers if args.workers is not None else (
-        len(gpus) if gpus else max(1, (os.cpu_count() or 1) // threads))
+    cpus = os.cpu_count() or 1
+    threads = args.threads if args.threads is not None else (max(1, cpus // len(gpus)) if gpus else 1)
+    workers = args.workers if args.workers is not None else (len(gpus) if gpus else max(1, cpus // threads))
     return threads, workers
 
 
@@ -240,8 +239,8 @@ def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force:
         foreign = [p.name for p in sweep_dir.iterdir() if p.name != "runs" and not p.name.startswith(".sweep.json.")] \
             if sweep_dir.is_dir() else []
         if foreign:
-            raise ConfigError(f"--out {sweep_dir} is a non-empty directory that is not a sweep directory (no sweep.json; "
-                              f"it holds {foreign[0]}); pass a new or empty directory")
+            raise ConfigError(f"--out {sweep_dir} is a non-empty directory that is not a sweep directory (no "
+                              f"sweep.json; it holds {foreign[0]}); pass a new or empty directory")
         return
     try:
         sweep = store.read_sweep(sweep_dir)
@@ -272,7 +271,7 @@ def cmd_run(args) -> int:
     gpus = _local_gpus() if args.executor == "local" else []
     threads, workers = _parallelism(args, gpus)
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
-    if args.executor == "ray":  # Ray's GPUs are the cluster's, so the driver never starts JAX (nor forks after it)
+    if args.executor == "ray":  # GPUs per run default from the cluster's GPUs, not this machine's
         executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
     else:
         executor = LocalExecutor(workers, threads, gpus)

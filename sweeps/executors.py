@@ -65,12 +65,14 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
         env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
         if gpus is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpus
-        cmd = worker_command("run", str(directory), "--threads", str(threads), "--cores", ",".join(map(str, cores or [])))
+        cores_arg = ",".join(map(str, cores or []))
+        cmd = worker_command("run", str(directory), "--threads", str(threads), "--cores", cores_arg)
         store.append_attempt(directory, {"event": "start", "pid": os.getpid(), "host": os.uname().nodename})
         with open(directory / "worker.log", "ab") as log:
             log.write(f"--- attempt at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,), cwd=cwd).returncode
+            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,),
+                                  cwd=cwd).returncode
         summary = store.read_summary(directory) or {}
         fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
         if code == 0 and summary.get("status") == "completed":

@@ -106,6 +106,11 @@ def test_staged_directory_never_replaces_or_deletes_files_it_did_not_write(tmp_p
         with staged_directory(out) as staging:
             (staging / "notes.txt").write_text("would overwrite the user's")
     assert (out / "notes.txt").read_text() == "mine"
+    (out / "data").write_text("a file where the output wants a directory")
+    with pytest.raises(ScalingError, match="data is there but was not written"):
+        with staged_directory(out) as staging:
+            (staging / "data").mkdir()
+            (staging / "data/x.csv").write_text("1")
     (out / MANIFEST).write_text('{"files": ["../outside.txt"]}')
     with pytest.raises(ScalingError, match="unreadable"):
         with staged_directory(out):
