@@ -195,9 +195,10 @@ def fit_vpnls(table: RunTable, grid: dict | None = None, drop_highest: int = 0, 
               tie: str | None = None) -> FitResult:
     """VPNLS: E, A, B >= 0 solved for each (alpha, beta); (alpha, beta) from a grid, then Newton from the
     `polish` best grid points. `loss="mse"`: least squares on L, (E, A, B) by exact NNLS. `loss="huber"`:
-    sum of Huber_delta(L - prediction), in loss units as the reference package has it (delta 1.0 unless
-    given: above most residuals of a converged run, so set it near the noise, e.g. 0.01-0.05, to resist
-    outliers); (E, A, B) by `IRLS_STEPS` reweighted NNLS steps, so the objective searched over the
+    sum of Huber_delta(L - prediction), residuals in loss units and delta 1.0 unless given, as the
+    reference package has them. A delta of 1.0 is above nearly every residual of a language-model fit,
+    which makes Huber least squares again: to resist outliers set it near the noise (e.g. 0.01).
+    (E, A, B) then come from `IRLS_STEPS` reweighted NNLS solves, and the objective searched over the
     exponents is the Huber loss at that IRLS solution. `tie="alpha=beta"` searches alpha alone."""
     grid = grid or VPNLS_GRID
     solver = solver or SolverOptions()
@@ -212,7 +213,7 @@ def fit_vpnls(table: RunTable, grid: dict | None = None, drop_highest: int = 0, 
     sol, best, order = _vp_search(x_GxP, w, data, polish, solver)
     alpha, beta = sol.x_TxP[best][0], sol.x_TxP[best][-1]  # one column when tied: beta = alpha
     with x64():
-        _, theta = _vp_inner(jnp.asarray(alpha), jnp.asarray(beta), jnp.asarray(w), data)
+        _, theta = _vp_inner_jit(jnp.asarray(alpha), jnp.asarray(beta), jnp.asarray(w), data)
     E, A, B = (float(t) for t in np.asarray(theta))
     params = {"E": E, "A": A, "B": B, "alpha": float(alpha), "beta": float(beta)}
     notes = table.notes
@@ -294,13 +295,12 @@ def _nnls(X_Nx3, y_N, w_N):
 
 def _huber_irls(X_Nx3, y_N, w_N, delta):
     """Huber (E, A, B) >= 0 by IRLS: NNLS, then `IRLS_STEPS` NNLS solves with weights w min(1, delta/|r|).
-    A fixed number of steps (no convergence test) keeps the result a smooth function of the exponents
-    between active-set and inside/outside-delta changes, so the grid and Newton search over them work.
-    Only the last solve is differentiated, its weights held fixed: once IRLS has converged the gradient
-    is the exact variable-projection gradient, and the Newton matrix takes the IRLS (secant) curvature
-    in place of Huber's zero beyond delta, as `analysis.optimize` does for approach 3. (Differentiating
-    through every step gave the same gradient and compiled twice as slowly.) Returns (sum w Huber(r),
-    theta_3)."""
+    Returns (sum w Huber(r), theta_3). A fixed number of steps (no convergence test) keeps the result a
+    smooth function of the exponents between active-set changes, so the grid and Newton search work.
+    Only the last solve is differentiated, its weights held fixed: once IRLS has converged that is the
+    exact variable-projection gradient, and the Newton matrix gets the IRLS (secant) curvature in place
+    of Huber's zero beyond delta, as in `analysis.optimize`. Differentiating through every step gave the
+    same gradient and compiled much more slowly."""
     X0_Nx3 = jax.lax.stop_gradient(X_Nx3)
 
     def irls_weights(theta_3):
@@ -320,6 +320,7 @@ def _vp_objective(x_P, w_N, data):
 
 
 _vp_fgh = autodiff_fgh(_vp_objective)
+_vp_inner_jit = jax.jit(_vp_inner)  # op by op, the IRLS loop took longer than compiling it
 _vp_inner_R = jax.jit(jax.vmap(_vp_inner, in_axes=(0, 0, 0, None)))  # one replicate per weight row
 
 
@@ -330,9 +331,11 @@ def _vp_grid(x_GxP, w_N, data):
 
 def _vp_grid_points(grid: dict, tie: str | None) -> np.ndarray:
     """Exponent grid rows: (alpha, beta) pairs, or alpha alone when tied."""
-    alphas, betas = (np.linspace(*map(float, grid[k][:2]), int(grid[k][2])) for k in ("alpha", "beta"))
+    axis = lambda k: np.linspace(*map(float, grid[k][:2]), int(grid[k][2]))  # [start, stop, count]
+    alphas = axis("alpha")
     if tie:
         return alphas[:, None]
+    betas = axis("beta")
     return np.stack(np.meshgrid(alphas, betas, indexing="ij"), -1).reshape(-1, 2)
 
 
