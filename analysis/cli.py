@@ -115,11 +115,11 @@ def run_fit(args) -> int:
 
     table = load_table(args)
     with quiet_numerics():  # overflow in a wild replicate is handled; the diagnostics say what matters
-        results = [_fit_one(table, name, args) for name in names]
+        results, failed = _fit_all(table, names, args)
     compared = diagnostics.compare_methods(results) if len(results) > 1 else ()
     if args.out:
         io.atomic_write(args.out, results[0].to_json())
-    _print_results(results, compared, args)
+    _print_results(results, compared, args, failed)
     invalid = [r.spec.method for r in results if diagnostics.has_invalid(r.diagnostics)]
     if invalid:
         print(f"warning: the {', '.join(invalid)} fit has invalid diagnostics: do not use its numbers"
@@ -128,6 +128,23 @@ def run_fit(args) -> int:
         if args.strict:
             return STRICT_EXIT
     return 0
+
+
+def _fit_all(table, names: list[str], args):
+    """Fit each method; with several, one the data cannot support is reported (not fatal) unless all fail."""
+    from scaling.errors import DataError
+
+    if len(names) == 1:
+        return [_fit_one(table, names[0], args)], {}
+    results, failed = [], {}
+    for name in names:
+        try:
+            results.append(_fit_one(table, name, args))
+        except DataError as err:
+            failed[name] = str(err)
+    if not results:
+        raise DataError("no method could be fitted: " + "; ".join(f"{k}: {v}" for k, v in failed.items()))
+    return results, failed
 
 
 def _fit_one(table, name: str, args):
@@ -182,15 +199,16 @@ def _check_out(out: str | None, names: list[str]) -> None:
         raise ScalingError(f"--out {out!r} is a directory (or empty); pass a file path such as fit.json")
 
 
-def _print_results(results, compared, args) -> None:
+def _print_results(results, compared, args, failed: dict[str, str]) -> None:
     from analysis.result import _clean
 
     if args.json:
-        payload = summary(results[0]) if len(results) == 1 else {
-            "fits": [summary(r) for r in results], "diagnostics": list(compared)}
+        payload = summary(results[0]) if len(results) == 1 and not failed else {
+            "fits": [summary(r) for r in results] + [{"method": k, "error": v} for k, v in failed.items()],
+            "diagnostics": list(compared)}
         print(json.dumps(_clean(payload), indent=2, allow_nan=False, default=_jsonable))
         return
-    blocks = [format_fit(r) for r in results]
+    blocks = [format_fit(r) for r in results] + [f"{k}: not fitted: {v}" for k, v in failed.items()]
     print("\n\n".join(blocks))
     if compared:
         print("\nacross methods:")

@@ -101,6 +101,10 @@ def _power_law(result: FitResult) -> list[dict]:
             out.append(diagnostic(f"{name}_out_of_range", INVALID, f"{name} = {value:.3g} lies outside [0, 1]: "
                                   f"{what} cannot {'shrink' if value < 0 else 'outgrow'} compute; the fit is "
                                   "degenerate"))
+        elif value < EXPONENT_RANGE[0]:
+            out.append(diagnostic(f"{name}_collapsed", INVALID, f"{name} = {value:.3g} collapsed to 0: {what} does "
+                                  "not grow with compute in this fit, which no scaling law allows; the data do not "
+                                  "resolve the optimum"))
         elif not 0.05 <= value <= 0.95:
             out.append(diagnostic(f"{name}_extreme", WARNING, f"{name} = {value:.3g} is near the edge of [0, 1]: "
                                   f"{what} barely {'grows' if value < 0.5 else 'leaves room for the other'}"))

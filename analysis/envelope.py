@@ -113,6 +113,10 @@ def _envelope(table: RunTable, keep: np.ndarray, grid_points: int):
         raise DataError("approach 1: fewer than 2 budgets have a winning model size with smaller and larger "
                         "sizes beside it; train more sizes or each size over a wider range of tokens")
     best = best_G[covered]
+    if len(np.unique(best)) < 2:
+        raise DataError(f"approach 1: the same size (N = {curves[best[0]][0]:.4g}) has the lowest loss at every "
+                        "budget where it has smaller and larger sizes beside it, so N_opt(C) has no slope to fit; "
+                        "train sizes whose optima fall at different budgets")
     cols = np.nonzero(covered)[0]
     points = {"C": np.exp(grid[covered]), "N": np.array([curves[s][0] for s in best]),
               "D": np.exp(logd_SxG[best, cols]), "loss": loss_SxG[best, cols]}

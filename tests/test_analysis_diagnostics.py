@@ -185,3 +185,20 @@ def test_n_and_d_scaled_out_of_float_range_are_refused():
     frame = pd.DataFrame({"N": table.N * 1e290, "D": table.D * 1e290, "loss": table.loss})
     with pytest.raises(DataError, match="overflows"):
         load_runs(frame)
+
+
+def test_approach_1_refuses_a_single_winning_size():
+    """The demo's failure: one size wins at every covered budget, and the power law through it had a = 1e-14."""
+    N = np.repeat([1e7, 2e7, 4e7], 3)
+    C = np.tile([1e17, 2e17, 4e17], 3)
+    D = C / (6 * N)
+    loss = 3.0 + 0.2 * (np.log(N / 2e7)) ** 2 - 0.05 * np.log(C / 1e17)  # N = 2e7 is best everywhere
+    with pytest.raises(DataError, match="same size .* has the lowest loss at every budget"):
+        fit(from_arrays(N, D, loss, C=C), "envelope")
+
+
+def test_a_collapsed_allocation_exponent_is_invalid():
+    spec = FitSpec(method="envelope", form="power_law", loss="ols_loglog", delta=None, init_grid=None,
+                   n_convention="total", flops="given", data_hash="x", n_points=12)
+    result = FitResult(spec=spec, params={"k_N": 1.6e4, "a": 7.7e-15, "k_D": 1e-5, "b": 0.5})
+    assert [d["code"] for d in diagnostics._power_law(result)] == ["a_collapsed"]
