@@ -49,6 +49,9 @@ def register(subparsers) -> None:
                    help="bootstrap resamples per fit (default 200; 0: no intervals)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--title", default=None, help="page title")
+    p.add_argument("--loss-label", default=None, metavar="TEXT",
+                   help="what the loss column is, for tables and figures (default: the mapped column's name; "
+                        "sweeps: final validation loss)")
     p.set_defaults(func=run)
 
 
@@ -64,7 +67,7 @@ def run(args) -> int:
     report = build_report(args.input, args.out, fit_path=args.fit, columns=_parse_columns(args.columns),
                           n_convention=args.n_convention, flops=args.flops, n_boot=args.bootstrap, seed=args.seed,
                           drop_highest=args.drop_highest, budgets=_parse_floats(args.budgets, "--budgets"),
-                          title=args.title, command=command)
+                          title=args.title, command=command, loss_label=args.loss_label)
     if report.headline:
         h = report.headline
         parts = [f"{k} = {h[k]['value']:.3g}" + (f" [{h[k]['interval'][0]:.3g}, {h[k]['interval'][1]:.3g}]"

@@ -29,7 +29,7 @@ class Report:
 def build_report(source: str | Path, out: str | Path, fit_path: str | Path | None = None,
                  columns: dict[str, str] | None = None, n_convention: str | None = None, flops: str | None = None,
                  n_boot: int = 200, seed: int = 0, drop_highest: int = 0, budgets=None, title: str | None = None,
-                 command: str = "scaling report") -> Report:
+                 command: str = "scaling report", loss_label: str | None = None) -> Report:
     from analysis.result import load_fit
     from scaling import hardware, io
 
@@ -41,6 +41,8 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
     if flops is None and given is not None and given.spec.flops in FLOP_FORMULAS:
         flops = given.spec.flops
     inp = inputs.read_input(source, columns=columns, n_convention=n_convention, flops=flops)
+    if loss_label:
+        inp = dataclasses.replace(inp, table=dataclasses.replace(inp.table, loss_label=loss_label))
     hardware.enable_compilation_cache(io.cache_dir())  # approach 3 compiles once per shape of data
     table = inp.table
     with np.errstate(all="ignore"):  # wild bootstrap replicates overflow; they land outside the intervals
@@ -60,7 +62,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
             drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention)
         conventions = (f"N: {table.n_convention} parameters; C: {table.flops} FLOPs"
                        + (" (the fits' frontiers use C = 6ND)" if table.flops != "6ND (computed)" else "")
-                       + f"; budgets: {how_budgets}; loss: final validation cross-entropy, nats/token.")
+                       + f"; budgets: {how_budgets}; loss: {table.loss_label}.")
         content = page.Content(
             title=title or f"Scaling-law report: {inp.sweep_name or Path(str(source)).name}",
             source=str(source), kind=inp.kind, counts=inputs.counts(inp), conventions=conventions,
@@ -69,7 +71,8 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
             headline_from=main.title if main else "", headline_warnings=list(main.warnings) if main else [],
             figures=drawn, missing_figures=missing, entries=entries,
             backtest=bt, runs=inp.results,
-            generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), command=command)
+            generated=datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"), command=command,
+            headline_intervals=_interval_sentence(main.result if main else None))
         io.atomic_write(staging / "index.html", page.render(content))
         io.write_json(staging / "fits.json", [_entry_dict(e) for e in entries])
         summary = {"source": str(source), "headline_from": main.title if main else None, "headline": headline,
@@ -80,6 +83,12 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
         io.write_json(staging / "report.json", summary)
     warnings = [w for e in entries for w in e.warnings] + list(inp.warnings)
     return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
+
+
+def _interval_sentence(result) -> str:
+    if result is None or not result.bootstrap:
+        return "No bootstrap intervals."
+    return page.bootstrap_sentence(result.bootstrap)
 
 
 def headline_numbers(result, c_max: float) -> dict:
