@@ -52,8 +52,10 @@ def register(subparsers) -> None:
                    help=f"one or more of {', '.join(METHOD_NAMES)} (default parametric)")
     add_table_arguments(p)
     p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop the K highest-loss rows")
-    p.add_argument("--delta", type=float, default=None, help="Huber delta (parametric, kaplan: default 1e-3; "
-                   "vpnls with --loss huber)")
+    p.add_argument("--delta", type=float, default=None,
+                   help="Huber delta: parametric and kaplan on log-loss residuals (default 1e-3); vpnls --loss huber "
+                        "on loss residuals in nats (default 1.0 as in the reference vpnls, which on language-model "
+                        "losses acts like least squares: about the run-to-run noise, e.g. 0.01, resists outliers)")
     p.add_argument("--loss", choices=("mse", "huber"), default=None, help="vpnls objective (default mse)")
     p.add_argument("--tie", default=None, metavar="alpha=beta",
                    help="parametric, vpnls: tie the exponents (alpha = beta, as Muennighoff et al. fit)")
