@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -103,3 +104,20 @@ def test_cli_backtest_json_parses(grid, tmp_path, capsys):
     assert main(["backtest", str(path), "--columns", "N=params,D=tokens,C=flops,loss=val_loss",
                  "--holdout", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: --holdout")
+
+
+def test_the_report_shows_both_splits_with_mape_and_coverage(grid):
+    from analysis.report.fits import BacktestEntry, run_backtest
+    from analysis.report.page import backtest_section
+    table, _ = grid
+    # The surface the report found: its method, options and bootstrap size are what the backtests reuse.
+    surface = dataclasses.replace(backtest(table, "vpnls", by="size").fit, bootstrap={"n": 20, "level": 0.95})
+    entry = run_backtest(table, surface)
+    assert (entry.by_budget.by, entry.by_size.by) == ("C", "N") and entry.result is entry.by_budget
+    html = backtest_section(entry)
+    assert "largest budget" in html and "largest size" in html and "MAPE" in html
+    assert html.count(" at 95%</td>") == 2  # a coverage cell per split
+    failed = BacktestEntry(by_size=entry.by_size, budget_error="holding out the largest budget: too few runs")
+    assert failed.result is entry.by_size and "not made: holding out the largest budget" in backtest_section(failed)
+    none = BacktestEntry(budget_error="no surface", size_error="no surface")
+    assert none.error == "no surface" and "No backtest: no surface" in backtest_section(none)

@@ -367,13 +367,18 @@ def residuals(result: FitResult, table: RunTable, nominal: np.ndarray) -> Figure
 
 
 def backtest_scatter(bt: Backtest, table: RunTable) -> Figure:
-    """Predicted against observed loss: the runs the backtest fitted on, and the held-out runs it predicted."""
+    """Predicted against observed loss: the runs the backtest fitted on, and the held-out runs it predicted,
+    with their prediction intervals when the backtest was bootstrapped."""
     test_labels = {e["label"] for e in bt.loss_errors}
     train = ~np.isin(table.labels, list(test_labels))
     fitted_pred = frontier.predicted_loss(bt.fit, table.N[train], table.D[train])
     obs = np.array([e["loss"] for e in bt.loss_errors])
     pred = np.array([e["predicted"] for e in bt.loss_errors])
-    all_values = np.r_[table.loss[train], fitted_pred, obs, pred]
+    has_bounds = bool(bt.loss_errors) and all(e.get("lo") is not None and e.get("hi") is not None
+                                               and np.isfinite([e["lo"], e["hi"]]).all() for e in bt.loss_errors)
+    bounds = np.array([[e["lo"], e["hi"]] for e in bt.loss_errors]) if has_bounds else np.empty((0, 2))
+    all_values = np.r_[table.loss[train], fitted_pred, obs, pred, bounds.ravel()]
+    all_values = all_values[np.isfinite(all_values)]
     lo, hi = all_values.min() * 0.97, all_values.max() * 1.03
     with style():
         fig = _figure(6.6, 6.0)
@@ -383,6 +388,11 @@ def backtest_scatter(bt: Backtest, table: RunTable) -> Figure:
         ax.plot(line, line, color="black", lw=1.0, label="predicted = observed")
         ax.scatter(table.loss[train], fitted_pred, s=30, color="0.55", edgecolors="black", linewidths=0.4,
                    label=f"fitted on ({int(train.sum())} runs, in sample)", zorder=3)
+        if has_bounds:
+            level = bt.summary.get("coverage_level", 0.95)
+            ax.errorbar(obs, pred, yerr=np.abs(np.c_[pred - bounds[:, 0], bounds[:, 1] - pred].T), fmt="none",
+                        ecolor="#d62728", elinewidth=1.0, capsize=3, label=f"{level:.0%} prediction interval",
+                        zorder=3.5)
         ax.scatter(obs, pred, s=70, marker="D", color="#d62728", edgecolors="black", linewidths=0.6,
                    label=f"held out ({len(obs)} runs, predicted)", zorder=4)
         ax.set_xlim(lo, hi)
@@ -390,9 +400,11 @@ def backtest_scatter(bt: Backtest, table: RunTable) -> Figure:
         ax.set_aspect("equal")
         ax.set_xlabel(f"observed {table.loss_label}")
         ax.set_ylabel("predicted loss (nats/token)")
-        err = bt.summary.get("loss_mean_abs_rel_error")
-        ax.set_title(f"Backtest: {bt.split}" + (f"\nheld-out mean |error| {100 * err:.2f}%" if err is not None else ""),
-                     fontsize=10)
+        err, coverage = bt.summary.get("loss_mean_abs_rel_error"), bt.summary.get("coverage")
+        second = [f"held-out MAPE {100 * err:.2f}%"] if err is not None else []
+        if coverage is not None:
+            second.append(f"coverage {coverage:.0%} (nominal {bt.summary['coverage_level']:.0%})")
+        ax.set_title(f"Backtest: {bt.split}" + ("\n" + ", ".join(second) if second else ""), fontsize=10)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="upper left")
     return fig

@@ -38,8 +38,27 @@ class FitEntry:
 
 @dataclasses.dataclass(frozen=True)
 class BacktestEntry:
-    result: Backtest | None
-    error: str | None = None
+    """The backtests by budget and by size, each with the reason when it could not be made."""
+
+    by_budget: Backtest | None = None
+    by_size: Backtest | None = None
+    budget_error: str | None = None
+    size_error: str | None = None
+
+    @property
+    def result(self) -> Backtest | None:
+        """The one the figure and report.json's "backtest" show: by budget, else by size."""
+        return self.by_budget if self.by_budget is not None else self.by_size
+
+    @property
+    def error(self) -> str | None:
+        if self.result is not None:
+            return None
+        reasons = dict.fromkeys(e for e in (self.budget_error, self.size_error) if e)  # the same reason once
+        return "; ".join(reasons) or "unknown reason"
+
+    def splits(self) -> list[tuple[str, Backtest | None, str | None]]:
+        return [("budget", self.by_budget, self.budget_error), ("size", self.by_size, self.size_error)]
 
 
 def compute_fits(table: RunTable, given: FitResult | None = None, given_path: str | None = None,
@@ -147,29 +166,29 @@ def entry(entries: list[FitEntry], key: str) -> FitEntry | None:
     return None
 
 
-def run_backtest(table: RunTable, surface: FitResult | None, budgets=None) -> BacktestEntry:
-    """Fit the surface's method on all but the largest budget (or, failing that, all but the largest
-    size) and predict the held-out runs' loss."""
+def run_backtest(table: RunTable, surface: FitResult | None, budgets=None, n_boot: int | None = None,
+                 seed: int = 0) -> BacktestEntry:
+    """Fit the surface's method on all but the largest budget, and on all but the largest size, and predict
+    the held-out runs' loss; each with prediction intervals from `n_boot` bootstrap refits (default: as many
+    as the surface's own bootstrap, so `--bootstrap 0` costs the backtest nothing either)."""
     if surface is None:
-        return BacktestEntry(None, "no fit with an L(N, D) surface, so no loss to predict")
+        reason = "no fit with an L(N, D) surface, so no loss to predict"
+        return BacktestEntry(budget_error=reason, size_error=reason)
     method = surface.spec.method
     accepted = fit_method(method).options()
     options = {k: v for k, v in surface.spec.options.items() if k in accepted}
     if "delta" in accepted and surface.spec.delta:
         options["delta"] = surface.spec.delta
+    boot = surface.bootstrap or {}
+    options.update(n_boot=boot.get("n", 0) if n_boot is None else n_boot, level=boot.get("level", 0.95), seed=seed)
     nominal, _ = nominal_budgets(table, budgets)
-    levels = np.unique(nominal)
-    reasons = []
-    if len(levels) >= 2:
+    out = {}
+    for by, count in (("budget", len(np.unique(nominal))), ("size", len(np.unique(table.N)))):
+        if count < 2:
+            out[f"{by}_error"] = f"a single {by}: nothing to hold out"
+            continue
         try:
-            return BacktestEntry(backtest(table, method, by="C", cutoff=float(levels[-2]), budgets=budgets, **options))
+            out[f"by_{by}"] = backtest(table, method, by=by, holdout=1, budgets=budgets, **options)
         except DataError as err:
-            reasons.append(f"holding out the largest budget: {err}")
-    sizes = np.unique(table.N)
-    if len(sizes) >= 2:
-        try:
-            return BacktestEntry(backtest(table, method, by="N", train_sizes=len(sizes) - 1, budgets=budgets,
-                                          **options))
-        except DataError as err:
-            reasons.append(f"holding out the largest size: {err}")
-    return BacktestEntry(None, "; ".join(reasons) or "a single budget and a single size: nothing to hold out")
+            out[f"{by}_error"] = f"holding out the largest {by}: {err}"
+    return BacktestEntry(**out)

@@ -178,27 +178,64 @@ def predictions_table(rows: list[dict]) -> str:
 
 
 def backtest_section(bt: BacktestEntry) -> str:
+    """Both splits side by side (MAPE, coverage, N_opt error), then each split's held-out runs."""
     if bt.result is None:
         return f"<div class=\"warn\">No backtest: {_e(bt.error or 'unknown reason')}</div>"
-    b = bt.result
-    out = [f"<p>{_e(b.method)} fitted on {b.n_train} runs ({_e(b.split)}), predicting {b.n_test} held-out runs. "
-           "See the backtest figure above.</p>"]
-    if b.summary:
-        out.append("<p>" + "; ".join(f"{_e(k.replace('_', ' '))}: {100 * v:.2f}%" for k, v in b.summary.items()) + "</p>")
+    out = ["<p>The method of the L(N, D) fit, refitted without the largest budget (or without the largest model "
+           "size), predicting the runs held out. MAPE: mean |predicted - observed| / observed of the held-out "
+           "loss. Coverage: the share of held-out runs inside their prediction intervals (bootstrap of the "
+           "refit with the runs' scatter about it); well below the nominal level, the intervals are too narrow "
+           "for extrapolating this far. The backtest figure above shows the split by budget "
+           "(or by size when there is none).</p>",
+           "<table><tr><th class=\"l\">held out</th><th class=\"l\">fitted on</th><th>runs fitted / held out</th>"
+           "<th>loss MAPE</th><th>max |error|</th><th>coverage</th><th>N_opt mean |error|</th></tr>"
+           + "".join(_backtest_row(by, b, err) for by, b, err in bt.splits()) + "</table>"]
+    for by, b, _ in bt.splits():
+        if b is not None:
+            out.append(_backtest_details(by, b))
+    return "\n".join(out)
+
+
+def _backtest_row(by: str, b, error: str | None) -> str:
+    name = f"largest {by}"
+    if b is None:
+        return f"<tr><td class=\"l\">{name}</td><td class=\"l\" colspan=\"6\">not made: {_e(error)}</td></tr>"
+    s = b.summary
+    pct = lambda key, digits=2: f"{100 * s[key]:.{digits}f}%" if key in s else "-"
+    coverage = "-"
+    if "coverage" in s:
+        inside = sum(e["inside"] for e in b.loss_errors)
+        coverage = f"{inside}/{len(b.loss_errors)} ({s['coverage']:.0%}) at {s['coverage_level']:.0%}"
+    return (f"<tr><td class=\"l\">{name}</td><td class=\"l\">{_e(b.split)}</td><td>{b.n_train} / {b.n_test}</td>"
+            f"<td>{pct('loss_mean_abs_rel_error')}</td><td>{pct('loss_max_abs_rel_error')}</td><td>{coverage}</td>"
+            f"<td>{pct('n_opt_mean_abs_rel_error', 1)}</td></tr>")
+
+
+def _backtest_details(by: str, b) -> str:
+    out = [f"<h3>Held out: the largest {by}</h3>"]
     if b.loss_errors:
+        level = b.summary.get("coverage_level")
+        head = f"{level:.0%} prediction interval" if level else "prediction interval"
         rows = "".join(f"<tr><td class=\"l\">{_e(e['label'])}</td><td>{_num(e['N'])}</td><td>{_num(e['D'])}</td>"
-                       f"<td>{e['loss']:.4f}</td><td>{e['predicted']:.4f}</td><td>{100 * e['rel_error']:+.2f}%</td></tr>"
-                       for e in b.loss_errors)
+                       f"<td>{e['loss']:.4f}</td><td>{e['predicted']:.4f}</td><td>{100 * e['rel_error']:+.2f}%</td>"
+                       f"<td>{_backtest_interval(e)}</td></tr>" for e in b.loss_errors)
         out.append("<table><tr><th class=\"l\">held-out run</th><th>N</th><th>D</th><th>observed loss</th>"
-                   f"<th>predicted loss</th><th>relative error</th></tr>{rows}</table>")
+                   f"<th>predicted loss</th><th>relative error</th><th>{head}</th></tr>{rows}</table>")
     if b.n_opt_errors:
         rows = "".join(f"<tr><td>{_num(e['C'])}</td><td>{_num(e['observed'])}</td><td>{_num(e['predicted'])}</td>"
                        f"<td>{100 * e['rel_error']:+.1f}%</td></tr>" for e in b.n_opt_errors)
         out.append("<table><tr><th>held-out budget C</th><th>N_opt observed (parabola)</th><th>N_opt predicted</th>"
                    f"<th>relative error</th></tr>{rows}</table>")
+    out += [f"<div class=\"note\">{_e(n)}</div>" for n in b.notes]
     params = ", ".join(f"{k} = {_num(v)}" for k, v in b.fit.params.items())
-    out.append(f"<p class=\"meta\">Backtest fit: {_e(params)}</p>")
+    out.append(f"<p class=\"meta\">Backtest fit ({_e(b.split)}): {_e(params)}</p>")
     return "\n".join(out)
+
+
+def _backtest_interval(e: dict) -> str:
+    if "lo" not in e:
+        return "-"
+    return _interval((e["lo"], e["hi"])) + ("" if e["inside"] else " <b>outside</b>")
 
 
 RUN_COLUMNS = ("run_id", "status", "budget", "n_params", "n_params_nonembedding", "tokens", "flops_exact",
