@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from analysis import frontier
+from analysis.diagnostics import extrapolation_factor
 from analysis.result import FitResult, _clean
 from scaling.errors import DataError
 
@@ -107,9 +108,7 @@ def extrapolation_factors(fit_range: dict | None, values: dict) -> dict | None:
         span = fit_range.get(name)
         if not span or len(span) != 2 or not all(v is not None and v > 0 for v in span):
             continue
-        lo, hi = float(span[0]), float(span[1])
-        x = np.asarray(x, float)
-        out[name] = np.maximum(np.maximum(x / hi, lo / x), 1.0)
+        out[name] = extrapolation_factor(x, float(span[0]), float(span[1]))
     return out or None
 
 
