@@ -237,10 +237,8 @@ def _validate_numbers(config: RunConfig) -> None:
     for key, value in positive.items():
         if value is not None and value <= 0:
             raise ConfigError(f"config key '{key}' must be positive, got {value}")
-    if t.grad_clip <= 0:
-        # optax clips to norm 0 by scaling every gradient to zero: the run would never move.
-        raise ConfigError(f"train.grad_clip must be positive, got {t.grad_clip} (0 would zero every update); "
-                          "use a large value such as 1e9 to effectively turn clipping off")
+    if t.grad_clip < 0:
+        raise ConfigError(f"train.grad_clip must be >= 0 (0 turns clipping off), got {t.grad_clip}")
     for key, value in {"train.min_lr_ratio": t.min_lr_ratio, "train.decay_fraction": t.decay_fraction}.items():
         if not 0.0 <= value <= 1.0:
             raise ConfigError(f"config key '{key}' must be in [0, 1], got {value}")

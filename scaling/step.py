@@ -40,12 +40,13 @@ def make_mesh() -> jax.sharding.Mesh:
 
 
 def make_optimizer(train: TrainConfig, schedule: optax.Schedule | None = None) -> optax.GradientTransformation:
-    """AdamW with global-norm clipping; `schedule` replaces the run's own (packed replicas pass theirs)."""
+    """AdamW with global-norm clipping (grad_clip 0: none, as in nanoGPT); `schedule` replaces the run's own
+    (packed replicas pass theirs)."""
     # Weight decay on matrices only: norm scales are 1-D and are not decayed.
     def decay_mask(params):
         return jax.tree.map(lambda p: p.ndim >= 2, params)
     return optax.chain(
-        optax.clip_by_global_norm(train.grad_clip),
+        optax.clip_by_global_norm(train.grad_clip) if train.grad_clip > 0 else optax.identity(),
         optax.adamw(schedule or make_schedule(train), b1=train.beta1, b2=train.beta2,
                     weight_decay=train.weight_decay, mask=decay_mask),
     )

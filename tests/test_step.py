@@ -103,3 +103,25 @@ def test_step_applies_the_lr_it_is_given():
     assert float(metrics["lr"]) == 0.0
     # AdamW's update and decay both scale with the lr: at lr 0 nothing moves.
     assert all(np.array_equal(a, b) for a, b in zip(before, jax.tree.leaves(new.params)))
+
+
+def test_grad_clip_zero_turns_clipping_off():
+    """grad_clip = 0 means no clipping (nanoGPT's convention), not clipping every gradient to norm 0."""
+    import dataclasses
+
+    import jax.numpy as jnp
+
+    from scaling.config import TrainConfig
+    from scaling.step import make_optimizer
+    params = {"w": jnp.ones((2, 2))}
+    grads = {"w": jnp.full((2, 2), 100.0)}
+    for clip, expect_moved in ((0.0, True), (1.0, True)):
+        opt = make_optimizer(dataclasses.replace(TrainConfig(), grad_clip=clip, lr=1e-2, warmup_steps=0, steps=10))
+        updates, _ = opt.update(grads, opt.init(params), params)
+        assert bool(jnp.all(updates["w"] != 0)) is expect_moved
+    raw = make_optimizer(dataclasses.replace(TrainConfig(), grad_clip=0.0, lr=1e-2, warmup_steps=0, steps=10))
+    clipped = make_optimizer(dataclasses.replace(TrainConfig(), grad_clip=1e-6, lr=1e-2, warmup_steps=0, steps=10))
+    small = {"w": jnp.full((2, 2), 1e-3)}
+    u_raw, _ = raw.update(small, raw.init(params), params)
+    u_clip, _ = clipped.update(small, clipped.init(params), params)
+    assert not bool(jnp.allclose(u_raw["w"], u_clip["w"]))  # Adam's epsilon shows the clipping
