@@ -39,19 +39,27 @@ out = Path(sys.argv[1])
 fit = json.loads((out / "fit.json").read_text())
 moore = json.loads((out / "moore" / "moore.json").read_text())
 ci = fit.get("intervals") or {}
+boot = fit.get("bootstrap") or {}
+# Intervals are 95% intervals only when the bootstrap was reliable (at most 5% of refits failed).
+ci_name = "95% CI" if boot.get("reliable") else "interval UNRELIABLE"
 def with_ci(name, value, fmt="{:.3f}"):
     lo_hi = ci.get(name)
-    return fmt.format(value) + (f"  (95% CI {fmt.format(lo_hi[0])} to {fmt.format(lo_hi[1])})" if lo_hi else "")
+    return fmt.format(value) + (f"  ({ci_name} {fmt.format(lo_hi[0])} to {fmt.format(lo_hi[1])})" if lo_hi else "")
 p, d = fit["params"], fit["derived"]
 at = fit["predictions"][0]
 print("\n== headline")
 print(f"report:  {(out / 'report' / 'index.html').resolve()}")
 print(f"fit:     L(N, D) = {p['E']:.3g} + {p['A']:.4g}/N^{p['alpha']:.3f} + {p['B']:.4g}/D^{p['beta']:.3f} "
       f"on {fit['spec']['n_points']} runs")
+if boot and not boot.get("reliable"):
+    print(f"bootstrap: {boot['n'] - boot['n_ok']} of {boot['n']} refits failed or were degenerate: the ranges "
+          "below are not 95% intervals")
+for diag in fit.get("diagnostics", []):
+    print(f"{'INVALID' if diag['severity'] == 'invalid' else 'warning'} [{diag['code']}] {diag['message']}")
 print(f"a = {with_ci('a', d['a'])}    N_opt grows as C^a")
 print(f"b = {with_ci('b', d['b'])}    D_opt grows as C^b")
 tpp = at["tokens_per_param"]
-band = f"  (95% CI {at['tokens_per_param_lo']:.3g} to {at['tokens_per_param_hi']:.3g})" if "tokens_per_param_lo" in at else ""
+band = f"  ({ci_name} {at['tokens_per_param_lo']:.3g} to {at['tokens_per_param_hi']:.3g})" if "tokens_per_param_lo" in at else ""
 print(f"tokens/parameter at C = {at['C']:.3g} FLOPs: {tpp:.3g}{band}; N_opt = {at['N_opt']:.3g}, "
       f"L_opt = {at['L_opt']:.3f} nats/token")
 months = moore["doubling_months"]
