@@ -59,6 +59,8 @@ def backtest(table: RunTable, method: str = "parametric", by: str = "C", cutoff:
     if by not in SPLITS:
         raise DataError(f"backtest split must be 'budget' or 'size' (or 'C', 'N'), got {by!r}")
     by = SPLITS[by]
+    if not 0 < level < 1:
+        raise DataError(f"interval level must be between 0 and 1 (e.g. 0.95), got {level}")
     nominal, _ = nominal_budgets(table, budgets)
     train, split = _split(table, nominal, by, cutoff, train_sizes, holdout)
     if method == "isoflop" and budgets is not None:

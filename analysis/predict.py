@@ -135,7 +135,7 @@ def _points(N, D) -> tuple[np.ndarray, np.ndarray]:
 
 def _check(result: FitResult, level: float, max_extrapolation: float) -> None:
     if not frontier.has_loss_surface(result.spec.form):
-        raise DataError(f"a {result.spec.method} fit ({result.spec.form}) has no loss surface L(N, D) to predict "
+        raise DataError(f"this {result.spec.method} fit ({result.spec.form}) has no loss surface L(N, D) to predict "
                         "from; predict needs approach 3 (`scaling fit --method parametric` or `--method vpnls`) "
                         "or Kaplan's L(N, D) (`--method kaplan --kaplan-form nd`)")
     if not 0 < level < 1:
