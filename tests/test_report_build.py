@@ -175,5 +175,5 @@ def test_three_runs_give_a_page_that_says_what_is_missing(tmp_path):
     result = build_report(sweep, tmp_path / "report", n_boot=0)
     assert result.headline == {} and result.figures == ["loss_curves", "isoflop"]
     text = (tmp_path / "report" / "index.html").read_text()
-    assert "approach 3 (5 parameters) needs at least 6 points, got 3" in text
+    assert "an L(N, D) surface needs at least 6 distinct points" in text
     assert "No fit with a compute-optimal frontier could be made" in text and text.count("Not drawn") == 4
