@@ -13,6 +13,7 @@ times, and records a run as failed when its worker died without saying why.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import os
 import queue
@@ -172,10 +173,33 @@ def _init_ray(ray, address: str | None, env: dict, neutral_dir: Path) -> None:
             if address:
                 ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False)
             else:  # a one-machine cluster that lives as long as this process
-                ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env={"env_vars": env},
-                         log_to_driver=False)
+                with _home_without_cloud_probe(neutral_dir, env):
+                    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, runtime_env={"env_vars": env},
+                             log_to_driver=False)
     finally:
         os.chdir(previous)
+
+
+@contextlib.contextmanager
+def _home_without_cloud_probe(neutral_dir: Path, env: dict):
+    """Ray's head asks cloud metadata servers (169.254.169.254, metadata.google.internal) which cloud it is
+    on unless ~/ray_bootstrap_config.yaml names a provider, whatever the usage-stats setting. The local
+    cluster's processes get a HOME inside the sweep directory that names one ("local"); the training tasks
+    get the user's real HOME back through the runtime env, so caches stay where they were."""
+    home = neutral_dir / ".ray-home"
+    home.mkdir(exist_ok=True)
+    (home / "ray_bootstrap_config.yaml").write_text("provider:\n  type: local\n")
+    real = os.environ.get("HOME")
+    if real is not None:
+        env.setdefault("HOME", real)
+    os.environ["HOME"] = str(home)
+    try:
+        yield
+    finally:
+        if real is None:
+            os.environ.pop("HOME", None)
+        else:
+            os.environ["HOME"] = real
 
 
 class RayExecutor:

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -211,3 +212,16 @@ def test_ray_executor_matches_local(tmp_path, reference):
     assert losses(out) == reference
     table = pd.read_parquet(out / "results.parquet")
     assert len(table) == 3 and (table.status == "completed").all()
+
+
+def test_the_local_ray_cluster_names_its_provider_so_it_does_not_probe_cloud_metadata(tmp_path, monkeypatch):
+    """Ray's head asks 169.254.169.254 and metadata.google.internal which cloud it is on unless
+    ~/ray_bootstrap_config.yaml names a provider: the local cluster's processes get a HOME that does,
+    the training tasks the user's own HOME."""
+    from sweeps.executors import _home_without_cloud_probe
+    monkeypatch.setenv("HOME", "/home/someone")
+    env = {}
+    with _home_without_cloud_probe(tmp_path, env):
+        home = Path(os.environ["HOME"])
+        assert home.parent == tmp_path and "type: local" in (home / "ray_bootstrap_config.yaml").read_text()
+    assert os.environ["HOME"] == "/home/someone" and env["HOME"] == "/home/someone"
