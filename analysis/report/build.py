@@ -79,7 +79,9 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
                    "counts": content.counts, "figures": [f.name for f in drawn],
                    "missing_figures": [t for t, _ in missing], "notes": content.notes, "problems": problems,
                    "fits": {e.key: {"title": e.title, "error": e.error, "warnings": list(e.warnings)} for e in entries},
-                   "backtest": bt.result.to_dict() if bt.result else {"error": bt.error}}
+                   "backtest": bt.result.to_dict() if bt.result else {"error": bt.error},
+                   "backtest_by_budget": bt.by_budget.to_dict() if bt.by_budget else {"error": bt.budget_error},
+                   "backtest_by_size": bt.by_size.to_dict() if bt.by_size else {"error": bt.size_error}}
         io.write_json(staging / "report.json", summary)
     warnings = [w for e in entries for w in e.warnings] + list(inp.warnings)
     return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
