@@ -219,9 +219,10 @@ def _from_generic(df, name, flops, notes):
         return df, "given"
     if "C" not in df.columns:
         import pandas as pd
-        with np.errstate(over="ignore"):
-            df["C"] = 6.0 * pd.to_numeric(df["N"], errors="coerce") * pd.to_numeric(df["D"], errors="coerce")
-        overflow = np.isinf(df["C"].to_numpy(float))
+        n, d = (pd.to_numeric(df[k], errors="coerce").to_numpy(float) for k in ("N", "D"))
+        with np.errstate(over="ignore", invalid="ignore"):
+            df["C"] = 6.0 * n * d
+        overflow = np.isinf(df["C"].to_numpy(float)) & np.isfinite(n) & np.isfinite(d)  # bad inputs: named below
         if overflow.any():
             raise DataError(f"{name}: C = 6ND overflows for {int(overflow.sum())} row(s) (e.g. N = "
                             f"{float(df['N'][overflow].iloc[0]):.3g}, D = {float(df['D'][overflow].iloc[0]):.3g}); "

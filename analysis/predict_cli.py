@@ -131,7 +131,7 @@ def _read_points(path: str, columns: list[str]):
 
 
 def format_prediction(p, source: str) -> str:
-    pct = f"{p.level:.0%}"
+    pct = f"{p.level:.0%}" if p.reliable is not False else "unreliable"  # not a 95% interval then
     lines = [f"{p.method} fit ({p.form}) from {source}: predicted {p.loss_label} of a new run at each (N, D)"]
     if p.interval == "prediction":
         lines.append(f"{pct} prediction interval: {p.n_samples} bootstrap fits, each with run-to-run scatter "

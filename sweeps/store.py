@@ -147,15 +147,10 @@ def summary_problem(directory: Path) -> str | None:
 
 
 def try_lock(directory: Path) -> int | None:
-    """An fd holding the run's exclusive lock, or None when another process holds it."""
+    """An fd holding the run's exclusive lock, or None when another process holds it (the same lock
+    `scaling train` takes, so a sweep and a manual run exclude each other)."""
     directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    return io.try_lock_directory(directory)
 
 
 def release(fd: int) -> None:

@@ -37,7 +37,7 @@ def test_isoflop_draws_a_parabola_and_minimum_per_budget(fitted):
     table, surface, iso, nominal = fitted
     fig = figures.isoflop_curves(table, nominal, iso, surface)
     (ax,) = labelled(fig)
-    assert ax.get_xscale() == "log" and "parameters" in ax.get_xlabel() and "nats/token" in ax.get_ylabel()
+    assert ax.get_xscale() == "log" and "parameters" in ax.get_xlabel() and ax.get_ylabel() == table.loss_label
     stars = [c for c in ax.collections if c.get_offsets().shape[0] == 1]
     assert len(stars) == 3  # one minimum per budget
     minima = sorted(float(s.get_offsets()[0, 0]) for s in stars)
