@@ -58,18 +58,22 @@ def bootstrap(table: RunTable, result: FitResult, n: int = 1000, seed: int = 0, 
     named = {k: v[ok] for k, v in {**samples, **derived}.items()}
     lo, hi = 50 * (1 - level), 50 * (1 + level)
     intervals = {k: (float(np.percentile(v, lo)), float(np.percentile(v, hi))) for k, v in named.items()}
-    reliable = (n - n_ok) <= diagnostics.UNRELIABLE_FAILURES * n
+    # Intervals of an invalid fit describe the valid refits, not the fit: never present them as reliable.
+    reliable = (n - n_ok) <= diagnostics.UNRELIABLE_FAILURES * n and not diagnostics.has_invalid(result.diagnostics)
     info = {"n": n, "n_ok": n_ok, "n_failed": n - n_ok, "reliable": bool(reliable), "seed": seed, "level": level,
             "scheme": scheme, "unit": unit, "n_units": int(len(np.unique(fit_table.group))),
             "sd": {k: float(np.std(v, ddof=1)) for k, v in named.items()}}
-    kept = tuple(d for d in result.diagnostics if d["code"] not in ("bootstrap_unreliable", "a_interval_wide"))
+    kept = tuple(d for d in result.diagnostics if d["code"] not in BOOTSTRAP_CODES)
     out = dataclasses.replace(result, intervals=intervals, bootstrap=info,
                               samples={k: v[ok].tolist() for k, v in samples.items()},
-                              diagnostics=kept + diagnostics.bootstrap_diagnostics(n, n_ok, level, intervals))
+                              diagnostics=kept + diagnostics.bootstrap_diagnostics(n, n_ok, level, intervals, result))
     if frontier.has_frontier(result.spec.form):
         budgets = predict_at if predict_at is not None else frontier.default_budgets(float(fit_table.C.max()))
         out = dataclasses.replace(out, predictions=frontier.predictions(out, budgets))
     return out
+
+
+BOOTSTRAP_CODES = ("bootstrap_unreliable", "a_interval_wide", "intervals_of_invalid_fit", "estimate_outside_interval")
 
 
 def _replicates(fit_table: RunTable, result: FitResult, n: int, seed: int, scheme: str):

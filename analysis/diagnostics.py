@@ -218,10 +218,25 @@ def _optimum_within(form: str, samples: dict, rng: dict) -> np.ndarray:
 
 
 WIDE_A_INTERVAL = 0.5
+# Quantities whose bootstrap should straddle the fit's own value (coefficients like k_N or G are skewed
+# enough that a percentile interval can legitimately miss them).
+CENTRED = ("a", "b", "alpha", "beta", "E", "alpha_N", "alpha_D")
 
 
-def bootstrap_diagnostics(n: int, n_ok: int, level: float, intervals: dict) -> tuple[dict, ...]:
+def bootstrap_diagnostics(n: int, n_ok: int, level: float, intervals: dict,
+                          result: FitResult | None = None) -> tuple[dict, ...]:
     out, failed = [], n - n_ok
+    if result is not None and has_invalid(result.diagnostics):
+        out.append(diagnostic("intervals_of_invalid_fit", WARNING, "the fit itself is invalid, while the "
+                              "intervals come from the refits that are not: they describe other fits, not this "
+                              "one, and are marked unreliable"))
+    values = {} if result is None else {**result.params, **result.derived}
+    outside = [k for k, (lo, hi) in intervals.items() if k in CENTRED and k in values and np.isfinite(values[k])
+               and not lo <= values[k] <= hi]
+    if outside and not has_invalid(result.diagnostics):
+        out.append(diagnostic("estimate_outside_interval", WARNING, f"{', '.join(outside)}: the fit's own value "
+                              "lies outside its bootstrap interval, so the replicates are not centred on this "
+                              "fit; read the intervals with care"))
     if failed > UNRELIABLE_FAILURES * n:
         out.append(diagnostic("bootstrap_unreliable", WARNING, f"{failed} of {n} bootstrap refits failed or were "
                               f"degenerate ({failed / n:.0%} > {UNRELIABLE_FAILURES:.0%}): the intervals come from "

@@ -60,18 +60,25 @@ def refit_envelope(fit_table: RunTable, weights_RxN: np.ndarray, result: FitResu
 
 
 def replicate_losses(fit_table: RunTable, result: FitResult, n: int, seed: int) -> np.ndarray:
-    """n resampled loss vectors: each size's learning curve, a line in (log C, log L), plus residuals
-    pooled over sizes (scaled by sqrt(m / (m - 2)) for m points); sizes with 2 points take the noise
-    about their observed losses."""
+    """n resampled loss vectors: each size's learning curve plus residuals pooled over sizes.
+
+    A size with 4 or more compute values is smoothed by a quadratic in (log C, log L), which follows the
+    curve's bend towards its floor (a straight line does not, and the replicates' envelope then moved
+    away from the data's); its residuals are scaled by sqrt(m / (m - 3)). A size with 3 values lends
+    the scatter about its line to the pool but keeps its observed losses as the centre; sizes with
+    fewer take the pooled noise about their observed losses."""
     fitted, pool = np.array(fit_table.loss, float), []
     for size in np.unique(fit_table.N):
         idx = np.nonzero(fit_table.N == size)[0]
-        if len(np.unique(fit_table.C[idx])) < 3:
+        m = len(np.unique(fit_table.C[idx]))
+        if m < 3:
             continue
+        degree = 2 if m >= 4 else 1
         x, y = np.log(fit_table.C[idx]), np.log(fit_table.loss[idx])
-        yhat = np.polyval(np.polyfit(x, y, 1), x)
-        fitted[idx] = np.exp(yhat)
-        pool.extend((y - yhat) * np.sqrt(len(idx) / (len(idx) - 2)))
+        yhat = np.polyval(np.polyfit(x, y, degree), x)
+        if degree == 2:
+            fitted[idx] = np.exp(yhat)
+        pool.extend((y - yhat) * np.sqrt(len(idx) / (len(idx) - degree - 1)))
     if len(pool) < 3:
         raise DataError("approach 1's bootstrap resamples the scatter of each size's learning curve, and no "
                         "size has 3 or more compute values; train each size at 3 or more token counts")

@@ -130,10 +130,42 @@ def check_params(result: FitResult, where: str) -> None:
     if missing:
         raise DataError(f"{where}: a {result.spec.form} fit needs parameter(s) {missing}; the file has "
                         f"{sorted(result.params)}")
+    absent = [k for k in needed if not math.isfinite(result.params[k])]
+    if absent:
+        raise DataError(f"{where}: parameter(s) {absent} are null or not finite: this fit has no usable law; "
+                        "re-create it with `scaling fit ... --out`")
+    _check_shapes(result, where)
     bad = [f"{k} = {result.params[k]:g}" for k in positive if not result.params[k] > 0]
     if bad:
         raise DataError(f"{where}: {', '.join(bad)}: a {result.spec.form} law needs these positive; this is not "
                         "a usable fit")
+
+
+def _check_shapes(result: FitResult, where: str) -> None:
+    """The optional parts later commands read: ranges of two numbers, objects where objects belong."""
+    def numbers(value, n=None) -> bool:
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                      for v in value)
+        return ok and (n is None or len(value) == n)
+
+    problems = []
+    if result.fit_range is not None and not (isinstance(result.fit_range, dict) and all(
+            numbers(v, 2) for v in result.fit_range.values())):
+        problems.append("'fit_range' must map N, D, C to [low, high]")
+    if result.intervals is not None and not (isinstance(result.intervals, dict) and all(
+            numbers(v, 2) for v in result.intervals.values())):
+        problems.append("'intervals' must map names to [low, high]")
+    if result.samples is not None and not (isinstance(result.samples, dict) and all(
+            numbers(v) for v in result.samples.values())):
+        problems.append("'samples' must map names to lists of numbers")
+    for name in ("bootstrap", "details"):
+        value = getattr(result, name)
+        if value is not None and not isinstance(value, dict):
+            problems.append(f"'{name}' must be an object")
+    if not all(isinstance(d, dict) and {"code", "severity", "message"} <= set(d) for d in result.diagnostics):
+        problems.append("'diagnostics' must be a list of {code, severity, message}")
+    if problems:
+        raise DataError(f"{where}: {'; '.join(problems)}; re-create the fit with `scaling fit ... --out`")
 
 
 def _clean(obj):

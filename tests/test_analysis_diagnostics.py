@@ -3,6 +3,7 @@ known truth, checked through the diagnostics every result carries."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -202,3 +203,23 @@ def test_a_collapsed_allocation_exponent_is_invalid():
                    n_convention="total", flops="given", data_hash="x", n_points=12)
     result = FitResult(spec=spec, params={"k_N": 1.6e4, "a": 7.7e-15, "k_D": 1e-5, "b": 0.5})
     assert [d["code"] for d in diagnostics._power_law(result)] == ["a_collapsed"]
+
+
+def test_approach_1_bootstrap_is_centred_on_curved_learning_curves():
+    """Learning curves bend towards their floor: a straight-line smoother moved the replicates' envelope
+    and gave an interval for a that missed the fit's own a."""
+    N = np.repeat(np.logspace(7, 9.5, 10), 12)
+    D = np.tile(np.logspace(8.5, 11.5, 12), 10)
+    table = from_arrays(N, D, 1.69 + 406.4 / N ** 0.34 + 410.7 / D ** 0.28)
+    result = bootstrap(table, fit(table, "envelope"), n=100, seed=0)
+    lo, hi = result.intervals["a"]
+    assert lo <= result.derived["a"] <= hi and "estimate_outside_interval" not in codes(result)
+
+
+def test_intervals_of_an_invalid_fit_are_never_called_reliable():
+    table = shifted_budget_table(factor=40.0)
+    result = fit(table, "isoflop", keep_extrapolated=True)
+    forced = dataclasses.replace(result, diagnostics=result.diagnostics + (
+        diagnostics.diagnostic("made_invalid", diagnostics.INVALID, "by the test"),))
+    boot = bootstrap(table, forced, n=40, seed=0)
+    assert not boot.bootstrap["reliable"] and "intervals_of_invalid_fit" in codes(boot)

@@ -75,6 +75,12 @@ CASES = {
         g, t, lambda d: d["params"].pop("alpha"))), "--budget", "1e20"], "needs parameter"),
     "allocate: a negative alpha": (lambda g, t: ["allocate", "--fit", str(_fit_with(
         g, t, lambda d: d["params"].update(alpha=-0.3))), "--budget", "1e20"], "alpha = -0.3"),
+    "predict: E null": (lambda g, t: ["predict", "--fit", str(_fit_with(g, t, lambda d: d["params"].update(
+        E=None))), "--N", "1e9", "--D", "2e10"], "null or not finite"),
+    "predict: a fit_range that is not numbers": (lambda g, t: ["predict", "--fit", str(_fit_with(
+        g, t, lambda d: d.update(fit_range={"N": [1, "x"]}))), "--N", "1e9", "--D", "2e10"], "'fit_range'"),
+    "allocate: bootstrap not an object": (lambda g, t: ["allocate", "--fit", str(_fit_with(
+        g, t, lambda d: d.update(bootstrap="yes"))), "--budget", "1e20"], "'bootstrap'"),
     "allocate: a JSON list": (lambda g, t: ["allocate", "--fit", str(_write(t, "[1, 2]")), "--budget", "1e20"],
                               "JSON list"),
     "allocate: a binary file": (lambda g, t: ["allocate", "--fit", str(_write(t, b"\x89PNG\x00\xff\xfe")),
