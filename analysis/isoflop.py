@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from analysis.diagnostics import WARNING, diagnostic
+from analysis.diagnostics import RESIDUAL_RMS_WARNING, WARNING, diagnostic
 from analysis.load import RunTable, drop_highest_loss
 from analysis.powerlaw import fit_power_law
 from analysis.result import FitResult, FitSpec
@@ -31,6 +31,7 @@ from scaling.errors import DataError
 PARABOLAS = ("loss", "log_loss")
 MIN_POINTS = 3  # a parabola has 3 coefficients
 BUDGET_TOLERANCE = 0.25
+POWER_LAW_SCATTER = 0.25  # log RMS of the minima about the N_opt(C) power law (about 28%)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +91,7 @@ def fit_isoflop(table: RunTable, budgets=None, parabola: str = "loss", drop_high
     rows = profiles(fit_table, nominal, opts, np.ones(len(fit_table)))
     params = power_laws(rows, raise_why=True)
     used = [r for r in rows if r["used"]]
-    found = tuple(budget_diagnostics(rows, opts))
+    found = tuple(budget_diagnostics(rows, opts)) + tuple(misfit_diagnostics(rows, params))
     if len(used) == 2:
         found += (diagnostic("two_budgets", WARNING, "power laws through 2 budgets pass exactly through both "
                              "minima: nothing checks the power-law form; train a third budget"),)
@@ -204,6 +205,9 @@ def _profile(table: RunTable, c: float, idx: np.ndarray, opts: Options, w: np.nd
     if at_n is None or at_d is None:
         return {**row, "reason": "opens_downwards"}
     inside = bool(log_n.min() <= at_n[0] <= log_n.max())
+    fitted = np.polyval(np.polyfit(log_n, y, 2, w=np.sqrt(w[idx])), log_n)
+    misfit = (table.loss[idx] / (fitted if opts.parabola == "loss" else np.exp(fitted))) - 1.0
+    row["parabola_rms"] = float(np.sqrt(np.mean(misfit ** 2)))
     row.update(N_opt=float(np.exp(at_n[0])), D_opt=float(np.exp(at_d[0])), inside_range=inside,
                L_min=at_n[1] if opts.parabola == "loss" else float(np.exp(at_n[1])))
     if not inside and not opts.keep_extrapolated:
@@ -254,6 +258,25 @@ def budget_diagnostics(rows: list[dict], opts: Options) -> list[dict]:
             out.append(diagnostic("parabola_opens_downwards", WARNING, f"{_why(row)}; budget left out"))
         else:
             out.append(diagnostic("too_few_sizes", WARNING, f"{_why(row)}; budget left out"))
+    return out
+
+
+def misfit_diagnostics(rows: list[dict], params: dict) -> list[dict]:
+    """How badly the parabolas miss their budgets' runs, and the power law its minima."""
+    out = []
+    for row in rows:
+        if row["used"] and row.get("parabola_rms", 0.0) > RESIDUAL_RMS_WARNING:
+            out.append(diagnostic("parabola_misfit", WARNING, f"budget {row['C']:.3g}: the parabola misses its runs "
+                                  f"by {row['parabola_rms']:.1%} RMS: the profile is not parabolic over these sizes "
+                                  "(--window K fits it nearer the minimum)"))
+    used = [r for r in rows if r["used"]]
+    if len(used) >= 3:
+        C = np.array([r["C"] for r in used])
+        scatter = np.log([r["N_opt"] for r in used]) - np.log(params["k_N"] * C ** params["a"])
+        rms = float(np.sqrt(np.sum(scatter ** 2) / (len(used) - 2)))
+        if rms > POWER_LAW_SCATTER:
+            out.append(diagnostic("power_law_scatter", WARNING, f"the budgets' minima scatter about N_opt = k C^a "
+                                  f"by {rms:.0%} (log RMS {rms:.2f}): the power law describes them loosely"))
     return out
 
 

@@ -223,3 +223,17 @@ def test_intervals_of_an_invalid_fit_are_never_called_reliable():
         diagnostics.diagnostic("made_invalid", diagnostics.INVALID, "by the test"),))
     boot = bootstrap(table, forced, n=40, seed=0)
     assert not boot.bootstrap["reliable"] and "intervals_of_invalid_fit" in codes(boot)
+
+
+def test_approach_2_says_when_parabolas_or_the_power_law_miss_their_points():
+    table, _ = chinchilla_surface(sizes_per_budget=7, width=0.8)
+    bumpy = table.loss * (1 + 0.08 * (np.arange(len(table)) % 2))  # every other run 8% higher
+    assert "parabola_misfit" in codes(fit(from_arrays(table.N, table.D, bumpy, C=table.C, budget=table.C),
+                                          "isoflop"))
+    # Optima that wander by a factor of 3 from budget to budget: the power law only loosely describes them.
+    shift = np.repeat(np.exp([0.0, 1.1, -1.1, 1.1, -1.1]), 7)
+    N = table.N * shift
+    D = table.C / (6 * N)
+    loss = 1.69 + 406.4 / (N / shift) ** 0.34 + 410.7 / (D * shift) ** 0.28  # each profile moved along N
+    found = codes(fit(from_arrays(N, D, loss, C=table.C, budget=table.C), "isoflop"))
+    assert "power_law_scatter" in found and "parabola_misfit" not in found
