@@ -53,7 +53,7 @@ SPLIT_NAMES = {"C": "budget", "N": "size"}
 
 
 def backtest(table: RunTable, method: str = "parametric", by: str = "C", cutoff: float | None = None,
-             train_sizes: int | None = None, budgets=None, holdout: int = 1, n_boot: int = 0,
+             train_sizes: int | None = None, budgets=None, holdout: int | None = None, n_boot: int = 0,
              level: float = 0.95, seed: int = 0, **fit_options) -> Backtest:
     """Fit `method` on the smaller part of `table`, predict the held-out larger part (see the module doc)."""
     if by not in SPLITS:
@@ -77,7 +77,10 @@ def backtest(table: RunTable, method: str = "parametric", by: str = "C", cutoff:
 
 
 def _split(table: RunTable, nominal: np.ndarray, by: str, cutoff, train_sizes, holdout: int):
-    """The training mask and a sentence saying how the table was split."""
+    """The training mask and a sentence saying how the table was split. By default one budget is held out,
+    or the largest fifth of the sizes (an isoFLOP table has a size per run: one size would be one run)."""
+    if holdout is None:
+        holdout = 1 if by == "C" else max(1, round(0.2 * len(np.unique(table.N))))
     if holdout < 1:
         raise DataError(f"--holdout must be at least 1 (the number of largest budgets or sizes to hold out), "
                         f"got {holdout}")

@@ -199,6 +199,17 @@ def _check_out(out: str | None, names: list[str]) -> None:
     path = Path(out)
     if not out or path.is_dir() or out.endswith(("/", "\\")):
         raise ScalingError(f"--out {out!r} is a directory (or empty); pass a file path such as fit.json")
+    if path.exists() and not _is_fit_file(path):
+        raise ScalingError(f"--out {out} exists and is not a fit written by `scaling fit`; pass a new path "
+                           "(scaling fit only replaces its own fit files)")
+
+
+def _is_fit_file(path: Path) -> bool:
+    from analysis.result import SCHEMA
+    try:
+        return json.loads(path.read_text()).get("schema") == SCHEMA
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return False
 
 
 def _print_results(results, compared, args, failed: dict[str, str]) -> None:

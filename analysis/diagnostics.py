@@ -126,7 +126,8 @@ def _few_points(result: FitResult) -> list[dict]:
         used = int(result.details.get("n_power_law_points", result.spec.n_points))
         k, what = 2, "points on the N_opt(C) power law"
     else:
-        used, k, what = result.spec.n_points, len(result.params), "points"
+        tied = 1 if result.spec.options.get("tie") else 0  # alpha = beta: one exponent fewer is free
+        used, k, what = result.spec.n_points, len(result.params) - tied, "points"
     if used >= POINTS_PER_PARAMETER * k:
         return []
     return [diagnostic("few_points", WARNING, f"{k} parameters fitted to {used} {what} (fewer than "

@@ -44,7 +44,8 @@ class Options:
 def nominal_budgets(table: RunTable, budgets=None, tolerance: float = BUDGET_TOLERANCE) -> tuple[np.ndarray, str]:
     """Nominal budget per row and how it was found."""
     if np.isfinite(table.budget).all():
-        return table.budget.copy(), "budget column"
+        return table.budget.copy(), "budget column" + (" (--budgets ignored: the table records each run's budget)"
+                                                       if budgets is not None else "")
     logc = np.log(table.C)
     if budgets is not None:
         nominal = np.asarray(sorted(budgets), float)

@@ -59,7 +59,8 @@ def _register_backtest(subparsers) -> None:
                     "(coverage) and the error of N_opt at held-out budgets.")
     b.add_argument("input", help="results.parquet or a CSV of runs")
     b.add_argument("--by", choices=("budget", "size"), default="budget", help="hold out budgets or model sizes")
-    b.add_argument("--holdout", type=int, default=1, metavar="K", help="hold out the K largest (default 1)")
+    b.add_argument("--holdout", type=int, default=None, metavar="K",
+                   help="hold out the K largest budgets or sizes (default: 1 budget, or the largest fifth of the sizes)")
     b.add_argument("--method", choices=METHODS, default="parametric")
     b.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
                    help='map N, D, C, loss, run_id, budget to the table\'s columns (as `scaling fit`)')
@@ -222,7 +223,7 @@ def run_backtest(args) -> int:
 def format_backtest(bt) -> str:
     s = bt.summary
     lines = [f"backtest by {'budget' if bt.by == 'C' else 'size'}: {bt.method} fitted on {bt.n_train} runs "
-             f"({bt.split}), predicting {bt.n_test} held-out runs"]
+             f"({bt.split}), predicting {bt.n_test} held-out run{'' if bt.n_test == 1 else 's'}"]
     if "loss_mean_abs_rel_error" in s:
         lines.append(f"  loss: MAPE {100 * s['loss_mean_abs_rel_error']:.2f}% "
                      f"(max {100 * s['loss_max_abs_rel_error']:.2f}%)")

@@ -9,6 +9,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
@@ -58,7 +59,7 @@ def staged_directory(out: str | Path, command: str = "this command") -> Iterator
     are never replaced or deleted, so a directory of the user's is refused (`check_output_dir`). When
     `out` holds only our files it is swapped whole (a reader sees the old set of files or the new one);
     otherwise the new files are moved in by name and our stale ones (in the old manifest only) removed."""
-    out = Path(out)
+    out = Path(os.path.realpath(out))  # a symlinked --out is written through, not replaced by a directory
     check_output_dir(out, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -94,12 +95,16 @@ def _owned_files(out: Path, command: str) -> set[str]:
         raise _output_error(f"--out {out} is a non-empty directory that {command} did not write (no {MANIFEST} "
                             f"there); pass a new or empty directory ({command} never replaces files it did not write)")
     try:
-        files = json.loads(path.read_text())["files"]
+        manifest = json.loads(path.read_text())
+        files = manifest["files"]
         if not isinstance(files, list) or not all(isinstance(f, str) and _safe_relative(f) for f in files):
             raise ValueError("'files' must be a list of relative paths inside the directory")
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
         raise _output_error(f"--out {out}: its {MANIFEST} is unreadable ({type(err).__name__}: {err}); pass a new "
                             "or empty directory") from None
+    owner = manifest.get("written_by")
+    if owner not in (None, command):  # e.g. a report written into moore's output directory
+        raise _output_error(f"--out {out} holds the output of {owner}, not of {command}; pass another directory")
     return set(files)
 
 
@@ -269,9 +274,11 @@ def try_lock_directory(directory: str | Path) -> int | None:
     """An fd holding an exclusive flock on `directory`/.lock, or None when another process holds it.
     The kernel drops the lock when its holder dies, even by SIGKILL, so a crash never leaves it taken."""
     fd = os.open(Path(directory) / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o666)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        return None
-    return fd
+    for attempt in range(5):  # `sweep status` probes with a shared lock for an instant: wait that out
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            time.sleep(0.05 * (attempt + 1))
+    os.close(fd)
+    return None

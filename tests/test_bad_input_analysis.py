@@ -63,6 +63,8 @@ CASES = {
     # case: (argv builder(good, tmp) -> argv, words the error line must contain)
     "fit --out a directory": (lambda g, t: ["fit", str(g[0]), "--method", "isoflop", "--out", str(t)],
                               "is a directory"),
+    "fit --out a file that is not a fit": (lambda g, t: ["fit", str(g[0]), "--method", "isoflop", "--out",
+                                                         str(_write(t, "my notes"))], "not a fit written by"),
     "fit one point repeated 20 times": (lambda g, t: _repeated(t), "distinct (N, D) point"),
     "fit every run at one size": (lambda g, t: _one_size(t), "same model size"),
     "fit every run at one budget": (lambda g, t: _one_budget(t), "one compute budget"),

@@ -151,3 +151,18 @@ def test_directory_lock_is_exclusive_until_closed(tmp_path):
     again = try_lock_directory(tmp_path)
     assert again is not None
     os.close(again)
+
+
+def test_staged_directory_writes_through_a_symlink_and_keeps_to_its_own_command(tmp_path):
+    from scaling.errors import ScalingError
+    from scaling.io import staged_directory
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to("real")
+    with staged_directory(tmp_path / "link", "scaling report") as staging:
+        (staging / "index.html").write_text("new")
+    assert (tmp_path / "link").is_symlink() and (real / "index.html").read_text() == "new"
+    with pytest.raises(ScalingError, match="holds the output of scaling report"):
+        with staged_directory(real, "scaling moore") as staging:
+            (staging / "moore.json").write_text("{}")
+    assert sorted(p.name for p in real.iterdir()) == [".scaling-manifest.json", "index.html"]

@@ -188,7 +188,7 @@ def run_backtest(table: RunTable, surface: FitResult | None, budgets=None, n_boo
             out[f"{by}_error"] = f"a single {by}: nothing to hold out"
             continue
         try:
-            out[f"by_{by}"] = backtest(table, method, by=by, holdout=1, budgets=budgets, **options)
+            out[f"by_{by}"] = backtest(table, method, by=by, budgets=budgets, **options)
         except DataError as err:
             out[f"{by}_error"] = f"holding out the largest {by}: {err}"
     return BacktestEntry(**out)
