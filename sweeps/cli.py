@@ -134,6 +134,9 @@ def format_plan(plan, estimate=None, workers: int = 1) -> str:
     if estimate:
         lines.append(f"estimated time: {format_seconds(estimate.total())} of training, about "
                      f"{format_seconds(estimate.total(workers))} with {workers} worker(s); {estimate.how}")
+    if plan.budgets:
+        lines.append(f"predicted optimum per budget (isoflop.prior {plan.spec.isoflop.prior.text}):")
+        lines += [f"  {budget.describe()}" for budget in plan.budgets]
     lines += [f"note: {note}" for note in plan.notes]
     return "\n".join(lines)
 

@@ -9,6 +9,11 @@ Hyperparameter rule (recorded in each run's config):
   warmup  = round(hparams.warmup_fraction * steps)  (WSD: of the shortest branch, shared by all branches)
   batch   = hparams.batch_size, the same for every size so that D is counted in the same units
 
+Centred sizes (isoflop with points): per budget, `points` targets log-spaced over `span` (largest /
+smallest) with geometric mean N_opt(C) from isoflop.prior; the shape chooser then rounds each target
+as it rounds a listed size, accepting a shape up to a quarter of a spacing step away (or sizes.tolerance
+if wider), since tiny models have a coarse grid of shapes. With a prior and listed sizes, the plan says where N_opt falls among them.
+
 Budget matching (isoflop): steps = round(C / (flops_per_token * batch_size * seq_len)) under the
 spec's formula; the realised C must lie within isoflop.tolerance (1%) of the budget.
 
@@ -84,12 +89,44 @@ class PlannedRun:
 
 
 @dataclasses.dataclass(frozen=True)
+class BudgetSizes:
+    """Where one budget's planned sizes sit against the prior's predicted optimum."""
+
+    flops: float
+    n_opt: float  # the prior's prediction at this budget
+    sizes: tuple[int, ...]  # N of the shapes planned (after the shape chooser's rounding), ascending
+    centred: bool  # sizes came from isoflop.points, else from a list
+
+    def position(self) -> str:
+        """Where n_opt falls: at or between sizes, or outside them by a factor."""
+        n, sizes = self.n_opt, self.sizes
+        if n < sizes[0]:
+            return f"below the smallest size ({sizes[0]:.3g}) by {sizes[0] / n:.3g}x"
+        if n > sizes[-1]:
+            return f"above the largest size ({sizes[-1]:.3g}) by {n / sizes[-1]:.3g}x"
+        nearest = min(range(len(sizes)), key=lambda i: abs(math.log(sizes[i] / n)))
+        if abs(math.log(sizes[nearest] / n)) <= math.log(1.15):  # the shape chooser's rounding, roughly
+            return f"optimum at position {nearest + 1} of {len(sizes)}"
+        upper = next(i for i, s in enumerate(sizes) if s > n)
+        return f"optimum between positions {upper} and {upper + 1} of {len(sizes)}"
+
+    def outside(self) -> bool:
+        return not self.sizes[0] <= self.n_opt <= self.sizes[-1]
+
+    def describe(self) -> str:
+        how = "centred" if self.centred else "listed"
+        return (f"C={self.flops:.3g}: predicted N_opt {self.n_opt:.3g}; {how} sizes {self.sizes[0]:.3g} .. "
+                f"{self.sizes[-1]:.3g} ({len(self.sizes)}), {self.position()}")
+
+
+@dataclasses.dataclass(frozen=True)
 class Plan:
     spec: Spec
     runs: tuple[PlannedRun, ...]
     vocab_size: int
     unique_tokens: int
     notes: tuple[str, ...]
+    budgets: tuple[BudgetSizes, ...] = ()  # isoflop with a prior: each budget's predicted optimum
 
     def total_flops(self, formula: str = "flops_exact") -> float:
         """Compute the sweep spends: a branch's steps before its branch point are its parent's."""
@@ -123,16 +160,43 @@ def make_plan(spec: Spec) -> Plan:
         if run.tokens > ds.unique_train_tokens and run.role != "parent":
             notes.append(f"{run.label} reads {run.tokens:,} tokens, {run.tokens / ds.unique_train_tokens:.1f} epochs "
                          f"of the {ds.unique_train_tokens:,} unique training tokens: data will repeat")
-    return Plan(spec, tuple(runs), vocab, ds.unique_train_tokens, tuple(notes))
+    budgets = _budget_sizes(spec, runs, notes)
+    return Plan(spec, tuple(runs), vocab, ds.unique_train_tokens, tuple(notes), budgets)
 
 
-def shape_for(target: float, key: str, spec: Spec, base: RunConfig, vocab: int) -> Shape:
-    """The shape for one target size; refuses targets the shape rule cannot reach within tolerance."""
+def _budget_sizes(spec: Spec, runs: list[PlannedRun], notes: list[str]) -> tuple[BudgetSizes, ...]:
+    iso = spec.isoflop
+    if iso is None or iso.prior is None:
+        return ()
+    prior, out = iso.prior, []
+    if prior.n_convention != "total":
+        notes.append(f"isoflop.prior counts N as {prior.n_convention} parameters; the sizes here count "
+                     "every parameter (embeddings included), so the optimum is placed a little low")
+    if prior.flops is not None and prior.flops != iso.formula:
+        notes.append(f"isoflop.prior was fitted with C as {prior.flops}; the budgets here are {iso.formula}")
+    for bi, budget in enumerate(iso.budgets):
+        sizes = tuple(sorted({run.counts["n_params"] for run in runs if run.budget == budget.flops}))
+        if not sizes:
+            continue
+        centred = iso.points is not None and budget.n_params is None
+        entry = BudgetSizes(budget.flops, prior.n_opt(budget.flops), sizes, centred)
+        out.append(entry)
+        if entry.outside():
+            notes.append(f"isoflop.budgets[{bi}]: predicted N_opt {entry.n_opt:.3g} is {entry.position()}: its "
+                         "parabola minimum would be extrapolated; move the sizes or use isoflop.points")
+    return tuple(out)
+
+
+def shape_for(target: float, key: str, spec: Spec, base: RunConfig, vocab: int, which: str = "",
+              tolerance: float | None = None) -> Shape:
+    """The shape for one target size; refuses targets the shape rule cannot reach within tolerance
+    (sizes.tolerance unless given). `key` is the spec key the size came from, `which` says which of its
+    sizes when that is no list index."""
     rule = spec.sizes
     shape = choose_shape(target, vocab, base.model.mlp, base.model.tie_embeddings, rule.aspect_ratio,
                          rule.tolerance, rule.max_layers)
-    if abs(math.log(shape.n_params / target)) > math.log1p(rule.tolerance):
-        raise ConfigError(f"{spec.path}: key '{key}' = {target:.4g} cannot be built: the nearest shape "
+    if abs(math.log(shape.n_params / target)) > math.log1p(tolerance or rule.tolerance):
+        raise ConfigError(f"{spec.path}: key '{key}'{which} = {target:.4g} cannot be built: the nearest shape "
                           f"(d_model {shape.d_model}, {shape.n_layers} layers, vocab {vocab}) has N={shape.n_params:,}, "
                           f"more than sizes.tolerance={rule.tolerance:g} away; choose a size in reach or raise "
                           "sizes.tolerance / sizes.max_layers")
@@ -168,17 +232,28 @@ def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> 
     per_step_tokens = tokens_per_step(spec, base)
     drafts = []
     for bi, budget in enumerate(iso.budgets):
-        targets = budget.n_params or spec.sizes.n_params
-        size_key = f"isoflop.budgets[{bi}].n_params" if budget.n_params else "sizes.n_params"
+        tolerance = None
+        if budget.n_params or iso.points is None:
+            targets = budget.n_params or spec.sizes.n_params
+            size_key = f"isoflop.budgets[{bi}].n_params" if budget.n_params else "sizes.n_params"
+            names = [(f"{size_key}[{i}]", "") for i in range(len(targets))]
+        else:
+            targets = iso.centred_sizes(budget.flops)
+            names = [("isoflop.points", f" (budget {bi}, centred size {i + 1} of {iso.points})")
+                     for i in range(iso.points)]
+            # Nobody chose these targets, so a shape a quarter of the way to the next size is as good:
+            # the sizes stay distinct and ordered, and tiny models (a coarse grid of shapes) can be centred.
+            tolerance = max(spec.sizes.tolerance, iso.span ** (0.25 / (iso.points - 1)) - 1)
         kept = 0
-        for si, target in enumerate(targets):
-            shape = shape_for(target, f"{size_key}[{si}]", spec, base, vocab)
+        for target, (key, which) in zip(targets, names):
+            shape = shape_for(target, key, spec, base, vocab, which, tolerance)
+            size_name = key + which
             step_flops = accounting.flops_per_token(_model_of(shape, base), seq_len)[iso.formula] * per_step_tokens
             steps = round(budget.flops / step_flops)
             miss = abs(steps * step_flops - budget.flops) / budget.flops
             if steps < 1 or miss > iso.tolerance:
                 raise ConfigError(
-                    f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_key}[{si}] = "
+                    f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_name} = "
                     f"{target:.4g} (N={shape.n_params:,}): one step of {per_step_tokens} tokens costs {step_flops:.4g} FLOPs "
                     f"({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
                     f"{iso.tolerance:.0%}); raise the budget, drop that size, or lower hparams.batch_size")

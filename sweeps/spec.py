@@ -9,7 +9,10 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
              warmup_fraction, batch_size               warmup = round(fraction * steps)
   [isoflop]  budgets (list, or {min, max, num}; an entry may be {flops, n_params} with its own sizes),
              formula ("flops_exact", "flops_6nd", "flops_6nd_nonembed"), tolerance (0.01),
-             tokens_per_param = [lo, hi] (optional: keep only sizes whose D/N falls in this window)
+             tokens_per_param = [lo, hi] (optional: keep only sizes whose D/N falls in this window),
+             prior ("tokens_per_param:R" or "fit:PATH/FIT.json": a predicted N_opt(C)),
+             points, span (instead of sizes.n_params: `points` sizes per budget, log-spaced over a
+             ratio `span` (16) between largest and smallest, centred on the prior's N_opt(C))
   [grid]     tokens or tokens_per_param
   [wsd]      branch_tokens or branch_tokens_per_param, decay_fraction, decay_shape
   [base]     a run config ([base.model], [base.data], [base.train], [base.checkpoint]) for every run;
@@ -19,6 +22,7 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
 import tomllib
@@ -63,11 +67,34 @@ class Budget:
 
 
 @dataclasses.dataclass(frozen=True)
+class Prior:
+    """A predicted compute-optimal size, N_opt(C) = coef * C ** exponent, as every supported prior is a
+    power law in C: a tokens-per-parameter ratio r gives sqrt(C / 6r) (C = 6ND, D = rN)."""
+
+    text: str  # as the spec wrote it, e.g. "tokens_per_param:20"
+    coef: float
+    exponent: float
+    n_convention: str = "total"  # a fit's N may leave out embeddings; the sweep's sizes count them
+    flops: str | None = None  # a fit's C convention (e.g. "flops_6nd"); None: any
+
+    def n_opt(self, flops: float) -> float:
+        return self.coef * flops ** self.exponent
+
+
+@dataclasses.dataclass(frozen=True)
 class IsoFlop:
     budgets: tuple[Budget, ...]
     formula: str = "flops_exact"
     tolerance: float = 0.01
     tokens_per_param: tuple[float, float] | None = None
+    prior: Prior | None = None
+    points: int | None = None  # None: the sizes are listed (sizes.n_params or per budget)
+    span: float = 16.0  # largest / smallest centred size
+
+    def centred_sizes(self, flops: float) -> tuple[float, ...]:
+        """`points` target sizes log-spaced over `span`, whose geometric mean is the prior's N_opt(C)."""
+        n_opt = self.prior.n_opt(flops)
+        return tuple(n_opt * self.span ** (i / (self.points - 1) - 0.5) for i in range(self.points))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,8 +233,75 @@ def _hparams(raw: Any, where: _Where) -> HParams:
     )
 
 
+FIT_FORMS = ("chinchilla", "power_law")  # the forms whose N_opt(C) is a power law the prior can hold
+
+
+def _prior(value: Any, where: _Where) -> Prior:
+    key = "isoflop.prior"
+    usage = 'must be "tokens_per_param:R" (e.g. "tokens_per_param:20") or "fit:PATH/FIT.json"'
+    if not isinstance(value, str) or ":" not in value:
+        if value == "adaptive":
+            raise where.error(key, f"= 'adaptive' is not supported yet; {usage}")
+        raise where.error(key, f"{usage}, got {value!r}")
+    kind, arg = (part.strip() for part in value.split(":", 1))
+    if kind == "tokens_per_param":
+        try:
+            ratio = float(arg)
+        except ValueError:
+            raise where.error(key, f"{usage}; '{arg}' is not a number") from None
+        if not (math.isfinite(ratio) and ratio > 0):
+            raise where.error(key, f"needs a positive tokens-per-parameter ratio, got {arg}")
+        return Prior(value, (6 * ratio) ** -0.5, 0.5)
+    if kind == "fit":
+        return _fit_prior(value, Path(arg), where)
+    raise where.error(key, f"{usage}, got {value!r}")
+
+
+def _fit_prior(text: str, path: Path, where: _Where) -> Prior:
+    """N_opt(C) from a FIT.json, read directly: the sweeps layer sits below the analysis that wrote it."""
+    def bad(why: str) -> ConfigError:
+        return where.error("isoflop.prior", f"fit file {path} {why}")
+
+    if not path.is_file():
+        raise bad("does not exist or is not a file; write one with `scaling fit ... --out`")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise bad(f"is not readable JSON ({type(err).__name__})") from None
+    if not isinstance(raw, dict) or raw.get("schema") != "scaling.fit/1":
+        raise bad("is not a fit result (schema 'scaling.fit/1' expected)")
+    fit_spec, params = raw.get("spec"), raw.get("params")
+    if not isinstance(fit_spec, dict) or not isinstance(params, dict):
+        raise bad("has no 'spec' or 'params' object")
+    form = fit_spec.get("form")
+    if form not in FIT_FORMS:
+        raise bad(f"is a {form!r} fit; a prior needs a fit of form {' or '.join(FIT_FORMS)} "
+                  "(--method isoflop, envelope, parametric or vpnls)")
+    needed = ("E", "A", "B", "alpha", "beta") if form == "chinchilla" else ("k_N", "a")
+    p = {}
+    for name in needed:
+        v = params.get(name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise bad(f"has no finite parameter {name} (got {v!r}); this fit has no usable law")
+        p[name] = float(v)
+    positive = ("A", "B", "alpha", "beta") if form == "chinchilla" else ("k_N",)
+    if any(p[name] <= 0 for name in positive):
+        raise bad(f"needs {', '.join(positive)} positive, got {', '.join(f'{n} = {p[n]:g}' for n in positive)}")
+    if form == "chinchilla":  # N_opt = G (C/6)^a, a = beta/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta))
+        a = p["beta"] / (p["alpha"] + p["beta"])
+        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+        coef = G * 6.0 ** -a
+    else:
+        coef, a = p["k_N"], p["a"]
+    convention = fit_spec.get("n_convention", "total")
+    flops = fit_spec.get("flops")
+    return Prior(text, coef, a, convention if isinstance(convention, str) else "total",
+                 flops if isinstance(flops, str) else None)
+
+
 def _isoflop(raw: Any, where: _Where) -> IsoFlop:
-    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param"), where)
+    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param", "prior", "points", "span"),
+                  where)
     if "budgets" not in table:
         raise where.error("isoflop.budgets", "is missing: list the compute budgets in FLOPs, e.g. budgets = [1e13, 3e13]")
     raw_budgets = table["budgets"]
@@ -234,8 +328,25 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
         if window[1] < window[0]:
             raise where.error("isoflop.tokens_per_param", f"has high below low: {list(window)}")
     tolerance = _number(table.get("tolerance", 0.01), "isoflop.tolerance", where)
+    prior = _prior(table["prior"], where) if "prior" in table else None
+    points, span = None, 16.0
+    if "points" in table:
+        points = _number(table["points"], "isoflop.points", where, integer=True)
+        if points < 3:
+            raise where.error("isoflop.points", f"must be at least 3 (a parabola per budget), got {points}")
+        if prior is None:
+            raise where.error("isoflop.points", 'needs isoflop.prior to centre the sizes on, e.g. '
+                              'prior = "tokens_per_param:20"')
+        if all(b.n_params is not None for b in budgets):
+            raise where.error("isoflop.points", "is unused: every budget lists its own n_params; remove one")
+    if "span" in table:
+        if points is None:
+            raise where.error("isoflop.span", "applies only with isoflop.points; set points or remove span")
+        span = _number(table["span"], "isoflop.span", where)
+        if not span > 1:
+            raise where.error("isoflop.span", f"must be above 1 (largest over smallest size), got {span:g}")
     return IsoFlop(tuple(budgets), _choice(table.get("formula", "flops_exact"), "isoflop.formula", FORMULAS, where),
-                   tolerance, window)
+                   tolerance, window, prior, points, span)
 
 
 def _grid(raw: Any, where: _Where) -> Grid:
@@ -292,7 +403,11 @@ def parse(raw: dict, path: str = "<spec>") -> Spec:
         raise where.error(kind, f"is missing: a '{kind}' spec needs a [{kind}] table")
     isoflop = _isoflop(raw[kind], where) if kind == "isoflop" else None
     per_budget_sizes = isoflop is not None and all(b.n_params is not None for b in isoflop.budgets)
-    sizes = _sizes(raw.get("sizes"), where, required=not per_budget_sizes)
+    centred = isoflop is not None and isoflop.points is not None
+    sizes = _sizes(raw.get("sizes"), where, required=not (per_budget_sizes or centred))
+    if centred and sizes.n_params:
+        raise where.error("isoflop.points", "conflicts with sizes.n_params: give a size list or points (sizes "
+                          "centred on the prior's N_opt), not both")
     hparams = _hparams(raw.get("hparams"), where)
     name = raw.get("name", Path(path).stem)
     if not isinstance(name, str) or not name:
