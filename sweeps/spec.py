@@ -252,7 +252,7 @@ def _prior(value: Any, where: _Where) -> Prior:
         if not (math.isfinite(ratio) and ratio > 0):
             raise where.error(key, f"needs a positive tokens-per-parameter ratio, got {arg}")
         return Prior(value, (6 * ratio) ** -0.5, 0.5)
-    if kind == "fit":
+    if kind == "fit" and arg:
         return _fit_prior(value, Path(arg), where)
     raise where.error(key, f"{usage}, got {value!r}")
 

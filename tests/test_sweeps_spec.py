@@ -1,4 +1,5 @@
 import glob
+import math
 
 import pytest
 
@@ -75,3 +76,130 @@ def test_shipped_specs_parse():
     assert {"quickstart", "isoflop_cpu", "wsd_cpu", "gpu_isoflop"} <= names
     for path in paths:
         spec_lib.load(path)
+
+
+CENTRED = """
+kind = "isoflop"
+[sizes]
+aspect_ratio = 16
+[isoflop]
+budgets = [1e11, 1e12]
+points = 5
+span = 16
+prior = "tokens_per_param:20"
+"""
+
+
+def write_fit(tmp_path, form: str, params: dict, name: str = "FIT.json", **spec) -> str:
+    """A FIT.json as `scaling fit --out` writes it (the parts a prior reads)."""
+    import json
+
+    path = tmp_path / name
+    path.write_text(json.dumps({"schema": "scaling.fit/1", "params": params,
+                                "spec": {"method": "isoflop", "form": form, "n_convention": "total",
+                                         "flops": "flops_6nd", **spec}}))
+    return str(path)
+
+
+def test_centred_sizes_are_log_uniform_over_the_span_around_the_prior():
+    iso = parse(CENTRED).isoflop
+    assert iso.points == 5 and iso.span == 16 and iso.prior.text == "tokens_per_param:20"
+    for flops in (1e11, 1e12):
+        n_opt = math.sqrt(flops / (6 * 20))  # C = 6 N D with D = 20 N
+        assert iso.prior.n_opt(flops) == pytest.approx(n_opt)
+        sizes = iso.centred_sizes(flops)
+        assert math.prod(sizes) ** (1 / 5) == pytest.approx(n_opt)  # geometric centre
+        assert sizes[-1] / sizes[0] == pytest.approx(16)
+        ratios = [b / a for a, b in zip(sizes, sizes[1:])]
+        assert ratios == pytest.approx([2.0] * 4)  # 16 ** (1/4)
+        assert sizes[2] == pytest.approx(n_opt)  # an odd count puts a size on the optimum
+
+
+def test_span_defaults_to_16_and_even_points_straddle_the_optimum():
+    iso = parse(CENTRED.replace("span = 16\n", "").replace("points = 5", "points = 4")).isoflop
+    sizes = iso.centred_sizes(1e12)
+    assert iso.span == 16 and sizes[-1] / sizes[0] == pytest.approx(16)
+    assert math.sqrt(sizes[1] * sizes[2]) == pytest.approx(iso.prior.n_opt(1e12))
+
+
+def test_fit_json_priors_give_the_fits_own_n_opt(tmp_path):
+    from analysis.frontier import optimum_from_params  # the tests may cross the layers; sweeps/ may not
+
+    chinchilla = {"E": 1.7, "A": 400.0, "B": 410.0, "alpha": 0.34, "beta": 0.28}
+    power_law = {"k_N": 0.09, "a": 0.52, "k_D": 1.8, "b": 0.48}
+    for form, params in (("chinchilla", chinchilla), ("power_law", power_law)):
+        path = write_fit(tmp_path, form, params, f"{form}.json")
+        prior = parse(CENTRED.replace("tokens_per_param:20", f"fit:{path}")).isoflop.prior
+        for flops in (1e11, 1e15, 1e20):
+            assert prior.n_opt(flops) == pytest.approx(float(optimum_from_params(form, params, flops)["N_opt"]))
+        assert prior.flops == "flops_6nd" and prior.n_convention == "total"
+
+
+def test_a_prior_from_a_fit_written_by_the_analysis_reads(tmp_path):
+    from analysis.result import FitResult, FitSpec
+
+    spec = FitSpec(method="parametric", form="chinchilla", loss="huber_log", delta=1e-3, init_grid=None,
+                   n_convention="total", flops="flops_exact", data_hash="x", n_points=9)
+    fit = FitResult(spec=spec, params={"E": 1.5, "A": 300.0, "B": 500.0, "alpha": 0.3, "beta": 0.3})
+    (tmp_path / "FIT.json").write_text(fit.to_json())
+    prior = parse(CENTRED.replace("tokens_per_param:20", f"fit:{tmp_path / 'FIT.json'}")).isoflop.prior
+    # alpha = beta: a = 1/2 and G = (A/B)^(1/0.6)
+    assert prior.exponent == pytest.approx(0.5)
+    assert prior.n_opt(6e12) == pytest.approx((300 / 500) ** (1 / 0.6) * 1e6)
+
+
+def test_explicit_sizes_keep_working_beside_a_prior():
+    spec = parse(GOOD.replace("[isoflop]", '[isoflop]\nprior = "tokens_per_param:20"'))
+    assert spec.sizes.n_params == (3e4, 6e4) and spec.isoflop.points is None
+    assert spec.isoflop.prior.exponent == 0.5
+
+
+@pytest.mark.parametrize("change, key", [
+    (("points = 5", "points = 2"), "isoflop.points"),
+    (("points = 5", "points = 4.5"), "isoflop.points"),
+    (("points = 5", 'points = "five"'), "isoflop.points"),
+    (("span = 16", "span = 1"), "isoflop.span"),
+    (("span = 16", "span = 0.5"), "isoflop.span"),
+    (("span = 16", "span = -4"), "isoflop.span"),
+    (('prior = "tokens_per_param:20"\n', ""), "isoflop.points"),  # points need a prior
+    (("points = 5\nspan = 16\n", "span = 16\n"), "isoflop.span"),  # span without points
+    (("[sizes]", "[sizes]\nn_params = [3e4, 6e4]"), "isoflop.points"),  # both a list and points
+    (("tokens_per_param:20", "tokens_per_param:0"), "isoflop.prior"),
+    (("tokens_per_param:20", "tokens_per_param:lots"), "isoflop.prior"),
+    (("tokens_per_param:20", "chinchilla"), "isoflop.prior"),
+    (("tokens_per_param:20", "adaptive"), "isoflop.prior"),
+    (("tokens_per_param:20", "fit:"), "isoflop.prior"),
+    (("tokens_per_param:20", "fit:/no/such/FIT.json"), "isoflop.prior"),
+    (('"tokens_per_param:20"', "20"), "isoflop.prior"),
+    (("budgets = [1e11, 1e12]", "budgets = [{flops = 1e11, n_params = [3e4, 6e4]}]"), "isoflop.points"),
+])
+def test_malformed_centring_keys_name_the_key(change, key):
+    text = CENTRED.replace(*change)
+    assert text != CENTRED
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    message = str(err.value)
+    assert message.startswith("test.toml: ") and f"'{key}'" in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("content, why", [
+    ("{not json", "not readable JSON"),
+    ('{"schema": "other/1", "params": {}, "spec": {"form": "power_law"}}', "not a fit result"),
+    ('[1, 2]', "not a fit result"),
+    ('{"schema": "scaling.fit/1", "params": {"N_c": 1, "D_c": 1, "alpha_N": 0.1, "alpha_D": 0.1}, '
+     '"spec": {"form": "kaplan_nd"}}', "'kaplan_nd' fit"),
+    ('{"schema": "scaling.fit/1", "params": {"k_N": null, "a": 0.5}, "spec": {"form": "power_law"}}', "k_N"),
+    ('{"schema": "scaling.fit/1", "params": {"k_N": -1, "a": 0.5}, "spec": {"form": "power_law"}}', "positive"),
+    ('{"schema": "scaling.fit/1", "params": {"E": 1, "A": 1, "B": 1, "alpha": 0.3}, '
+     '"spec": {"form": "chinchilla"}}', "beta"),
+    ('{"schema": "scaling.fit/1", "params": [], "spec": {"form": "power_law"}}', "'params'"),
+])
+def test_bad_fit_files_are_refused_naming_the_file(tmp_path, content, why):
+    path = tmp_path / "FIT.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as err:
+        parse(CENTRED.replace("tokens_per_param:20", f"fit:{path}"))
+    message = str(err.value)
+    assert "'isoflop.prior'" in message and str(path) in message and why in message and "\n" not in message, message
+    with pytest.raises(ConfigError, match="is not a file"):
+        parse(CENTRED.replace("tokens_per_param:20", f"fit:{tmp_path}"))
