@@ -135,3 +135,93 @@ def test_plan_cli_prints_the_table_and_fails_on_bad_specs_before_training(tmp_pa
     assert result.stderr.count("\n") == 1 and "isoflop.budgets[0]" in result.stderr and "bad.toml" in result.stderr
     result = run_cli("sweep", "run", bad, "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and not (tmp_path / "out").exists()
+
+
+CENTRED = """
+kind = "isoflop"
+[sizes]
+aspect_ratio = 16
+[hparams]
+lr = 4e-3
+lr_base_width = 32
+batch_size = 8
+[isoflop]
+budgets = [1e11, 1e12]
+points = 5
+span = 8
+prior = "tokens_per_param:10"
+[base.train]
+seq_len = 32
+"""
+
+
+def test_centred_sizes_sit_around_the_predicted_optimum_after_the_shape_chooser():
+    plan = plan_of(CENTRED)
+    assert len(plan.runs) == 10 and [b.flops for b in plan.budgets] == [1e11, 1e12]
+    step = 8 ** (1 / 4)
+    for budget in plan.budgets:
+        n_opt = math.sqrt(budget.flops / 60)
+        assert budget.n_opt == pytest.approx(n_opt) and budget.centred
+        runs = sorted((r for r in plan.runs if r.budget == budget.flops), key=lambda r: r.target_n)
+        sizes = [r.counts["n_params"] for r in runs]
+        assert tuple(sizes) == budget.sizes
+        # Each shape is within a quarter step of its target, so the centre is the optimum to the rounding.
+        for run, target in zip(runs, spec_lib.parse_text(CENTRED, "t.toml").isoflop.centred_sizes(budget.flops)):
+            assert run.target_n == pytest.approx(target)
+            assert abs(math.log(run.counts["n_params"] / target)) <= math.log(step) / 4 + 1e-9
+        assert math.prod(sizes) ** (1 / 5) == pytest.approx(n_opt, rel=0.15)
+        assert all(1.2 < b / a < 2.4 for a, b in zip(sizes, sizes[1:]))  # log-uniform to the rounding
+        assert budget.position() == "optimum at position 3 of 5" and not budget.outside()
+        for run in runs:  # matched to the budget like any listed size
+            assert abs(run.flops["flops_exact"] - budget.flops) / budget.flops <= 0.01
+
+
+def test_position_of_the_optimum_among_the_sizes():
+    from sweeps.plan import BudgetSizes
+
+    sizes = (1e4, 2e4, 4e4, 8e4)
+    assert BudgetSizes(1e11, 2.1e4, sizes, False).position() == "optimum at position 2 of 4"
+    assert BudgetSizes(1e11, 2.9e4, sizes, False).position() == "optimum between positions 2 and 3 of 4"
+    below = BudgetSizes(1e11, 2.5e3, sizes, False)
+    assert below.outside() and below.position() == "below the smallest size (1e+04) by 4x"
+    above = BudgetSizes(1e11, 2.4e5, sizes, False)
+    assert above.outside() and above.position() == "above the largest size (8e+04) by 3x"
+    assert above.describe() == ("C=1e+11: predicted N_opt 2.4e+05; listed sizes 1e+04 .. 8e+04 (4), "
+                                "above the largest size (8e+04) by 3x")
+
+
+def test_a_prior_beside_listed_sizes_warns_when_the_optimum_is_outside_them():
+    text = ISOFLOP.replace("FORMULA", "flops_exact").replace("[isoflop]", '[isoflop]\nprior = "tokens_per_param:1"')
+    plan = plan_of(text)
+    assert len(plan.runs) == 6 and all(not b.centred for b in plan.budgets)
+    assert [b.sizes for b in plan.budgets] == [tuple(sorted({r.counts["n_params"] for r in plan.runs}))] * 2
+    outside = [note for note in plan.notes if "extrapolated" in note]
+    assert outside and all("above the largest size" in note for note in outside)
+    assert "isoflop.budgets[1]" in outside[-1]
+    assert not any("extrapolated" in note for note in plan_of(text.replace(":1\"", ":5\"")).notes)
+
+
+def test_a_fit_prior_in_another_convention_is_noted(tmp_path):
+    import json
+
+    fit = tmp_path / "FIT.json"
+    fit.write_text(json.dumps({"schema": "scaling.fit/1", "params": {"k_N": 0.1, "a": 0.5},
+                               "spec": {"form": "power_law", "n_convention": "nonembedding", "flops": "flops_6nd"}}))
+    plan = plan_of(CENTRED.replace("tokens_per_param:10", f"fit:{fit}"))
+    assert plan.budgets[0].n_opt == pytest.approx(0.1 * 1e11 ** 0.5)
+    assert any("nonembedding" in note for note in plan.notes)
+    assert any("flops_6nd" in note and "flops_exact" in note for note in plan.notes)
+
+
+def test_a_centred_size_out_of_reach_names_the_points_key():
+    with pytest.raises(ConfigError, match=r"'isoflop.points' \(budget 0, centred size 1 of 5\) = [\d.e+]+ cannot be built"):
+        plan_of(CENTRED.replace("[1e11, 1e12]", "[1e9, 1e12]"))
+
+
+def test_plan_cli_shows_each_budgets_predicted_optimum(tmp_path):
+    result = run_cli("sweep", "plan", write_spec(tmp_path, CENTRED, "centred"), "--no-estimate")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "10 runs" in result.stdout
+    assert "predicted optimum per budget (isoflop.prior tokens_per_param:10):" in result.stdout
+    assert "C=1e+11: predicted N_opt 4.08e+04; centred sizes" in result.stdout
+    assert result.stdout.count("optimum at position 3 of 5") == 2
