@@ -256,7 +256,8 @@ def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> 
                     f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_name} = "
                     f"{target:.4g} (N={shape.n_params:,}): one step of {per_step_tokens} tokens costs {step_flops:.4g} FLOPs "
                     f"({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
-                    f"{iso.tolerance:.0%}); raise the budget, drop that size, or lower hparams.batch_size")
+                    f"{iso.tolerance:.0%}); raise the budget, {'narrow isoflop.span' if which else 'drop that size'}, "
+                    "or lower hparams.batch_size")
             tokens_per_param = steps * per_step_tokens / shape.n_params
             window = iso.tokens_per_param
             if window and not window[0] <= tokens_per_param <= window[1]:
