@@ -12,7 +12,8 @@ Hyperparameter rule (recorded in each run's config):
 Centred sizes (isoflop with points): per budget, `points` targets log-spaced over `span` (largest /
 smallest) with geometric mean N_opt(C) from isoflop.prior; the shape chooser then rounds each target
 as it rounds a listed size, accepting a shape up to a quarter of a spacing step away (or sizes.tolerance
-if wider), since tiny models have a coarse grid of shapes. With a prior and listed sizes, the plan says where N_opt falls among them.
+if wider), since tiny models have a coarse grid of shapes. With a prior beside listed sizes, the plan
+says where N_opt falls among them.
 
 Budget matching (isoflop): steps = round(C / (flops_per_token * batch_size * seq_len)) under the
 spec's formula; the realised C must lie within isoflop.tolerance (1%) of the budget.
@@ -195,10 +196,12 @@ def shape_for(target: float, key: str, spec: Spec, base: RunConfig, vocab: int, 
     rule = spec.sizes
     shape = choose_shape(target, vocab, base.model.mlp, base.model.tie_embeddings, rule.aspect_ratio,
                          rule.tolerance, rule.max_layers)
-    if abs(math.log(shape.n_params / target)) > math.log1p(tolerance or rule.tolerance):
+    tolerance = tolerance or rule.tolerance
+    if abs(math.log(shape.n_params / target)) > math.log1p(tolerance):
+        allowed = f"sizes.tolerance={rule.tolerance:g}" if tolerance == rule.tolerance else f"{tolerance:.3g}"
         raise ConfigError(f"{spec.path}: key '{key}'{which} = {target:.4g} cannot be built: the nearest shape "
                           f"(d_model {shape.d_model}, {shape.n_layers} layers, vocab {vocab}) has N={shape.n_params:,}, "
-                          f"more than sizes.tolerance={rule.tolerance:g} away; choose a size in reach or raise "
+                          f"more than {allowed} away; choose a size in reach or raise "
                           "sizes.tolerance / sizes.max_layers")
     return shape
 

@@ -214,7 +214,8 @@ def test_a_fit_prior_in_another_convention_is_noted(tmp_path):
 
 
 def test_a_centred_size_out_of_reach_names_the_points_key():
-    with pytest.raises(ConfigError, match=r"'isoflop.points' \(budget 0, centred size 1 of 5\) = [\d.e+]+ cannot be built"):
+    wanted = r"'isoflop.points' \(budget 0, centred size 1 of 5\) = [\d.e+]+ cannot be built"
+    with pytest.raises(ConfigError, match=wanted):
         plan_of(CENTRED.replace("[1e11, 1e12]", "[1e9, 1e12]"))
 
 
