@@ -176,7 +176,8 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
                     row = minima.get(float(c))
                     at = (row["N_opt"], row["L_min"]) if row and "N_opt" in row else (
                         np.exp(vertex[0]), vertex[1] if variant == "loss" else np.exp(vertex[1]))
-                    used = row is None or row.get("used", True)  # hollow: left out of approach 2
+                    # Hollow: left out of approach 2 (or, with no approach-2 fit, outside the sizes trained).
+                    used = row.get("used", True) if row else bool(log_n.min() <= vertex[0] <= log_n.max())
                     ax.scatter([at[0]], [at[1]], marker="*", s=220, color=color if used else "white",
                                edgecolors="black" if used else color, linewidths=0.8 if used else 1.4, zorder=5)
             if surface is not None and len(np.unique(n)) >= 2:
@@ -187,7 +188,7 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
         handles.append(Line2D([], [], color="0.3", lw=1.2, ls=":", label="parabola extrapolated to its minimum"))
         handles.append(Line2D([], [], color="0.3", marker="*", ls="", ms=12, mec="black",
                               label="parabola minimum N_opt"))
-        if any(not r.get("used", True) and "N_opt" in r for r in minima.values()):
+        if any(not r.get("used", True) and "N_opt" in r for r in minima.values()) or iso_fit is None:
             handles.append(Line2D([], [], color="white", marker="*", ls="", ms=12, mec="0.3", mew=1.4,
                                   label="minimum left out (outside the sizes trained)"))
         if surface is not None:

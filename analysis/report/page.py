@@ -86,7 +86,9 @@ def render(c: Content) -> str:
         parts += [_warning(w) for w in c.headline_warnings]
         rows = "".join(f"<tr><td class=\"l\">{_e(name)}</td><td>{_num(v)}</td><td>{_interval(ci)}</td>"
                        f"<td class=\"l\">{_e(meaning)}</td></tr>" for name, v, ci, meaning in c.headline)
-        parts.append("<table class=\"headline\"><tr><th class=\"l\">quantity</th><th>value</th><th>95% interval</th>"
+        label = ("interval (unreliable)" if "UNRELIABLE" in c.headline_intervals else
+                 "95% interval" if "95%" in c.headline_intervals else "interval")
+        parts.append(f"<table class=\"headline\"><tr><th class=\"l\">quantity</th><th>value</th><th>{label}</th>"
                      f"<th class=\"l\">meaning</th></tr>{rows}</table>")
     else:
         parts.append("<div class=\"warn\">No fit with a compute-optimal frontier could be made from these data; "
@@ -141,7 +143,9 @@ def fit_section(entry: FitEntry) -> str:
     if r.objective is not None:
         rows.append(f"<tr><td class=\"l\">objective</td><td class=\"l\">{_e(spec.loss)}</td><td>{_num(r.objective)}</td>"
                     "<td></td><td></td></tr>")
-    out.append("<table><tr><th class=\"l\">name</th><th class=\"l\">kind</th><th>value</th><th>95% interval</th>"
+    label = "95% interval" if (r.bootstrap or {}).get("reliable", False) else "interval (unreliable)" \
+        if r.bootstrap else "interval"
+    out.append(f"<table><tr><th class=\"l\">name</th><th class=\"l\">kind</th><th>value</th><th>{label}</th>"
                f"<th>bootstrap SD</th></tr>{''.join(rows)}</table>")
     if r.predictions:
         out.append(predictions_table(r.predictions))
