@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole pipeline on the embedded default, calling the CLIs a user would:
-# the demo sweep on the Python stdlib corpus -> collect -> fit (approach 3, bootstrap) -> HTML report ->
-# Moore's-law synthesis through that fit; then the report's path and the headline numbers.
-# Outputs under runs/demo/ (DEMO_OUT): sweep/, fit.json, report/index.html, moore/. Re-running reuses
-# finished runs. The Moore's-law trends use ../shared/data's Epoch and Rupp tables when present, else the
-# built-in frontier-LM table and published rates.
+# the demo sweep on the Python stdlib corpus -> collect -> fit (approaches 1, 2 and 3 compared; approach 3
+# with a bootstrap) -> HTML report -> Moore's-law synthesis through that fit; then the report's path and the
+# headline numbers. Outputs under runs/demo/ (DEMO_OUT): sweep/, approaches.json, fit.json,
+# report/index.html, moore/. Re-running reuses finished runs. The Moore's-law trends use ../shared/data's
+# Epoch and Rupp tables when present, else the built-in frontier-LM table and published rates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -18,7 +18,10 @@ step "1/5 sweep: $SPEC -> $OUT/sweep"
 scaling sweep run "$SPEC" --out "$OUT/sweep" --quiet
 step "2/5 collect"
 scaling sweep collect "$OUT/sweep"
-step "3/5 fit: approach 3 with 200 bootstrap resamples -> $OUT/fit.json"
+step "3/5 fit: approaches 1, 2 and 3 compared -> $OUT/approaches.json; approach 3 with 200 bootstrap resamples -> $OUT/fit.json"
+# A method that refuses this data (it says why on stderr) leaves the comparison out of the headline.
+scaling fit "$OUT/sweep/results.parquet" --method parametric,isoflop,envelope --bootstrap 200 --json \
+    > "$OUT/approaches.json" || rm -f "$OUT/approaches.json"
 scaling fit "$OUT/sweep/results.parquet" --method parametric --bootstrap 200 --out "$OUT/fit.json"
 step "4/5 report -> $OUT/report"
 scaling report "$OUT/sweep" --fit "$OUT/fit.json" --out "$OUT/report" --title "make demo: scaling laws of tiny byte-level transformers on the Python stdlib"
@@ -58,6 +61,18 @@ for diag in fit.get("diagnostics", []):
     print(f"{'INVALID' if diag['severity'] == 'invalid' else 'warning'} [{diag['code']}] {diag['message']}")
 print(f"a = {with_ci('a', d['a'])}    N_opt grows as C^a")
 print(f"b = {with_ci('b', d['b'])}    D_opt grows as C^b")
+approaches = json.loads((out / "approaches.json").read_text()) if (out / "approaches.json").exists() else {}
+approach_names = {"envelope": "approach 1 (envelope)", "isoflop": "approach 2 (isoFLOP parabolas)",
+                  "parametric": "approach 3 (parametric)"}
+for f in sorted(approaches.get("fits", []), key=lambda f: list(approach_names).index(f["method"])):
+    lo_hi = (f.get("intervals") or {}).get("a")
+    boot = f.get("bootstrap") or {}
+    label = "95% CI" if boot.get("reliable") else "interval UNRELIABLE"
+    band = f"  ({label} {lo_hi[0]:.3f} to {lo_hi[1]:.3f}; {boot['n_ok']}/{boot['n']} refits usable)" if lo_hi else ""
+    invalid = ", ".join(x["code"] for x in f["diagnostics"] if x["severity"] == "invalid")
+    print(f"  {approach_names[f['method']]:31s} a = {f['a']:.3f}{band}" + (f"  INVALID {invalid}" if invalid else ""))
+for diag in approaches.get("diagnostics", []):
+    print(f"  across approaches: {diag['message']}")
 tpp = at["tokens_per_param"]
 band = f"  ({ci_name} {at['tokens_per_param_lo']:.3g} to {at['tokens_per_param_hi']:.3g})" if "tokens_per_param_lo" in at else ""
 print(f"tokens/parameter at C = {at['C']:.3g} FLOPs: {tpp:.3g}{band}; N_opt = {at['N_opt']:.3g}, "
