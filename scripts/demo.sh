@@ -65,6 +65,9 @@ approaches = json.loads((out / "approaches.json").read_text()) if (out / "approa
 approach_names = {"envelope": "approach 1 (envelope)", "isoflop": "approach 2 (isoFLOP parabolas)",
                   "parametric": "approach 3 (parametric)"}
 for f in sorted(approaches.get("fits", []), key=lambda f: list(approach_names).index(f["method"])):
+    if "error" in f:  # the data could not support this method: say why instead of a number
+        print(f"  {approach_names[f['method']]:31s} not fitted: {f['error']}")
+        continue
     lo_hi = (f.get("intervals") or {}).get("a")
     boot = f.get("bootstrap") or {}
     label = "95% CI" if boot.get("reliable") else "interval UNRELIABLE"
