@@ -11,6 +11,8 @@ from pathlib import Path
 
 from scaling.errors import ScalingError
 
+# The registry's names (analysis.fit.METHODS), spelled out so that `scaling --help` imports no numpy;
+# tests/test_analysis_cli.py checks that the two agree.
 METHOD_NAMES = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 STRICT_EXIT = 3
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import json
 import math
 
+from analysis.cli import METHOD_NAMES as METHODS
 from scaling.errors import ConfigError
-
-METHODS = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 
 
 def register(subparsers) -> None:

@@ -130,3 +130,9 @@ def test_fit_out_a_directory_is_one_line(surface_csv, tmp_path, capfd):
                  "--out", str(tmp_path)]) == 2
     err = capfd.readouterr().err
     assert err.startswith("error: --out") and err.count("\n") == 1
+
+
+def test_the_cli_names_every_registered_method():
+    from analysis.cli import METHOD_NAMES
+    from analysis.fit import METHODS
+    assert tuple(METHODS) == METHOD_NAMES
