@@ -22,3 +22,13 @@ class DivergedError(ScalingError):
     """Training produced a non-finite loss."""
 
     exit_code = 3
+
+
+EXIT_PREEMPTED = 75  # EX_TEMPFAIL: stopped by SIGTERM/SIGINT with a checkpoint at the last step; rerun to resume
+
+
+class PreemptedError(ScalingError):
+    """Training stopped at a signal (SIGTERM, SIGINT) after checkpointing its current step; rerunning resumes
+    there. Schedulers (sweeps.executors, SLURM requeue) read the exit code as "resume me", not as a failure."""
+
+    exit_code = EXIT_PREEMPTED

@@ -23,6 +23,7 @@ import math
 import os
 import re
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Collection
@@ -34,8 +35,9 @@ from scaling import accounting, hardware, io
 from scaling.checkpoint import Checkpoints, abstract_like
 from scaling.config import RunConfig, config_hash, resolve, to_dict, to_toml
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
-from scaling.errors import ConfigError, DivergedError, ScalingError
+from scaling.errors import ConfigError, DivergedError, PreemptedError, ScalingError
 from scaling.model import compute_dtype
+from scaling.preemption import stop_on_signals
 from scaling.progress import Progress
 from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
@@ -277,6 +279,7 @@ class Attempt:
     window_start: float = 0.0
     window_steps: int = 0
     timings: dict = dataclasses.field(default_factory=dict)
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set by SIGTERM/SIGINT
 
     @property
     def n_dev(self) -> int:
@@ -321,26 +324,31 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
     progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet)
     status, error, raise_after = "completed", None, None
-    try:
-        state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
-                              on_step, keep_steps)
-    except (KeyboardInterrupt, SystemExit):
-        progress.close()
-        writer.close()
-        checkpoints.close()
-        raise
+    try:  # one exit path: whatever ends the loop (an interrupt included), everything is closed once, here
+        with stop_on_signals() as a.stop:
+            state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
+                                  on_step, keep_steps)
     except Exception as err:  # noqa: BLE001 - recorded in the summary, then re-raised
         status, error, raise_after = "failed", f"{type(err).__name__}: {err}", err
     finally:
         progress.close()
         writer.close()
+        save_error = _close_checkpoints(a, checkpoints)
+    if save_error is not None:  # an asynchronous save failed (e.g. a full disk)
+        status, error, raise_after = "failed", f"{type(save_error).__name__}: {save_error}", raise_after or save_error
+    return _write_summary(a, state, status, error, raise_after, progress.last_step, validation)
+
+
+def _close_checkpoints(a: Attempt, checkpoints: Checkpoints) -> Exception | None:
+    """Wait for the asynchronous checkpoint writes; the error of a failed one is returned, not raised."""
     tick = time.perf_counter()
     try:
-        checkpoints.close()  # waits for the asynchronous checkpoint writes
-    except Exception as err:  # noqa: BLE001 - an asynchronous save failed (e.g. a full disk)
-        status, error, raise_after = "failed", f"{type(err).__name__}: {err}", raise_after or err
-    a.timings["checkpoint_wait_s"] = time.perf_counter() - tick
-    return _write_summary(a, state, status, error, raise_after, progress.last_step, validation)
+        checkpoints.close()
+        return None
+    except Exception as err:  # noqa: BLE001
+        return err
+    finally:
+        a.timings["checkpoint_wait_s"] = time.perf_counter() - tick
 
 
 def _warn_epochs(a: Attempt) -> None:
@@ -401,7 +409,9 @@ def _mean_tokens_per_s(a: Attempt, step: int) -> float | None:
 
 def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoints, writer: io.JsonlWriter,
           progress: Progress, on_step, keep_steps: Collection[int]):
-    """Steps start_step+1 .. steps, then the final checkpoint; returns (state, "completed" or "diverged")."""
+    """Steps start_step+1 .. steps, then the final checkpoint; returns (state, "completed", "diverged" or
+    "preempted"). A stop request (a.stop) ends the loop after the step in flight, with a checkpoint at it; its
+    metrics row is written only if an uninterrupted run would write it, so the resumed log is the same."""
     config, t = a.config, a.config.train
     lrs = lr_table(t)
     status = "completed"
@@ -425,15 +435,19 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
         do_eval = step % t.eval_every == 0 or step == t.steps
         do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
             and step < t.steps
-        if do_eval or do_save:
+        preempted = a.stop.is_set() and step < t.steps  # at the last step the run simply completes
+        if do_eval or do_save or preempted:
             jax.block_until_ready(device_metrics)
             evaluated = _timed_eval(a, eval_fn, state, validation) if do_eval else None
-            status = handle(a, pending, writer, progress, evaluated, force=True)
+            status = handle(a, pending, writer, progress, evaluated, force=do_eval or do_save)
             pending = None
             if status == "diverged":
                 break
-            if do_save:
+            if do_save or preempted:
                 _timed_save(a, checkpoints, step, state)
+            if preempted:
+                status = "preempted"
+                break
             a.window_start = time.perf_counter()
     if pending is not None and status != "diverged":
         status = handle(a, pending, writer, progress, evaluated=None, force=True)
@@ -494,7 +508,7 @@ def record(a: Attempt, writer: io.JsonlWriter, step: int, metrics: dict, evaluat
 
 def _write_summary(a: Attempt, state, status: str, error: str | None, raise_after: Exception | None,
                    last_step: int, validation: np.ndarray) -> dict:
-    """Write summary.json, then raise what ended the attempt (a failure, or DivergedError)."""
+    """Write summary.json, then raise what ended the attempt (a failure, DivergedError or PreemptedError)."""
     if status == "diverged":
         error = f"non-finite training loss at step {last_step}"
     steps_done = int(state.step) if status != "failed" else a.start_step
@@ -507,6 +521,9 @@ def _write_summary(a: Attempt, state, status: str, error: str | None, raise_afte
         raise raise_after
     if status == "diverged":
         raise DivergedError(f"run {a.run_dir} diverged: {error}; summary written with status 'diverged'")
+    if status == "preempted":
+        raise PreemptedError(f"run {a.run_dir} stopped by a signal at step {steps_done} and checkpointed there; "
+                             "rerun the same command to resume from that step")
     return summary
 
 

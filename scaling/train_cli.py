@@ -25,8 +25,10 @@ examples:
 
 Re-running on an existing RUN_DIR resumes from its newest checkpoint (or, when only the summary is
 missing, finishes from the final one); a completed run is not retrained. One process trains in a
-RUN_DIR at a time (it holds RUN_DIR/.lock).
-Exit codes: 0 completed, 2 bad input or environment (one `error:` line), 3 diverged (non-finite loss).
+RUN_DIR at a time (it holds RUN_DIR/.lock). SIGTERM or Ctrl-C stops the run after its current step with a
+checkpoint there (summary.json status "preempted"); re-running resumes at that step.
+Exit codes: 0 completed, 2 bad input or environment (one `error:` line), 3 diverged (non-finite loss),
+75 preempted (stopped by SIGTERM/SIGINT, checkpointed; rerun to resume).
 """
 
 
