@@ -117,17 +117,25 @@ def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
 def format_plan(plan, estimate=None, workers: int = 1) -> str:
     from sweeps.throughput import format_seconds
 
-    header = (f"{'run_id':12} {'role':6} {'label':24} {'d':>5} {'L':>3} {'H':>3} {'d_ff':>5} {'N':>11} {'N_nonemb':>11} "
-              f"{'D':>12} {'D/N':>7} {'steps':>7} {'lr':>8} {'C_6ND':>9} {'C_6ND_ne':>9} {'C_exact':>9} {'est':>6}")
-    lines = [f"sweep '{plan.spec.name}' ({plan.spec.kind}) from {plan.spec.path}: {len(plan.runs)} runs", header]
+    axes = plan.spec.hparams.axes
+    # A list axis names itself at the end of each label, so the label column widens to show it whole.
+    width = max(24, *(len(run.label) for run in plan.runs)) if axes and plan.runs else 24
+    header = (f"{'run_id':12} {'role':6} {'label':{width}} {'d':>5} {'L':>3} {'H':>3} {'d_ff':>5} {'N':>11} "
+              f"{'N_nonemb':>11} {'D':>12} {'D/N':>7} {'steps':>7} {'lr':>8} {'C_6ND':>9} {'C_6ND_ne':>9} {'C_exact':>9} "
+              f"{'est':>6}")
+    lines = [f"sweep '{plan.spec.name}' ({plan.spec.kind}) from {plan.spec.path}: {len(plan.runs)} runs"]
+    if axes:
+        product = " x ".join(f"{key} {list(values)}" for key, values in axes)
+        lines.append(f"hyperparameter axes: {product} = {len(plan.spec.hparams.points())} runs per point")
+    lines.append(header)
     for run in plan.runs:
         m, counts, flops = run.config.model, run.counts, run.flops
         est = format_seconds(estimate.seconds[run.run_id]) if estimate else "-"
-        lines.append(f"{run.run_id:12} {run.role:6} {run.label[:24]:24} {m.d_model:5d} {m.n_layers:3d} {m.n_heads:3d} "
-                     f"{m.d_ff:5d} {counts['n_params']:11,d} {counts['n_params_nonembedding']:11,d} {run.tokens:12,d} "
-                     f"{run.tokens / counts['n_params']:7.2f} {run.steps:7d} {run.config.train.lr:8.2g} "
-                     f"{flops['flops_6nd']:9.3g} {flops['flops_6nd_nonembed']:9.3g} {flops['flops_exact']:9.3g} "
-                     f"{est:>6}")
+        lines.append(f"{run.run_id:12} {run.role:6} {run.label[:width]:{width}} {m.d_model:5d} {m.n_layers:3d} "
+                     f"{m.n_heads:3d} {m.d_ff:5d} {counts['n_params']:11,d} {counts['n_params_nonembedding']:11,d} "
+                     f"{run.tokens:12,d} {run.tokens / counts['n_params']:7.2f} {run.steps:7d} "
+                     f"{run.config.train.lr:8.2g} {flops['flops_6nd']:9.3g} {flops['flops_6nd_nonembed']:9.3g} "
+                     f"{flops['flops_exact']:9.3g} {est:>6}")
     lines.append(f"total compute: C_exact {plan.total_flops('flops_exact'):.4g} FLOPs, C_6ND "
                  f"{plan.total_flops('flops_6nd'):.4g}, C_6ND_nonembed {plan.total_flops('flops_6nd_nonembed'):.4g}; "
                  f"vocab {plan.vocab_size}, {plan.unique_tokens:,} unique training tokens")

@@ -4,10 +4,18 @@ Every planned run carries its fully resolved RunConfig; its id is that config's 
 `scaling.train.train` computes, so a run directory is found again whatever process plans it.
 
 Hyperparameter rule (recorded in each run's config):
-  lr      = hparams.lr * (hparams.lr_base_width / d_model) ** hparams.lr_width_exponent
+  lr      = hparams.lr * hparams.lr_multiplier * (hparams.lr_base_width / d_model) ** hparams.lr_width_exponent
             (no width scaling when lr_base_width is unset; Adam's optimal lr falls roughly as 1/width)
   warmup  = round(hparams.warmup_fraction * steps)  (WSD: of the shortest branch, shared by all branches)
   batch   = hparams.batch_size, the same for every size so that D is counted in the same units
+  weight_decay, seed as given (else base.train's)
+
+List axes: an [hparams] key given as a list multiplies the runs: every (size, budget) point is trained
+once per element of the lists' product (spec.HParams.points). Each run's steps come from its own batch
+size, so a batch-size list keeps every run on its FLOP or token budget. The run id is still the config's
+hash; the label gains the list axes only (" lr=0.001 seed=1"), so a spec without lists plans the same
+ids and labels as before. WSD: a branch inherits its parent's state up to the branch point, so each
+hyperparameter point has its own stable run and branches.
 
 Centred sizes (isoflop with points): per budget, `points` targets log-spaced over `span` (largest /
 smallest) with geometric mean N_opt(C) from isoflop.prior; the shape chooser then rounds each target
@@ -35,7 +43,7 @@ from scaling import accounting
 from scaling.config import RunConfig, config_hash, to_dict
 from scaling.errors import ConfigError
 from scaling.shapes import Shape, choose_shape
-from sweeps.spec import Spec
+from sweeps.spec import HParams, Spec
 
 ROLES = ("run", "parent", "branch")  # a "parent" is a WSD stable phase: not a data point of its own
 
@@ -207,23 +215,33 @@ def shape_for(target: float, key: str, spec: Spec, base: RunConfig, vocab: int, 
 
 
 def hparams_for(spec: Spec, base: RunConfig, shape: Shape, steps: int, warmup_steps: int | None = None,
-                **train_overrides) -> RunConfig:
-    """The run config of one shape trained for `steps` steps under the spec's hyperparameter rule."""
-    hp, t = spec.hparams, base.train
+                hp: HParams | None = None, **train_overrides) -> RunConfig:
+    """The run config of one shape trained for `steps` steps under the hyperparameter rule: `hp` is one
+    point of the spec's hyperparameters (spec.hparams when it has no list axes)."""
+    hp, t = hp or _scalar_hparams(spec), base.train
     lr = hp.lr if hp.lr is not None else t.lr
     if hp.lr_base_width is not None:
         lr = lr * (hp.lr_base_width / shape.d_model) ** hp.lr_width_exponent
+    lr = lr * hp.lr_multiplier
     if warmup_steps is None:
         warmup_steps = round(hp.warmup_fraction * steps) if hp.warmup_fraction is not None else t.warmup_steps
     model = dataclasses.replace(base.model, **shape.model_overrides())
     train = dataclasses.replace(t, steps=steps, tokens=None, lr=float(f"{lr:.6g}"),
                                 warmup_steps=min(warmup_steps, steps),
-                                batch_size=hp.batch_size or t.batch_size, **train_overrides)
+                                batch_size=hp.batch_size or t.batch_size,
+                                weight_decay=t.weight_decay if hp.weight_decay is None else hp.weight_decay,
+                                seed=t.seed if hp.seed is None else hp.seed, **train_overrides)
     return dataclasses.replace(base, model=model, train=train)
 
 
-def tokens_per_step(spec: Spec, base: RunConfig) -> int:
-    return (spec.hparams.batch_size or base.train.batch_size) * base.train.seq_len
+def _scalar_hparams(spec: Spec) -> HParams:
+    if spec.hparams.axes:
+        raise ValueError("spec.hparams has list axes: pass one of spec.hparams.points() as hp")
+    return spec.hparams
+
+
+def tokens_per_step(spec: Spec, base: RunConfig, hp: HParams | None = None) -> int:
+    return ((hp or _scalar_hparams(spec)).batch_size or base.train.batch_size) * base.train.seq_len
 
 
 def _model_of(shape: Shape, base: RunConfig):
@@ -231,8 +249,7 @@ def _model_of(shape: Shape, base: RunConfig):
 
 
 def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
-    iso, seq_len = spec.isoflop, base.train.seq_len
-    per_step_tokens = tokens_per_step(spec, base)
+    iso = spec.isoflop
     drafts = []
     for bi, budget in enumerate(iso.budgets):
         tolerance = None
@@ -250,26 +267,11 @@ def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> 
         kept = 0
         for target, (key, which) in zip(targets, names):
             shape = shape_for(target, key, spec, base, vocab, which, tolerance)
-            size_name = key + which
-            step_flops = accounting.flops_per_token(_model_of(shape, base), seq_len)[iso.formula] * per_step_tokens
-            steps = round(budget.flops / step_flops)
-            miss = abs(steps * step_flops - budget.flops) / budget.flops
-            if steps < 1 or miss > iso.tolerance:
-                raise ConfigError(
-                    f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_name} = "
-                    f"{target:.4g} (N={shape.n_params:,}): one step of {per_step_tokens} tokens costs {step_flops:.4g} FLOPs "
-                    f"({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
-                    f"{iso.tolerance:.0%}); raise the budget, {'narrow isoflop.span' if which else 'drop that size'}, "
-                    "or lower hparams.batch_size")
-            tokens_per_param = steps * per_step_tokens / shape.n_params
-            window = iso.tokens_per_param
-            if window and not window[0] <= tokens_per_param <= window[1]:
-                notes.append(f"C={budget.flops:.3g} N~{target:.3g}: skipped, {tokens_per_param:.3g} tokens/param is "
-                             f"outside isoflop.tokens_per_param {list(window)}")
-                continue
-            kept += 1
-            drafts.append({"config": hparams_for(spec, base, shape, steps), "role": "run", "target_n": target,
-                           "budget": budget.flops, "label": f"C={budget.flops:.3g} N~{target:.3g}"})
+            for hp, suffix in spec.hparams.points():
+                draft = _isoflop_draft(spec, base, bi, target, shape, key + which, hp, suffix, notes)
+                if draft is not None:
+                    kept += 1
+                    drafts.append(draft)
         if kept == 0:
             raise ConfigError(f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} keeps no size: every size "
                               f"falls outside isoflop.tokens_per_param {list(iso.tokens_per_param)}; widen the window "
@@ -277,8 +279,34 @@ def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> 
     return drafts
 
 
+def _isoflop_draft(spec: Spec, base: RunConfig, bi: int, target: float, shape: Shape, size_name: str, hp: HParams,
+                   suffix: str, notes: list[str]) -> dict | None:
+    """One run of `shape` at budget `bi` under hyperparameters `hp`; None when outside the D/N window.
+    Steps come from this run's own batch size, so every batch size spends the same budget."""
+    iso, budget = spec.isoflop, spec.isoflop.budgets[bi]
+    per_step_tokens = tokens_per_step(spec, base, hp)
+    step_flops = accounting.flops_per_token(_model_of(shape, base), base.train.seq_len)[iso.formula] * per_step_tokens
+    steps = round(budget.flops / step_flops)
+    miss = abs(steps * step_flops - budget.flops) / budget.flops
+    if steps < 1 or miss > iso.tolerance:
+        raise ConfigError(
+            f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_name} = "
+            f"{target:.4g} (N={shape.n_params:,}{suffix}): one step of {per_step_tokens} tokens costs {step_flops:.4g} "
+            f"FLOPs ({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
+            f"{iso.tolerance:.0%}); raise the budget, {'narrow isoflop.span' if 'centred' in size_name else 'drop that size'}, "
+            "or lower hparams.batch_size")
+    tokens_per_param = steps * per_step_tokens / shape.n_params
+    window = iso.tokens_per_param
+    if window and not window[0] <= tokens_per_param <= window[1]:
+        notes.append(f"C={budget.flops:.3g} N~{target:.3g}{suffix}: skipped, {tokens_per_param:.3g} tokens/param is "
+                     f"outside isoflop.tokens_per_param {list(window)}")
+        return None
+    return {"config": hparams_for(spec, base, shape, steps, hp=hp), "role": "run", "target_n": target,
+            "budget": budget.flops, "label": f"C={budget.flops:.3g} N~{target:.3g}{suffix}"}
+
+
 def _grid_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
-    grid, per_step_tokens = spec.grid, tokens_per_step(spec, base)
+    grid = spec.grid
     drafts = []
     for si, target in enumerate(spec.sizes.n_params):
         shape = shape_for(target, f"sizes.n_params[{si}]", spec, base, vocab)
@@ -287,9 +315,10 @@ def _grid_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> lis
         else:
             budgets = [(f"D/N={r:g}", r * shape.n_params) for r in grid.tokens_per_param]
         for tag, tokens in budgets:
-            steps = max(1, round(tokens / per_step_tokens))
-            drafts.append({"config": hparams_for(spec, base, shape, steps), "role": "run", "target_n": target,
-                           "label": f"N~{target:.3g} {tag}"})
+            for hp, suffix in spec.hparams.points():  # steps from each run's own batch size: same tokens
+                steps = max(1, round(tokens / tokens_per_step(spec, base, hp)))
+                drafts.append({"config": hparams_for(spec, base, shape, steps, hp=hp), "role": "run",
+                               "target_n": target, "label": f"N~{target:.3g} {tag}{suffix}"})
     return drafts
 
 
@@ -299,36 +328,42 @@ def decay_steps(total_steps: int, fraction: float) -> int:
 
 
 def _wsd_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
-    wsd, hp, per_step_tokens = spec.wsd, spec.hparams, tokens_per_step(spec, base)
     drafts = []
     for si, target in enumerate(spec.sizes.n_params):
         shape = shape_for(target, f"sizes.n_params[{si}]", spec, base, vocab)
-        if wsd.branch_tokens is not None:
-            wanted = list(wsd.branch_tokens)
-            key = "wsd.branch_tokens"
-        else:
-            wanted = [r * shape.n_params for r in wsd.branch_tokens_per_param]
-            key = "wsd.branch_tokens_per_param"
-        totals = sorted({max(2, round(tokens / per_step_tokens)) for tokens in wanted})
-        points = {total: total - decay_steps(total, wsd.decay_fraction) for total in totals}
-        if hp.warmup_fraction is not None:
-            warmup = round(hp.warmup_fraction * totals[0])
-        else:
-            warmup = base.train.warmup_steps
-        if warmup > min(points.values()):
-            raise ConfigError(f"{spec.path}: key '{key}': the shortest branch of size {target:.4g} ({totals[0]} steps) "
-                              f"starts its cooldown at step {points[totals[0]]}, before the {warmup}-step warmup ends; "
-                              "raise the smallest branch or lower hparams.warmup_fraction")
-        parent_label = f"N~{target:.3g} stable"
-        keep = tuple(sorted(set(points.values())))
-        parent = hparams_for(spec, base, shape, max(keep), warmup, schedule="wsd", decay_fraction=0.0,
-                             decay_shape=wsd.decay_shape)
-        drafts.append({"config": parent, "role": "parent", "target_n": target, "label": parent_label,
-                       "keep_steps": keep})
-        for total in totals:
-            branch = hparams_for(spec, base, shape, total, warmup, schedule="wsd",
-                                 decay_fraction=wsd.decay_fraction, decay_shape=wsd.decay_shape)
-            drafts.append({"config": branch, "role": "branch", "target_n": target,
-                           "label": f"N~{target:.3g} D={total * per_step_tokens:.3g}",
-                           "parent_run_id": parent_label, "branch_step": points[total]})
+        for hp, suffix in spec.hparams.points():  # a branch must inherit its own hyperparameters' stable run
+            drafts += _wsd_family(spec, base, target, shape, hp, suffix)
+    return drafts
+
+
+def _wsd_family(spec: Spec, base: RunConfig, target: float, shape: Shape, hp: HParams, suffix: str) -> list[dict]:
+    """One size's stable run under `hp` and the cooldown branches that start from it."""
+    wsd, per_step_tokens = spec.wsd, tokens_per_step(spec, base, hp)
+    if wsd.branch_tokens is not None:
+        wanted = list(wsd.branch_tokens)
+        key = "wsd.branch_tokens"
+    else:
+        wanted = [r * shape.n_params for r in wsd.branch_tokens_per_param]
+        key = "wsd.branch_tokens_per_param"
+    totals = sorted({max(2, round(tokens / per_step_tokens)) for tokens in wanted})
+    points = {total: total - decay_steps(total, wsd.decay_fraction) for total in totals}
+    if hp.warmup_fraction is not None:
+        warmup = round(hp.warmup_fraction * totals[0])
+    else:
+        warmup = base.train.warmup_steps
+    if warmup > min(points.values()):
+        raise ConfigError(f"{spec.path}: key '{key}': the shortest branch of size {target:.4g}{suffix} ({totals[0]} "
+                          f"steps) starts its cooldown at step {points[totals[0]]}, before the {warmup}-step warmup "
+                          "ends; raise the smallest branch or lower hparams.warmup_fraction")
+    parent_label = f"N~{target:.3g} stable{suffix}"
+    keep = tuple(sorted(set(points.values())))
+    parent = hparams_for(spec, base, shape, max(keep), warmup, hp=hp, schedule="wsd", decay_fraction=0.0,
+                         decay_shape=wsd.decay_shape)
+    drafts = [{"config": parent, "role": "parent", "target_n": target, "label": parent_label, "keep_steps": keep}]
+    for total in totals:
+        branch = hparams_for(spec, base, shape, total, warmup, hp=hp, schedule="wsd",
+                             decay_fraction=wsd.decay_fraction, decay_shape=wsd.decay_shape)
+        drafts.append({"config": branch, "role": "branch", "target_n": target,
+                       "label": f"N~{target:.3g} D={total * per_step_tokens:.3g}{suffix}",
+                       "parent_run_id": parent_label, "branch_step": points[total]})
     return drafts

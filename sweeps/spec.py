@@ -5,8 +5,10 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
   name, kind, description     kind is "isoflop", "grid" or "wsd"
   [sizes]    n_params          target total parameter counts: a list, or {min, max, num} (log-spaced)
              aspect_ratio, tolerance, max_layers       passed to scaling.shapes.choose_shape
-  [hparams]  lr, lr_base_width, lr_width_exponent      lr = lr * (lr_base_width / d_model) ** exponent
-             warmup_fraction, batch_size               warmup = round(fraction * steps)
+  [hparams]  lr, lr_multiplier, lr_base_width, lr_width_exponent
+                                 lr = lr * multiplier * (lr_base_width / d_model) ** exponent
+             warmup_fraction, batch_size, weight_decay, seed      warmup = round(fraction * steps)
+             any of them may be a list: the sweep trains the product of the lists at every point
   [isoflop]  budgets (list, or {min, max, num}; an entry may be {flops, n_params} with its own sizes),
              formula ("flops_exact", "flops_6nd", "flops_6nd_nonembed"), tolerance (0.01),
              tokens_per_param = [lo, hi] (optional: keep only sizes whose D/N falls in this window),
@@ -22,6 +24,7 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import re
@@ -40,7 +43,8 @@ SWEEP_OWNED = {
     "model": ("d_model", "n_layers", "n_heads", "d_ff"),
     "train": ("steps", "tokens"),
 }
-HPARAM_OWNED = {"lr": "train.lr", "warmup_fraction": "train.warmup_steps", "batch_size": "train.batch_size"}
+HPARAM_OWNED = {"lr": "train.lr", "warmup_fraction": "train.warmup_steps", "batch_size": "train.batch_size",
+                "weight_decay": "train.weight_decay", "seed": "train.seed"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +62,23 @@ class HParams:
     lr_width_exponent: float = 1.0
     warmup_fraction: float | None = None  # None: base.train.warmup_steps as given
     batch_size: int | None = None  # None: base.train.batch_size
+    lr_multiplier: float = 1.0  # times the per-size lr rule, so one list tunes every size around its rule
+    weight_decay: float | None = None  # None: base.train.weight_decay
+    seed: int | None = None  # None: base.train.seed
+    # Keys the spec gave as lists, in spec order: (key, values). Their fields above keep the defaults;
+    # `points()` gives one scalar HParams per element of the product.
+    axes: tuple[tuple[str, tuple], ...] = ()
+
+    def given(self, name: str) -> bool:
+        return getattr(self, name) is not None or any(key == name for key, _ in self.axes)
+
+    def points(self) -> tuple[tuple["HParams", str], ...]:
+        """One (scalar HParams, label suffix) per element of the list axes' product; the suffix names
+        the list axes only (" lr=0.001 seed=1"), so a spec without lists keeps its labels (suffix "")."""
+        names = [key for key, _ in self.axes]
+        return tuple((dataclasses.replace(self, axes=(), **dict(zip(names, combo))),
+                      "".join(f" {key}={value:g}" for key, value in zip(names, combo)))
+                     for combo in itertools.product(*(values for _, values in self.axes)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,19 +239,45 @@ def _sizes(raw: Any, where: _Where, required: bool) -> Sizes:
                  max_layers=_number(table.get("max_layers", 64), "sizes.max_layers", where, integer=True))
 
 
+def _seed(value: Any, key: str, where: _Where) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise where.error(key, f"must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def _nonnegative(value: Any, key: str, where: _Where) -> float:
+    if _real(value, key, where) < 0:
+        raise where.error(key, f"must be a number >= 0, got {value!r}")
+    return float(value)
+
+
+# How each [hparams] key is read; any of them may also be a list of such values (an axis of the sweep).
+HPARAM_READERS = {
+    "lr": _number, "lr_multiplier": _number, "lr_base_width": lambda v, k, w: _number(v, k, w, integer=True),
+    "lr_width_exponent": _real, "warmup_fraction": _fraction, "batch_size": lambda v, k, w: _number(v, k, w, integer=True),
+    "weight_decay": _nonnegative, "seed": _seed,
+}
+
+
+def _hparam_axis(value: list, key: str, where: _Where) -> tuple:
+    if not value:
+        raise where.error(key, "is an empty list; give at least one value or a single number")
+    values = tuple(HPARAM_READERS[key.split(".")[1]](v, f"{key}[{i}]", where) for i, v in enumerate(value))
+    if len(set(values)) != len(values):
+        raise where.error(key, f"lists a value twice ({list(value)}); each value is one set of runs")
+    return values
+
+
 def _hparams(raw: Any, where: _Where) -> HParams:
-    table = _keys(raw if raw is not None else {}, "hparams",
-                  ("lr", "lr_base_width", "lr_width_exponent", "warmup_fraction", "batch_size"), where)
-    get = table.get
-    return HParams(
-        lr=_number(get("lr"), "hparams.lr", where) if "lr" in table else None,
-        lr_base_width=_number(get("lr_base_width"), "hparams.lr_base_width", where, integer=True)
-        if "lr_base_width" in table else None,
-        lr_width_exponent=_real(get("lr_width_exponent", 1.0), "hparams.lr_width_exponent", where),
-        warmup_fraction=_fraction(get("warmup_fraction"), "hparams.warmup_fraction", where)
-        if "warmup_fraction" in table else None,
-        batch_size=_number(get("batch_size"), "hparams.batch_size", where, integer=True) if "batch_size" in table else None,
-    )
+    table = _keys(raw if raw is not None else {}, "hparams", tuple(HPARAM_READERS), where)
+    scalars, axes = {}, []
+    for name, value in table.items():
+        key = f"hparams.{name}"
+        if isinstance(value, list):
+            axes.append((name, _hparam_axis(value, key, where)))
+        else:
+            scalars[name] = HPARAM_READERS[name](value, key, where)
+    return HParams(**scalars, axes=tuple(axes))
 
 
 FIT_FORMS = ("chinchilla", "power_law")  # the forms whose N_opt(C) is a power law the prior can hold
@@ -380,7 +427,7 @@ def _base(raw: Any, kind: str, hparams: HParams, where: _Where) -> dict:
                 raise where.error(f"base.{section}.{key}", "is set by the sweep (shape chooser or budget); remove it")
     train = table.get("train", {})
     for name, key in HPARAM_OWNED.items():
-        if getattr(hparams, name) is not None and key.split(".")[1] in train:
+        if hparams.given(name) and key.split(".")[1] in train:
             raise where.error(f"base.{key}", f"conflicts with hparams.{name}; set it in one place")
     if kind == "wsd":
         for key in ("schedule", "decay_fraction", "decay_shape"):

@@ -83,6 +83,11 @@ def _one_accelerator(tmp):
                                 "X1,2020-05-14,1.95e13\n")
 
 
+def _hparams_spec(line: str):
+    """A setup writing {tmp}/bad.toml: TINY_GRID with its lr line replaced."""
+    return lambda tmp: (tmp / "bad.toml").write_text(TINY_GRID.replace("lr = 3e-3", line))
+
+
 ERRORS = {
     "workers -3": (None, ["sweep", "run", "{spec}", "--out", "{tmp}/new", "--workers", "-3"], "--workers -3: must be at least 1"),
     "threads 0": (None, ["sweep", "run", "{spec}", "--out", "{tmp}/new", "--threads", "0"], "--threads 0: must be at least 1"),
@@ -103,6 +108,15 @@ ERRORS = {
     "report --out user folder": (lambda tmp: (fake_sweep(tmp), user_folder(tmp)),
                                  ["report", "{sweep}", "--out", "{tmp}/mine"], "scaling report did not write"),
     "moore --out user folder": (user_folder, ["moore", "--out", "{tmp}/mine"], "scaling moore did not write"),
+    "plan hparams.lr = []": (_hparams_spec("lr = []"), ["sweep", "plan", "{tmp}/bad.toml", "--no-estimate"],
+                             "key 'hparams.lr' is an empty list"),
+    "plan hparams.lr non-numeric": (_hparams_spec('lr = [1e-3, "fast"]'),
+                                    ["sweep", "plan", "{tmp}/bad.toml", "--no-estimate"],
+                                    "key 'hparams.lr[1]' must be a positive number, got 'fast'"),
+    "run hparams.lr negative": (_hparams_spec("lr = [3e-3, -1e-3]"), ["sweep", "run", "{tmp}/bad.toml", "--out",
+                                                                      "{tmp}/new"], "key 'hparams.lr[1]' must be a positive number"),
+    "run hparams.seed fractional": (_hparams_spec("lr = 3e-3\nseed = [0, 0.5]"),
+                                    ["sweep", "run", "{tmp}/bad.toml", "--out", "{tmp}/new"], "key 'hparams.seed[1]'"),
     "moore --hardware one row": (_one_accelerator, ["moore", "--hardware", "{tmp}/hw.csv", "--out", "{tmp}/moore"],
                                  "needs at least 3 at different dates"),
 }

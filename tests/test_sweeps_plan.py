@@ -226,3 +226,85 @@ def test_plan_cli_shows_each_budgets_predicted_optimum(tmp_path):
     assert "predicted optimum per budget (isoflop.prior tokens_per_param:10):" in result.stdout
     assert "C=1e+11: predicted N_opt 4.08e+04; centred sizes" in result.stdout
     assert result.stdout.count("optimum at position 3 of 5") == 2
+
+
+def _iso(hparams: str) -> str:
+    return ISOFLOP.replace("FORMULA", "flops_exact").replace("lr = 4e-3\n", hparams + "\n")
+
+
+def test_list_hparams_train_their_product_at_every_point_with_the_rule_applied():
+    plan = plan_of(_iso("lr = [2e-3, 4e-3]\nseed = [0, 1]\nweight_decay = [0.0, 0.1]"))
+    assert len(plan.runs) == 6 * 8 and len({run.run_id for run in plan.runs}) == 48
+    for run in plan.runs:
+        t = run.config.train
+        spec_lr, seed, wd = run.label.split(" ")[-3:]
+        assert t.lr == pytest.approx(float(spec_lr[3:]) * 32 / run.config.model.d_model, rel=1e-5)
+        assert (t.seed, t.weight_decay) == (int(seed[5:]), float(wd[13:]))
+        assert run.run_id == config_hash(run.config)
+    per_point = {}
+    for run in plan.runs:
+        per_point.setdefault((run.budget, run.target_n), set()).add((run.config.train.lr, run.config.train.seed,
+                                                                     run.config.train.weight_decay))
+    assert len(per_point) == 6 and all(len(combos) == 8 for combos in per_point.values())
+
+
+def test_a_scalar_spec_keeps_its_ids_and_labels_and_list_runs_only_gain_a_suffix():
+    scalar = plan_of(_iso("lr = 4e-3"))
+    listed = plan_of(_iso("lr = [4e-3, 8e-3]"))
+    assert all(" lr=" not in run.label for run in scalar.runs)
+    by_label = {run.label: run.run_id for run in listed.runs}
+    for run in scalar.runs:  # the lr = 4e-3 runs of the list spec are the very same runs
+        assert by_label[run.label + " lr=0.004"] == run.run_id
+    assert len(listed.runs) == 2 * len(scalar.runs)
+
+
+def test_lr_multiplier_scales_the_per_size_rule():
+    base = {run.label: run.config.train.lr for run in plan_of(_iso("lr = 4e-3")).runs}
+    for run in plan_of(_iso("lr = 4e-3\nlr_multiplier = [0.5, 2]")).runs:
+        label, multiplier = run.label.rsplit(" lr_multiplier=", 1)
+        assert run.config.train.lr == pytest.approx(base[label] * float(multiplier), rel=1e-5)
+
+
+def test_a_batch_size_list_keeps_every_run_on_its_budget():
+    plan = plan_of(_iso("lr = 4e-3").replace("batch_size = 8", "batch_size = [4, 8]"))
+    assert len(plan.runs) == 12
+    for run in plan.runs:
+        assert run.config.train.batch_size == int(run.label.rsplit("=", 1)[1])
+        assert abs(run.flops["flops_exact"] - run.budget) / run.budget <= 0.01
+    steps = {(r.budget, r.target_n, r.config.train.batch_size): r.steps for r in plan.runs}
+    for (budget, target, batch), n in steps.items():
+        if batch == 4:  # half the batch, twice the steps: the same tokens
+            assert abs(n - 2 * steps[(budget, target, 8)]) <= 1
+
+
+def test_grid_lists_keep_tokens_per_run():
+    text = ('kind = "grid"\n[sizes]\nn_params = [3.3e4]\naspect_ratio = 16\n[hparams]\nbatch_size = [4, 8]\n'
+            'seed = [0, 1]\n[grid]\ntokens = [8192]\n[base.train]\nseq_len = 32\n')
+    plan = plan_of(text)
+    assert len(plan.runs) == 4 and {run.tokens for run in plan.runs} == {8192}
+    assert {(run.config.train.batch_size, run.config.train.seed) for run in plan.runs} == {(4, 0), (4, 1), (8, 0), (8, 1)}
+
+
+def test_wsd_lists_give_each_point_its_own_stable_run_whose_branches_inherit_it():
+    plan = plan_of(TINY_WSD.replace("lr = 3e-3", "lr = [3e-3, 6e-3]"))
+    parents = [run for run in plan.runs if run.role == "parent"]
+    branches = [run for run in plan.runs if run.role == "branch"]
+    assert len(parents) == 2 and len(branches) == 4
+    by_id = {run.run_id: run for run in parents}
+    for branch in branches:
+        parent = by_id[branch.parent_run_id]
+        assert parent.config.train.lr == branch.config.train.lr
+        assert parent.label.endswith(branch.label.rsplit(" ", 1)[1])  # the same " lr=..." suffix
+        assert dataclasses.replace(branch.config.train, steps=parent.steps, decay_fraction=0.0) \
+            == parent.config.train
+
+
+def test_format_plan_lists_every_run_of_a_list_spec_with_its_axes():
+    from sweeps.cli import format_plan
+
+    plan = plan_of(_iso("lr = [2e-3, 4e-3]\nseed = [0, 1]"))
+    text = format_plan(plan)
+    assert "hyperparameter axes: lr [0.002, 0.004] x seed [0, 1] = 4 runs per point" in text
+    for run in plan.runs:
+        assert f"{run.run_id:12} {run.role:6} {run.label} " in text  # the whole label, suffix included
+    assert "hyperparameter axes" not in format_plan(plan_of(_iso("lr = 4e-3")))

@@ -203,3 +203,43 @@ def test_bad_fit_files_are_refused_naming_the_file(tmp_path, content, why):
     assert "'isoflop.prior'" in message and str(path) in message and why in message and "\n" not in message, message
     with pytest.raises(ConfigError, match="is not a file"):
         parse(CENTRED.replace("tokens_per_param:20", f"fit:{tmp_path}"))
+
+
+def test_list_hparams_become_axes_whose_product_gives_one_scalar_point_each():
+    spec = parse(GOOD + "\n[hparams]\nlr = [1e-3, 3e-3]\nseed = [0, 1, 2]\nwarmup_fraction = 0.1\n")
+    assert spec.hparams.axes == (("lr", (1e-3, 3e-3)), ("seed", (0, 1, 2)))
+    points = spec.hparams.points()
+    assert len(points) == 6
+    assert {(hp.lr, hp.seed) for hp, _ in points} == {(lr, s) for lr in (1e-3, 3e-3) for s in (0, 1, 2)}
+    assert all(hp.axes == () and hp.warmup_fraction == 0.1 for hp, _ in points)
+    assert points[0][1] == " lr=0.001 seed=0" and points[-1][1] == " lr=0.003 seed=2"
+
+
+def test_scalar_hparams_are_one_point_with_no_label_suffix():
+    spec = parse(GOOD + "\n[hparams]\nlr = 1e-3\nweight_decay = 0.0\nseed = 4\nlr_multiplier = 2\n")
+    assert spec.hparams.points() == ((spec.hparams, ""),)
+    assert (spec.hparams.weight_decay, spec.hparams.seed, spec.hparams.lr_multiplier) == (0.0, 4, 2.0)
+
+
+@pytest.mark.parametrize("line, key, why", [
+    ("lr = []", "hparams.lr", "empty list"),
+    ('lr = [1e-3, "fast"]', "hparams.lr[1]", "must be a positive number"),
+    ("lr = [-1e-3]", "hparams.lr[0]", "must be a positive number"),
+    ("lr = [1e-3, 1e-3]", "hparams.lr", "lists a value twice"),
+    ("seed = [0, 1.5]", "hparams.seed[1]", "whole number"),
+    ("seed = -1", "hparams.seed", "whole number"),
+    ("weight_decay = [0.1, -0.1]", "hparams.weight_decay[1]", ">= 0"),
+    ("warmup_fraction = [0.1, 1.0]", "hparams.warmup_fraction[1]", "[0, 1)"),
+    ("batch_size = [8, 12.5]", "hparams.batch_size[1]", "whole number"),
+    ("lr_multiplier = [0, 1]", "hparams.lr_multiplier[0]", "positive"),
+])
+def test_bad_hparam_values_name_the_element(line, key, why):
+    with pytest.raises(ConfigError) as err:
+        parse(GOOD + f"\n[hparams]\n{line}\n")
+    message = str(err.value)
+    assert f"'{key}'" in message and why in message and "\n" not in message, message
+
+
+def test_a_listed_hparam_still_conflicts_with_base_train():
+    with pytest.raises(ConfigError, match="'base.train.seed' conflicts with hparams.seed"):
+        parse(GOOD.replace("seq_len = 32", "seq_len = 32\nseed = 3") + "\n[hparams]\nseed = [0, 1]\n")
