@@ -7,7 +7,12 @@ Columns (types fixed by SCHEMA, so that an all-null column keeps its type):
   (nats), val_bpb, parent_run_id and branch_tokens (WSD branches: the stable run and the tokens it had
   consumed where the cooldown starts; null otherwise), then extras: branch_step, d_model, n_layers,
   n_heads, d_ff, vocab_size, seq_len, batch_size, lr, warmup_steps, schedule, steps, target_n, label,
-  sweep_name, kind, wall_time_s, error.
+  sweep_name, kind, wall_time_s, error, then every other hyperparameter of the run's config (seed,
+  weight_decay, warmup_fraction = warmup_steps / steps, min_lr_ratio, beta1, beta2, grad_clip,
+  grad_accum, decay_fraction and decay_shape (the wsd cooldown), mlp, tie_embeddings) and what the run
+  measured: final_train_loss (mean of the last steps), epochs (tokens / unique training tokens),
+  tokens_per_param (tokens / n_params), mfu and train_tokens_per_s. `lr` is the resolved peak lr, after
+  the spec's width rule and lr_multiplier; a list axis of the spec shows as a column with several values.
 WSD stable-phase runs are not rows: their loss is taken at a high learning rate and is no (N, D) point.
 Failed runs carry their planned N and the tokens they consumed (0 when they never started). A run whose
 summary.json is damaged stays visible as status "corrupt summary" (no loss; the analysis skips it).
@@ -37,7 +42,17 @@ SCHEMA = pa.schema([
     ("warmup_steps", pa.int64()), ("schedule", pa.string()), ("steps", pa.int64()), ("target_n", pa.float64()),
     ("label", pa.string()), ("sweep_name", pa.string()), ("kind", pa.string()), ("wall_time_s", pa.float64()),
     ("error", pa.string()),
+    ("seed", pa.int64()), ("weight_decay", pa.float64()), ("warmup_fraction", pa.float64()),
+    ("min_lr_ratio", pa.float64()), ("beta1", pa.float64()), ("beta2", pa.float64()), ("grad_clip", pa.float64()),
+    ("grad_accum", pa.int64()), ("decay_fraction", pa.float64()), ("decay_shape", pa.string()),
+    ("mlp", pa.string()), ("tie_embeddings", pa.bool_()),
+    ("final_train_loss", pa.float64()), ("epochs", pa.float64()), ("tokens_per_param", pa.float64()),
+    ("mfu", pa.float64()), ("train_tokens_per_s", pa.float64()),
 ])
+# Hyperparameters copied from the run's config as they are (records of older runs may lack newer keys).
+TRAIN_HPARAMS = ("seed", "weight_decay", "min_lr_ratio", "beta1", "beta2", "grad_clip", "grad_accum", "decay_fraction",
+                 "decay_shape")
+MODEL_HPARAMS = ("mlp", "tie_embeddings")
 
 
 def row(record: dict, summary: dict) -> dict:
@@ -56,7 +71,19 @@ def row(record: dict, summary: dict) -> dict:
         **{k: train[k] for k in ("seq_len", "batch_size", "lr", "warmup_steps", "schedule", "steps")},
         "target_n": record.get("target_n"), "label": record.get("label"), "sweep_name": record.get("sweep_name"),
         "kind": record.get("kind"), "wall_time_s": summary.get("wall_time_s"), "error": summary.get("error"),
+        **{k: train.get(k) for k in TRAIN_HPARAMS}, **{k: model.get(k) for k in MODEL_HPARAMS},
+        "warmup_fraction": train["warmup_steps"] / train["steps"],
+        **measured(summary, tokens, summary.get("n_params", record["n_params"])),
     }
+
+
+def measured(summary: dict, tokens: int, n_params: int) -> dict:
+    """What the run measured beyond its loss; epochs from the counts when an older summary lacks it."""
+    unique = summary.get("unique_tokens")
+    epochs = summary.get("epochs", tokens / unique if unique else None)
+    return {"final_train_loss": summary.get("final_train_loss"), "epochs": epochs,
+            "tokens_per_param": tokens / n_params, "mfu": summary.get("mfu"),
+            "train_tokens_per_s": summary.get("train_tokens_per_s")}
 
 
 def all_records(sweep_dir: str | Path) -> list[dict]:

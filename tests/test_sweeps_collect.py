@@ -1,5 +1,6 @@
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from scaling.io import write_json
 from sweep_helpers import TINY_WSD
@@ -47,3 +48,53 @@ def test_one_row_per_finished_branch_with_the_contract_columns(tmp_path):
     assert failed.status == "failed" and failed.tokens == 0 and failed.flops_exact == 0
     assert failed.n_params == long["n_params"] and failed.error == "worker exited with code -9"
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+LISTED = """
+kind = "grid"
+[sizes]
+n_params = [2.06e4, 3.3e4]
+aspect_ratio = 16
+[hparams]
+lr = [1e-3, 4e-3]
+seed = [0, 1]
+weight_decay = 0.05
+warmup_fraction = 0.25
+batch_size = 8
+[grid]
+tokens = [5120]
+[base.train]
+seq_len = 32
+"""
+
+
+def test_every_hyperparameter_and_the_measured_figures_are_columns(tmp_path):
+    spec = spec_lib.parse_text(LISTED, "listed.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, LISTED, "listed", "listed.toml", records)
+    for i, record in enumerate(records):
+        write_json(store.run_dir(tmp_path, record["run_id"]) / "summary.json",
+                   fake_summary(record, final_train_loss=2.5 + i, epochs=0.25 * i, mfu=0.01 * i))
+    table = pd.read_parquet(collect(tmp_path)[0]).set_index("run_id")
+    assert len(table) == 8
+    for i, record in enumerate(records):
+        row, train = table.loc[record["run_id"]], record["config"]["train"]
+        assert (row.lr, row.seed, row.weight_decay) == (train["lr"], train["seed"], 0.05)
+        assert row.warmup_fraction == pytest.approx(train["warmup_steps"] / train["steps"])
+        assert row.mlp == "gelu" and row.batch_size == 8 and row.grad_clip == train["grad_clip"]
+        assert (row.final_train_loss, row.epochs, row.mfu) == (2.5 + i, 0.25 * i, pytest.approx(0.01 * i))
+        assert row.tokens_per_param == pytest.approx(record["tokens_planned"] / record["n_params"])
+    # the product: every size has each (lr, seed) once
+    assert table.groupby("n_params").apply(lambda g: len(set(zip(g.lr * g.d_model, g.seed)))).eq(4).all()
+
+
+def test_an_older_summary_without_epochs_gets_them_from_its_counts(tmp_path):
+    spec = spec_lib.parse_text(TINY_WSD, "wsd.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, TINY_WSD, "wsd", "wsd.toml", records)
+    branch = records[1]
+    write_json(store.run_dir(tmp_path, branch["run_id"]) / "summary.json", fake_summary(branch))
+    row = pd.read_parquet(collect(tmp_path)[0]).iloc[0]
+    assert row.epochs == pytest.approx(branch["tokens_planned"] / 1000)
+    assert pd.isna(row.final_train_loss) and pd.isna(row.mfu)
+    assert row.decay_shape == "linear" and row.decay_fraction == 0.2
