@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from analysis.trends import loaders
-from analysis.trends.frontier_models import FRONTIER_MODELS, frontier_table
+from analysis.trends import doubling
+from analysis.trends.frontier_models import EPOCH_COMPUTE_SOURCE, FRONTIER_LMS, frontier_table
 from conftest import SHARED_DATA
 from scaling.errors import DataError
 
@@ -30,17 +31,22 @@ def test_notable_models_from_the_shared_file():
     assert gpt3["compute"] == 3.14e23 and gpt3["frontier"] and gpt3["language"]
     assert abs(gpt3["year"] - (2020 + (148 + 0.5) / 366)) < 1e-9  # 2020-05-28, a leap year
     assert 90 < models["frontier"].sum() < models["language"].sum() < len(models)
+    assert models["notable"].all() and models["compute_rank"].isna().all()  # every row of this download is notable
 
 
 def test_hardware_from_the_shared_file():
     hw = loaders.load_hardware(shared(HARDWARE))
     assert hw["date"].notna().all() and hw["year"].between(2005, 2026).all()
     assert hw["fp32"].notna().sum() > 100 and hw["price_usd"].notna().sum() > 40
-    # The training format is the fastest float format, never slower than FP32.
-    both = hw["fp32"].notna()
-    assert (hw.loc[both, "training_flops"] >= hw.loc[both, "fp32"]).all()
+    assert hw["tensor_fp16"].notna().sum() > 50 and hw["fp8"].notna().sum() >= 10
+    assert hw[list(loaders.HARDWARE_FORMATS)].notna().any(axis=1).all()  # a kept chip has some FLOP/s figure
+    # Formats stay apart, each as Epoch lists it: no column mixes them.
+    assert "training_flops" not in hw
     h100 = hw.set_index("name").loc["NVIDIA H100 SXM5 80GB"]
-    assert h100["training_flops"] == pytest.approx(989.4e12, rel=0.01) and h100["price_usd"] == 33600
+    assert h100["tensor_fp16"] == pytest.approx(989.4e12, rel=0.01) and h100["price_usd"] == 33600
+    assert h100["fp32"] == pytest.approx(66.9e12, rel=0.01) and np.isnan(h100["fp8"])  # as in Epoch's file
+    h200 = hw.set_index("name").loc["NVIDIA H200 SXM"]
+    assert h200["fp8"] == pytest.approx(2 * h200["tensor_fp16"], rel=0.01)
 
 
 def test_transistors_from_the_shared_file():
@@ -60,6 +66,7 @@ def test_messy_notable_csv_is_cleaned(tmp_path):
                    "Language", None],
         "Training compute (FLOPs)": ["1e20", 2e20, "3e20", 0, 5e20, 6e20, 7e20, 8e20, "unknown"],
         "Frontier model": ["True", None, True, "", True, True, "False", "true", True],
+        "Notability criteria": ["SOTA improvement"] * 9,
     }).to_csv(path, index=False)
     models = loaders.load_notable_models(path)  # note the renamed compute column
     # d: zero compute; e, f: no date; h: no compute; sorted by date; a bare year is its middle
@@ -71,6 +78,47 @@ def test_messy_notable_csv_is_cleaned(tmp_path):
     assert models["params"].isna().all()  # optional columns appear, empty
 
 
+def full_database_csv(tmp_path, drop: str | None = None):
+    """A small file in the layout of Epoch's full "AI Models" database: a rank, no `Frontier model` flag."""
+    frame = pd.DataFrame({
+        "Model": ["big LM", "small LM", "unranked LM", "big vision", "obscure LM"],
+        "Domain": ["Language", "Language", "Language", "Vision", "Language"],
+        "Publication date": ["2023-01-10", "2023-02-10", "2023-03-10", "2023-04-10", "2023-05-10"],
+        "Training compute (FLOP)": [1e25, 1e21, 2e21, 3e24, 5e20],
+        "Compute rank when published": [1, 11, None, 4, 250],
+        "Notability criteria": ["SOTA improvement", "Highly cited", "", "Training cost", None],
+    })
+    path = tmp_path / "all_ai_models.csv"
+    frame.drop(columns=[drop] if drop else []).to_csv(path, index=False)
+    return path
+
+
+def test_full_ai_models_database_format(tmp_path):
+    models = loaders.load_notable_models(full_database_csv(tmp_path)).set_index("model")
+    # frontier: rank 1 and 4 (<= 10), not 11, 250 or no rank; notable: a non-empty criterion
+    assert list(models.index[models["frontier"]]) == ["big LM", "big vision"]
+    assert list(models.index[models["notable"]]) == ["big LM", "small LM", "big vision"]
+    assert models.loc["small LM", "compute_rank"] == 11 and np.isnan(models.loc["unranked LM", "compute_rank"])
+    # The fits read the same columns: frontier LMs are the language rows of rank <= 10.
+    assert list(doubling.frontier_lm_rows(models.reset_index(), since="2023-01-01")["model"]) == ["big LM"]
+
+
+def test_is_notable_column_stands_in_for_the_criteria(tmp_path):
+    path = full_database_csv(tmp_path, drop="Notability criteria")
+    frame = pd.read_csv(path).assign(is_notable=[True, False, False, True, False])
+    frame.to_csv(path, index=False)
+    models = loaders.load_notable_models(path).set_index("model")
+    assert list(models.index[models["notable"]]) == ["big LM", "big vision"]
+
+
+@pytest.mark.parametrize("drop, named", [("Compute rank when published", r"'Compute rank when published'.*'Frontier model'"),
+                                         ("Notability criteria", r"'Notability criteria' \(or 'is_notable'\)")])
+def test_full_database_without_a_needed_column_names_it(tmp_path, drop, named):
+    with pytest.raises(DataError, match=named) as err:
+        loaders.load_notable_models(full_database_csv(tmp_path, drop=drop))
+    assert "\n" not in str(err.value)
+
+
 def test_missing_columns_and_files_are_user_errors(tmp_path):
     path = tmp_path / "wrong.csv"
     pd.DataFrame({"Model": ["a"], "Publication date": ["2020-01-01"]}).to_csv(path, index=False)
@@ -79,7 +127,8 @@ def test_missing_columns_and_files_are_user_errors(tmp_path):
     with pytest.raises(DataError, match="not found"):
         loaders.load_hardware(tmp_path / "absent.csv")
     empty = tmp_path / "empty.csv"
-    pd.DataFrame({"Model": ["a"], "Publication date": [""], "Training compute (FLOP)": [1e20]}).to_csv(empty, index=False)
+    pd.DataFrame({"Model": ["a"], "Publication date": [""], "Training compute (FLOP)": [1e20], "Frontier model": [True],
+                  "Notability criteria": ["Highly cited"]}).to_csv(empty, index=False)
     with pytest.raises(DataError, match="no row with both"):
         loaders.load_notable_models(empty)
     with pytest.raises(DataError, match="transistors_thousands"):
@@ -98,25 +147,28 @@ def test_rupp_raw_dat_format(tmp_path):
 
 def test_builtin_frontier_table_is_consistent():
     table = frontier_table()
-    assert table["model"].is_unique and table["date"].is_monotonic_increasing and len(table) >= 12
-    for m in FRONTIER_MODELS:
-        assert m.citation and ("arXiv:" in m.citation or "Epoch" in m.citation), m.name
-        assert 1e9 < m.params < 1e12 and 1e11 < m.tokens < 1e14, m.name
-        if m.compute is not None:  # a typo in a reported figure would break the 6ND identity
+    assert table["model"].is_unique and table["date"].is_monotonic_increasing and len(table) >= 40
+    assert table["date"].min() >= pd.Timestamp(doubling.FRONTIER_LM_SINCE)  # the CSV path's window: no GPT-3
+    for m in FRONTIER_LMS:
+        assert m.citation and m.organization, m.name
+        assert 1e22 < m.compute < 1e27, m.name
+        if m.params is not None and m.tokens is not None:  # a typo in N, D or C would break C = 6ND
             assert 0.8 < m.compute / (6 * m.params * m.tokens) < 1.3, m.name
+    assert (table["compute_source"] == EPOCH_COMPUTE_SOURCE).all()
     by_name = table.set_index("model")
-    assert by_name.loc["Chinchilla 70B", "compute"] == 5.76e23
-    assert by_name.loc["GPT-3 175B", "compute"] == 3.14e23
-    assert by_name.loc["Llama 3.1 405B", "compute"] == 3.8e25
-    assert by_name.loc["LLaMA 65B", "compute_basis"] == "6ND"
+    # closed frontier models are in, at Epoch's estimates
+    assert by_name.loc["GPT-4", "compute"] == 2.1e25 and by_name.loc["Gemini 1.0 Ultra", "compute"] == 5e25
+    assert np.isnan(by_name.loc["GPT-4", "params"]) and by_name.loc["Chinchilla", "tokens"] == 1.4e12
 
 
-def test_builtin_table_agrees_with_epoch_where_both_give_n_and_c():
-    models = loaders.load_notable_models(shared(NOTABLE)).set_index("model")
-    pairs = {"GPT-3 175B": "GPT-3 175B (davinci)", "Chinchilla 70B": "Chinchilla", "Gopher 280B": "Gopher (280B)",
-             "Llama 3.1 405B": "Llama 3.1-405B", "Falcon 180B": "Falcon-180B", "PaLM 540B": "PaLM (540B)"}
+def test_builtin_table_is_epochs_frontier_language_models():
+    # Every row is one of Epoch's frontier LMs in the window, at Epoch's compute and date, and none is missing.
+    models = loaders.load_notable_models(shared(NOTABLE))
+    epoch = doubling.frontier_lm_rows(models).set_index("model")
     table = frontier_table().set_index("model")
-    for ours, theirs in pairs.items():
-        assert table.loc[ours, "params"] == pytest.approx(models.loc[theirs, "params"], rel=0.01), ours
-        assert table.loc[ours, "compute"] == pytest.approx(models.loc[theirs, "compute"], rel=0.02), ours
-        assert table.loc[ours, "date"] == models.loc[theirs, "date"], ours
+    assert set(table.index) == set(epoch.index)
+    for name, row in table.iterrows():
+        assert row["compute"] == pytest.approx(epoch.loc[name, "compute"], rel=0.001), name
+        assert row["date"] == epoch.loc[name, "date"], name
+        if not np.isnan(row["params"]):
+            assert row["params"] == pytest.approx(epoch.loc[name, "params"], rel=0.001), name

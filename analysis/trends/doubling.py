@@ -7,21 +7,30 @@ interval is the slope interval inverted (a slope interval reaching zero or below
 doubling time). Each point counts once: no weighting by confidence or by anything else.
 
 Fit windows and series (what each headline number means):
-- notable_compute: Epoch "Notable AI Models" with a training compute, published on or after 2010-01-01.
-- frontier_lm_compute: the same file, rows flagged `Frontier model` (Epoch: in the top 10 by training
-  compute when released) whose domain includes Language, published on or after 2020-07-01 ("mid-2020").
-  The start date matters: moving it to 2020-05-01 brings in GPT-3 and lowers the growth from about 4.8x to
-  4.5x per year. Without a models file, the built-in table of frontier LMs (frontier_models.py) is fitted.
-- hardware_flops: peak dense FP32 FLOP/s of every accelerator in Epoch's ML-hardware file, all years.
-  FP32 is the one format reported across the whole period, so format changes (tensor cores, FP16, FP8) do
-  not masquerade as a per-chip trend; it is also the published metric. `hardware_flops_tensor16` (tensor
-  FP16/BF16, from 2017) is reported beside it.
-- hardware_flops_per_dollar: peak FLOP/s in the fastest float format of at least 16 bits a chip offers
-  (tensor FP16/BF16, else FP16, TF32, FP32: what a buyer trains in) divided by launch price in US dollars,
-  for chips with a listed price. This is the rate behind the "hardware only, constant spend" scenario.
-  The FP32-per-dollar rate is reported beside it as `hardware_flops_per_dollar_fp32`; it is slower because
-  data-centre parts are priced for their tensor throughput, not their FP32 throughput.
+- notable_compute: Epoch's notable models (every row of the notable-models download; in the full AI Models
+  database, the rows with a notability criterion) with a training compute, published on or after 2010-01-01.
+- frontier_lm_compute: the same file's frontier models (Epoch: in the top 10 by training compute when
+  released; the `Frontier model` flag, or `Compute rank when published` <= 10 in the full database) whose
+  domain includes Language, published on or after 2020-07-01 ("mid-2020"). The start date matters: starting
+  in 2020-01 brings in GPT-3 and lowers the growth from about 4.8x to 4.4x per year (an alternative below).
+  Without a models file, the built-in table of frontier LMs (frontier_models.py: the same rows, built in)
+  is fitted over the same window.
+- hardware_flops / hardware_flops_per_dollar: peak dense FP32 FLOP/s of every accelerator in Epoch's
+  ML-hardware file, all years, and the same divided by launch price in US dollars (chips with a listed
+  price). FP32 is the one format reported across the whole period. The same pair is fitted per number
+  format, like for like: `_tensor16` (tensor FP16/BF16, from 2017) and `_fp8` (from 2022), each only where
+  at least MIN_FORMAT_CHIPS chips have the figure (FP8 prices are too few: no FP8-per-dollar series). No
+  series takes the fastest format per chip: that would turn the arrival of tensor cores into a per-chip
+  trend. Each series has its own format's published comparator in published.py.
 - transistors: Rupp's transistors per microprocessor, all years (1971-2021).
+
+Definition sensitivity (`Trend.alternatives`, `Trend.band`): the bootstrap says how well the data pin
+down one definition's slope, not how much the answer depends on the definition. So the compute and
+hardware series are refitted (point estimates, no bootstrap) under reasonable alternatives: another window
+start (ALTERNATIVE_SINCE), only the rows in the top N at release (TOP_N: rank by the fitted quantity among
+everything released up to that date; Epoch's `Compute rank when published` where the file gives it), and a
+Theil-Sen line (median of pairwise slopes, robust to outliers). `band` is the range of the main estimate
+and its alternatives, shown beside the bootstrap interval.
 """
 
 from __future__ import annotations
@@ -31,12 +40,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from scaling.errors import DataError
 
 NOTABLE_SINCE = "2010-01-01"
 FRONTIER_LM_SINCE = "2020-07-01"
 CI_LEVEL = 0.95
+MIN_FORMAT_CHIPS = 10  # a number format other than FP32 gets its own hardware series from this many chips on
+# Definition sensitivity (see the module docstring): alternative window starts and the top-N cut per series.
+ALTERNATIVE_SINCE = {"notable_compute": ("2012-01-01", "2015-01-01"),
+                     "frontier_lm_compute": ("2020-01-01", "2022-01-01"),
+                     "fp32": ("2016-01-01",), "tensor_fp16": ("2020-01-01",), "fp8": ()}
+TOP_N = {"notable_compute": 10, "frontier_lm_compute": 5, "hardware": 5}
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,8 @@ class Trend:
     source: str = "fit"  # "fit"; "builtin" (fitted to the built-in table); "published" (no data given)
     points_year: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)  # the fitted data
     points_log2: np.ndarray = field(default_factory=lambda: np.zeros(0), repr=False)
+    alternatives: dict[str, float] = field(default_factory=dict)  # alternative definition -> doubling months
+    band: tuple[float, float] | None = None  # (min, max) doubling months over the main fit and alternatives
 
     @property
     def doubling_months(self) -> float:
@@ -84,10 +102,7 @@ def slope_interval(slopes: np.ndarray, level: float = CI_LEVEL) -> tuple[float, 
 
 def fit_trend(year, value, name: str = "", definition: str = "", n_boot: int = 1000, seed: int = 0) -> Trend:
     """Least-squares fit of log2(value) on year, with `n_boot` row-resampling bootstrap replicates."""
-    t = np.asarray(year, dtype=float)
-    y = np.asarray(value, dtype=float)
-    keep = np.isfinite(t) & np.isfinite(y) & (y > 0)
-    t, y = t[keep], np.log2(y[keep])
+    t, y = _usable(year, value)
     if t.size < 3 or np.ptp(t) == 0:
         raise DataError(f"trend '{name}' has {t.size} usable point(s) over {np.ptp(t) if t.size else 0:.2f} "
                         f"years; it needs at least 3 dated, positive values at different dates")
@@ -127,51 +142,145 @@ def published_trend(name: str, months: float, definition: str, ci: tuple[float, 
                  12.0 / months_B, np.zeros(n_boot), source="published")
 
 
+# --- definition sensitivity (see the module docstring) ---
+
+def point_doubling_months(year, value) -> float | None:
+    """Least-squares doubling time without a bootstrap; None when fewer than 3 points at different dates."""
+    t, y = _usable(year, value)
+    if t.size < 3 or np.ptp(t) == 0:
+        return None
+    slope, _ = _ols(t - t.mean(), y)
+    return 12.0 / float(slope) if slope > 0 else float("inf")
+
+
+def theil_sen_doubling_months(year, value) -> float | None:
+    """Doubling time from the Theil-Sen slope (median of the pairwise slopes of log2 value on year)."""
+    t, y = _usable(year, value)
+    if t.size < 3 or np.ptp(t) == 0:
+        return None
+    slope = float(stats.theilslopes(y, t).slope)
+    return 12.0 / slope if slope > 0 else float("inf")
+
+
+def rank_at_release(dates: pd.Series, values: pd.Series) -> pd.Series:
+    """1 + the number of rows released on or before each row's date with a larger value (NaN value -> NaN):
+    the rank by that value when released, among the rows given."""
+    d = dates.to_numpy(dtype="datetime64[ns]")
+    v = values.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        beaten_NxN = (d[None, :] <= d[:, None]) & (v[None, :] > v[:, None])
+    return pd.Series(np.where(np.isfinite(v), 1.0 + beaten_NxN.sum(axis=1), np.nan), index=values.index)
+
+
+def alternative_months(pool: pd.DataFrame, value: pd.Series, rank: pd.Series, main: pd.Series,
+                       since: tuple[str, ...], top_n: int) -> dict[str, float]:
+    """Doubling months of `value` under each alternative definition; `main` marks the main fit's rows in
+    `pool`. An alternative with too few points, or the same rows as the main fit, is left out."""
+    subsets = {f"since {start[:7]}": pool["date"] >= pd.Timestamp(start) for start in since}
+    subsets[f"top-{top_n} at release"] = main & (rank <= top_n)
+    out = {}
+    for label, rows in subsets.items():
+        if not rows.equals(main):
+            months = point_doubling_months(pool.loc[rows, "year"], value[rows])
+            if months is not None:
+                out[label] = months
+    theil_sen = theil_sen_doubling_months(pool.loc[main, "year"], value[main])
+    if theil_sen is not None:
+        out["Theil-Sen"] = theil_sen
+    return out
+
+
+def with_alternatives(trend: Trend, alternatives: dict[str, float]) -> Trend:
+    months = [trend.doubling_months, *alternatives.values()]
+    return dataclasses.replace(trend, alternatives=dict(alternatives), band=(float(min(months)), float(max(months))))
+
+
+def _usable(year, value) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(year, dtype=float)
+    y = np.asarray(value, dtype=float)
+    keep = np.isfinite(t) & np.isfinite(y) & (y > 0)
+    return t[keep], np.log2(y[keep])
+
+
 # --- the series and windows (see the module docstring) ---
 
-def _since(frame: pd.DataFrame, date: str) -> pd.DataFrame:
-    return frame[frame["date"] >= pd.Timestamp(date)]
+def _since(frame: pd.DataFrame, date: str) -> pd.Series:
+    return frame["date"] >= pd.Timestamp(date)
+
+
+def _model_ranks(models: pd.DataFrame) -> pd.Series:
+    """Epoch's rank when the file gives it (the full database), else the rank within the file."""
+    if "compute_rank" in models and models["compute_rank"].notna().any():
+        return models["compute_rank"]
+    return rank_at_release(models["date"], models["compute"])
+
+
+def _fit_with_alternatives(pool: pd.DataFrame, value: pd.Series, rank: pd.Series, main: pd.Series, key: str,
+                           definition: str, since: tuple[str, ...], top_n: int, n_boot: int, seed: int) -> Trend:
+    trend = fit_trend(pool.loc[main, "year"], value[main], key, definition, n_boot, seed)
+    return with_alternatives(trend, alternative_months(pool, value, rank, main, since, top_n))
 
 
 def notable_compute_trend(models: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                           since: str = NOTABLE_SINCE) -> Trend:
-    rows = _since(models, since)
-    return fit_trend(rows["year"], rows["compute"], "notable_compute",
-                     f"training compute (FLOP) of Epoch notable models published since {since}", n_boot, seed)
+    key = "notable_compute"
+    rank = _model_ranks(models)
+    pool = models[models["notable"]] if "notable" in models else models
+    return _fit_with_alternatives(pool, pool["compute"], rank[pool.index], _since(pool, since), key,
+                                  f"training compute (FLOP) of Epoch notable models published since {since}",
+                                  ALTERNATIVE_SINCE[key], TOP_N[key], n_boot, seed)
 
 
 def frontier_lm_rows(models: pd.DataFrame, since: str = FRONTIER_LM_SINCE) -> pd.DataFrame:
-    return _since(models[models["frontier"] & models["language"]], since)
+    return models[models["frontier"] & models["language"] & _since(models, since)]
 
 
 def frontier_lm_compute_trend(models: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                               since: str = FRONTIER_LM_SINCE, builtin: bool = False) -> Trend:
-    rows = models if builtin else frontier_lm_rows(models, since)
-    definition = ("training compute (FLOP) of the built-in table of frontier language models (dense models with "
-                  "published N and D; closed models such as GPT-4 are absent, so it understates the frontier)"
+    key = "frontier_lm_compute"
+    definition = (f"training compute (FLOP) of the built-in table of frontier language models (top 10 by "
+                  f"training compute when published, Epoch AI's estimates for closed models) since {since}"
                   if builtin else
-                  f"training compute (FLOP) of Epoch 'Frontier model' rows with a Language domain since {since}")
-    trend = fit_trend(rows["year"], rows["compute"], "frontier_lm_compute", definition, n_boot, seed)
+                  f"training compute (FLOP) of Epoch frontier models (top 10 by training compute when published) "
+                  f"with a Language domain since {since}")
+    rank = _model_ranks(models)
+    pool = models[models["frontier"] & models["language"]]
+    trend = _fit_with_alternatives(pool, pool["compute"], rank[pool.index], _since(pool, since), key, definition,
+                                   ALTERNATIVE_SINCE[key], TOP_N[key], n_boot, seed)
     return dataclasses.replace(trend, source="builtin") if builtin else trend
 
 
-HARDWARE_SERIES = {
-    "hardware_flops": ("fp32", None, "peak dense FP32 FLOP/s per accelerator"),
-    "hardware_flops_tensor16": ("tensor_fp16", None, "peak dense tensor FP16/BF16 FLOP/s per accelerator"),
-    "hardware_flops_per_dollar": ("training_flops", "price_usd",
-                                  "peak FLOP/s in the fastest >=16-bit float format per launch-price USD"),
-    "hardware_flops_per_dollar_fp32": ("fp32", "price_usd", "peak dense FP32 FLOP/s per launch-price USD"),
-}
+FORMAT_LABELS = {"fp32": ("", "FP32"), "tensor_fp16": ("_tensor16", "tensor FP16/BF16"), "fp8": ("_fp8", "FP8")}
+
+
+def hardware_series(hardware: pd.DataFrame) -> dict[str, tuple[str, pd.Series, str]]:
+    """key -> (format column, value, definition) for each format and for FLOP/s and FLOP/s per dollar."""
+    series = {}
+    for column, (suffix, label) in FORMAT_LABELS.items():
+        if column not in hardware:
+            continue
+        flops = hardware[column]
+        series[f"hardware_flops{suffix}"] = (column, flops, f"peak dense {label} FLOP/s per accelerator")
+        series[f"hardware_flops_per_dollar{suffix}"] = (
+            column, flops / hardware["price_usd"], f"peak dense {label} FLOP/s per launch-price US dollar")
+    return series
 
 
 def hardware_trends(hardware: pd.DataFrame, n_boot: int = 1000, seed: int = 0) -> dict[str, Trend]:
-    """Every hardware series the file supports; one it cannot (say, no prices) is left out, and `fit_all`
-    then stands in the published rate, marked as such."""
+    """Every hardware series the file supports. A format other than FP32 needs MIN_FORMAT_CHIPS chips; an
+    FP32 series the file cannot fit (say, no prices) is left out, and `fit_all` then stands in the
+    published rate, marked as such."""
     trends = {}
-    for key, (numerator, denominator, definition) in HARDWARE_SERIES.items():
-        value = hardware[numerator] / (hardware[denominator] if denominator else 1.0)
+    for key, (column, value, definition) in hardware_series(hardware).items():
+        usable = value.notna() & (value > 0)
+        if column != "fp32" and usable.sum() < MIN_FORMAT_CHIPS:
+            continue
+        pool = hardware[usable]
+        rank = rank_at_release(pool["date"], value[usable])
+        main = pd.Series(True, index=pool.index)
         try:
-            trends[key] = fit_trend(hardware["year"], value, key, definition, n_boot, seed)
+            trends[key] = _fit_with_alternatives(pool, value[usable], rank, main, key, definition,
+                                                 ALTERNATIVE_SINCE[column], TOP_N["hardware"], n_boot, seed)
         except DataError:
             continue
     return trends

@@ -1,6 +1,9 @@
 """Loaders for the public trend data sets, each given a path, each returning a clean pandas table.
 
-- Epoch AI "Notable AI Models" (epoch.ai/data/ai-models, CC-BY 4.0): one row per model.
+- Epoch AI "Data on AI Models" (epoch.ai/data/ai-models, CC-BY 4.0): one row per model, either the
+  "Notable AI Models" download (a `Frontier model` flag) or the full "AI Models" database (a
+  `Compute rank when published` column; frontier = rank <= 10 at release, notable = a non-empty
+  `Notability criteria`, or a true `is_notable`).
 - Epoch AI "Machine Learning Hardware" (epoch.ai/data/machine-learning-hardware, CC-BY 4.0): one row per chip.
 - Karl Rupp's "Microprocessor Trend Data" (github.com/karlrupp/microprocessor-trend-data, CC-BY 4.0): either
   the long CSV `metric, unit_description, year, value` or one of the repository's raw two-column `.dat` files.
@@ -34,6 +37,9 @@ NOTABLE_COLUMNS = {
     "compute": ["Training compute (FLOP)", "Training compute (FLOPs)", "Training compute"],
     "dataset_size": ["Training dataset size (datapoints)", "Training dataset size (total)"],
     "frontier": ["Frontier model"],
+    "compute_rank": ["Compute rank when published"],
+    "notability": ["Notability criteria"],
+    "is_notable": ["is_notable"],
     "confidence": ["Confidence"],
 }
 HARDWARE_COLUMNS = {
@@ -46,9 +52,12 @@ HARDWARE_COLUMNS = {
     "tf32": ["TF32 (TensorFloat-32) performance (FLOP/s)"],
     "fp16": ["FP16 (half precision) performance (FLOP/s)"],
     "tensor_fp16": ["Tensor-FP16/BF16 performance (FLOP/s)"],
+    "fp8": ["FP8 performance (FLOP/s)"],
 }
+HARDWARE_FORMATS = ("fp32", "tf32", "fp16", "tensor_fp16", "fp8")  # peak dense FLOP/s, one column per format
 REQUIRED_NOTABLE = ("model", "date", "compute")
 REQUIRED_HARDWARE = ("name", "date", "fp32")
+FRONTIER_RANK = 10  # Epoch: a frontier model is in the top 10 by training compute when published
 
 
 def decimal_year(dates: pd.Series) -> pd.Series:
@@ -105,20 +114,24 @@ def _truthy(values: pd.Series) -> pd.Series:
 
 
 def load_notable_models(path: str | Path) -> pd.DataFrame:
-    """Epoch's notable-models CSV -> one row per model with a date and a training compute.
+    """Epoch's notable-models CSV, or its full "AI Models" database -> one row per model with a date and a
+    training compute.
 
     Columns: model, organization, date, year, domain, params, compute, dataset_size, frontier (bool),
+    compute_rank (rank by training compute when published; NaN unless the file gives it), notable (bool),
     language (bool: the domain list names Language), confidence.
     """
     frame = _resolve(_read_csv(path, "notable-models"), NOTABLE_COLUMNS, REQUIRED_NOTABLE, path, "notable-models")
     frame["date"] = parse_dates(frame["date"])
     frame["compute"] = _positive(frame["compute"])
-    for column in ("params", "dataset_size"):
+    frame["frontier"] = _frontier_flags(frame, path)
+    frame["notable"] = _notable_flags(frame, path)
+    for column in ("params", "dataset_size", "compute_rank"):
         frame[column] = _positive(frame[column]) if column in frame else np.nan
     for column in ("organization", "domain", "confidence"):
         if column not in frame:
             frame[column] = ""
-    frame["frontier"] = _truthy(frame["frontier"]) if "frontier" in frame else False
+    frame = frame.drop(columns=[c for c in ("notability", "is_notable") if c in frame])
     frame["language"] = frame["domain"].astype("string").str.contains("language", case=False, na=False)
     frame = frame.dropna(subset=["date", "compute"]).drop_duplicates()
     frame = frame.sort_values("date", ascending=False).drop_duplicates(subset=["model"], keep="first")
@@ -129,26 +142,42 @@ def load_notable_models(path: str | Path) -> pd.DataFrame:
     return frame.sort_values("date").reset_index(drop=True)
 
 
-def load_hardware(path: str | Path) -> pd.DataFrame:
-    """Epoch's ML-hardware CSV -> one row per accelerator with a release date.
+def _frontier_flags(frame: pd.DataFrame, path) -> pd.Series:
+    """Epoch's definition, from the rank where the file has it (the full database), else its flag."""
+    if "compute_rank" in frame:
+        return _positive(frame["compute_rank"]) <= FRONTIER_RANK  # no rank (NaN): not frontier
+    if "frontier" in frame:
+        return _truthy(frame["frontier"])
+    raise DataError(f"notable-models CSV {path} lacks column 'Compute rank when published' (full AI Models "
+                    f"database) or 'Frontier model' (notable-models download), so frontier models cannot be "
+                    f"told apart; pass an unmodified Epoch AI download")
 
-    Peak FLOP/s columns (dense, no sparsity): fp32, tf32, fp16 (non-tensor), tensor_fp16 (tensor FP16/BF16);
-    `training_flops` is the fastest of these, i.e. the float format of at least 16 bits a buyer would train
-    in; price_usd is the launch price. Missing or zero values are NaN.
+
+def _notable_flags(frame: pd.DataFrame, path) -> pd.Series:
+    if "notability" in frame:
+        return frame["notability"].astype("string").str.strip().fillna("") != ""
+    if "is_notable" in frame:
+        return _truthy(frame["is_notable"])
+    raise DataError(f"notable-models CSV {path} lacks column 'Notability criteria' (or 'is_notable'), so "
+                    f"notable models cannot be told apart; pass an unmodified Epoch AI download")
+
+
+def load_hardware(path: str | Path) -> pd.DataFrame:
+    """Epoch's ML-hardware CSV -> one row per accelerator with a release date and at least one FLOP/s figure.
+
+    Peak dense FLOP/s (no sparsity), one column per number format (HARDWARE_FORMATS): fp32, tf32, fp16
+    (non-tensor), tensor_fp16 (tensor FP16/BF16), fp8. Formats are never merged: a chip's FP8 figure is not
+    its FP32 figure, and a trend that took the fastest format per chip would mix them. price_usd is the
+    launch price. Missing or zero values are NaN.
     """
     frame = _resolve(_read_csv(path, "ML-hardware"), HARDWARE_COLUMNS, REQUIRED_HARDWARE, path, "ML-hardware")
     frame["date"] = parse_dates(frame["date"])
-    formats = [c for c in ("fp32", "tf32", "fp16", "tensor_fp16") if c in frame]
-    for column in formats + ["price_usd"]:
+    for column in HARDWARE_FORMATS + ("price_usd",):
         frame[column] = _positive(frame[column]) if column in frame else np.nan
-    for column in ("tf32", "fp16", "tensor_fp16"):
-        if column not in frame:
-            frame[column] = np.nan
-    frame["training_flops"] = frame[["fp32", "tf32", "fp16", "tensor_fp16"]].max(axis=1, skipna=True)
     for column in ("manufacturer", "type"):
         if column not in frame:
             frame[column] = ""
-    frame = frame.dropna(subset=["date"]).dropna(subset=["training_flops"]).drop_duplicates()
+    frame = frame.dropna(subset=["date"]).dropna(subset=list(HARDWARE_FORMATS), how="all").drop_duplicates()
     frame = frame.drop_duplicates(subset=["name", "date"], keep="first")
     if frame.empty:
         raise DataError(f"ML-hardware CSV {path} has no row with both a release date and a FLOP/s figure; "

@@ -33,18 +33,25 @@ PUBLISHED: dict[str, Published] = {
         months_from_growth(5.0), None,
         "training compute of frontier language models since mid-2020, about 5x per year",
         "Sevilla & Roldan 2024, Training compute of frontier AI models grows by 4-5x per year, Epoch AI"),
+    # Hardware: one comparator per number format, never a mixture (FP8 has no published trend yet).
     "hardware_flops": Published(
         2.3 * 12, None,
         "peak FP32 FLOP/s of ML accelerators (47 chips, 2010-2023), doubling every 2.3 years",
         "Hobbhahn, Heim & Aydos 2023, Trends in Machine Learning Hardware, Epoch AI"),
     "hardware_flops_per_dollar": Published(
         2.46 * 12, (2.24 * 12, 2.72 * 12),
-        "GPU FLOP/s per dollar (470 GPUs, 2006-2021), doubling every 2.46 years",
-        "Hobbhahn & Besiroglu 2022, Trends in GPU price-performance, Epoch AI"),
-    "hardware_flops_per_dollar_fp32": Published(
-        2.46 * 12, (2.24 * 12, 2.72 * 12),
         "GPU FP32 FLOP/s per dollar (470 GPUs, 2006-2021), doubling every 2.46 years",
-        "Hobbhahn & Besiroglu 2022, Trends in GPU price-performance, Epoch AI"),
+        "Hobbhahn & Besiroglu 2022, Trends in GPU price-performance, Epoch AI (Table 1)"),
+    "hardware_flops_tensor16": Published(
+        2.7 * 12, None,
+        "16-bit FLOP/s of ML hardware, +29% per year, doubling every 2.7 years",
+        "Epoch AI 2025, Machine Learning Hardware (data hub, updated 2025-01-16), "
+        "epoch.ai/data/machine-learning-hardware"),
+    "hardware_flops_per_dollar_tensor16": Published(
+        months_from_growth(1.30), None,
+        "ML-hardware FLOP/s per dollar at a fixed number format, about +30% per year",
+        "Epoch AI 2025, Machine Learning Hardware (data hub, updated 2025-01-16), "
+        "epoch.ai/data/machine-learning-hardware"),
     "transistors": Published(
         24.0, None,
         "transistors per chip, doubling every two years",
