@@ -23,7 +23,9 @@ and keeps every finished run in results.parquet.
 """
 
 
-def register(subparsers) -> None:
+def register(subparsers):
+    """Add `sweep` and its subcommands; returns the `sweep plan` parser, which the top-level CLI extends
+    (--audit: analysis, which sweeps may not import)."""
     parser = subparsers.add_parser("sweep", help="plan, run, monitor and collect model-size x budget sweeps",
                                    description="Sweeps of runs from a TOML spec (kinds: isoflop, grid, wsd; see "
                                                "sweeps/*.toml).", epilog=EPILOG,
@@ -68,6 +70,7 @@ def register(subparsers) -> None:
     collect.add_argument("sweep_dir", metavar="SWEEP_DIR")
     collect.add_argument("--out", default=None, help="output file (default SWEEP_DIR/results.parquet)")
     collect.set_defaults(func=cmd_collect)
+    return plan
 
 
 def _quiet_jax() -> None:
@@ -149,7 +152,8 @@ def format_plan(plan, estimate=None, workers: int = 1) -> str:
     return "\n".join(lines)
 
 
-def cmd_plan(args) -> int:
+def cmd_plan(args, extra=None) -> int:
+    """Print the plan; `extra(plan)`, when given, returns text printed after it (the design audit)."""
     _check_counts(args)
     spec, plan = _load_plan(args)
     threads, workers = _parallelism(args, _local_gpus())
@@ -159,6 +163,8 @@ def cmd_plan(args) -> int:
 
         estimate = measure(plan, threads)
     print(format_plan(plan, estimate, workers))
+    if extra is not None:
+        print(extra(plan))
     return 0
 
 

@@ -1,0 +1,274 @@
+"""Design audit: before a sweep is run, how well would its runs pin the compute-optimal exponent a?
+
+The planned runs (their N, D and C as planned) are given losses from a prior law L(N, D) = E + A/N^alpha
++ B/D^beta times log-normal noise, `draws` times; approach 2 (isoFLOP parabolas, analysis.isoflop with
+its default rules) and approach 3 (the Huber surface fit, solved for every draw at once by
+analysis.optimize) are fitted to each draw. What the audit reports:
+  * per budget, where the expected (noise-free) parabola minimum lies against the sizes, and in how many
+    draws approach 2 could use the budget;
+  * each approach's expected 95% interval of a (the 2.5-97.5 percentiles over the usable draws);
+  * approach 2's bias on this grid (mean a over draws minus the prior's true a): parabolas in log N are
+    only approximately right, and a budget centred off its optimum pulls its minimum;
+  * a one-line verdict.
+The draws' spread is the fit's sampling spread on this design, which is what a bootstrap of the real
+sweep estimates afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import numpy as np
+
+from analysis import frontier, isoflop
+from analysis.load import N_CONVENTIONS, RunTable, from_arrays
+from analysis.result import FitResult
+from scaling.errors import DataError
+
+# Default prior surface for byte-level models on the Python stdlib corpus (this project's default data):
+# approach 3 as `make demo` fits it (sweeps/demo.toml: 18 runs at 1e11-1e12 FLOPs, N total, C exact; run
+# 2026-12-02, a = 0.61 [0.36, 0.79]), to 3 significant figures. a = beta / (alpha + beta) = 0.608.
+DEFAULT_SURFACE = {"E": 0.917, "A": 55.8, "B": 1.55e4, "alpha": 0.482, "beta": 0.748}
+DEFAULT_SURFACE_SOURCE = "approach 3 fit of make demo's 18 byte-level stdlib runs, 2026-12-02"
+# Default loss noise: that fit's log-residual SD (details["log_residual_sd"] = 0.0197), rounded. It holds the
+# surface's misfit as well as seed-to-seed noise, so it errs towards a wider interval.
+DEFAULT_NOISE = 0.02
+DEFAULT_NOISE_SOURCE = "log-residual SD of the make demo fit"
+DEFAULT_DRAWS = 300
+MIN_DRAWS = 20  # fewer draws make a 95% interval from percentiles meaningless
+LEVEL = 0.95
+A3_DELTA = 1e-3  # approach 3's Huber delta, as `scaling fit --method parametric` uses
+A3_START_JITTER = 0.1  # extra starts at the truth +- this in each raw parameter, so no draw relies on one start
+
+
+@dataclasses.dataclass(frozen=True)
+class Prior:
+    """The law the draws come from and where it came from (said in the output)."""
+
+    params: dict  # E, A, B, alpha, beta
+    source: str
+    n_convention: str = "total"
+
+    @property
+    def a(self) -> float:
+        return frontier.chinchilla_exponents(self.params["alpha"], self.params["beta"])[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Design:
+    """The planned runs as points: N (in the prior's convention), D tokens, C and nominal budget."""
+
+    N: np.ndarray
+    D: np.ndarray
+    C: np.ndarray
+    budget: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class BudgetCheck:
+    flops: float
+    n_min: float  # smallest and largest size planned at this budget
+    n_max: float
+    expected_n_opt: float  # the noise-free parabola's minimum (nan when it opens downwards)
+    usable_share: float  # share of draws in which approach 2 kept this budget
+
+    @property
+    def side(self) -> str | None:
+        """None when the expected minimum lies among the sizes, else 'below' or 'above'."""
+        if not np.isfinite(self.expected_n_opt):
+            return "none"
+        if self.expected_n_opt < self.n_min:
+            return "below"
+        return "above" if self.expected_n_opt > self.n_max else None
+
+
+@dataclasses.dataclass(frozen=True)
+class ApproachDraws:
+    name: str
+    a_R: np.ndarray  # a per draw, nan where the fit was not usable
+
+    @property
+    def usable(self) -> np.ndarray:
+        return self.a_R[np.isfinite(self.a_R)]
+
+    def interval(self) -> tuple[float, float] | None:
+        a = self.usable
+        if len(a) < MIN_DRAWS:
+            return None
+        return float(np.percentile(a, 50 * (1 - LEVEL))), float(np.percentile(a, 50 * (1 + LEVEL)))
+
+    def half_width(self) -> float | None:
+        lo_hi = self.interval()
+        return None if lo_hi is None else (lo_hi[1] - lo_hi[0]) / 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit:
+    prior: Prior
+    noise: float
+    noise_source: str
+    draws: int
+    budgets: tuple[BudgetCheck, ...]
+    approach2: ApproachDraws
+    approach3: ApproachDraws
+    seconds: float
+
+    @property
+    def approach2_bias(self) -> float | None:
+        a = self.approach2.usable
+        return float(np.mean(a) - self.prior.a) if len(a) >= MIN_DRAWS else None
+
+
+def prior_from_fit(result: FitResult, path: str) -> Prior:
+    """The surface of a FIT.json; only L(N, D) fits (approach 3, VPNLS) can generate losses."""
+    if result.spec.form != "chinchilla":
+        raise DataError(f"{path}: is a {result.spec.form!r} fit ({result.spec.method}); the audit draws losses "
+                        "from an L(N, D) surface: pass a fit of --method parametric or vpnls")
+    params = {k: float(result.params[k]) for k in ("E", "A", "B", "alpha", "beta")}
+    return Prior(params, f"{path} ({result.spec.method} fit)", result.spec.n_convention)
+
+
+def default_prior() -> Prior:
+    return Prior(dict(DEFAULT_SURFACE), DEFAULT_SURFACE_SOURCE)
+
+
+def design_from_plan(plan, n_convention: str = "total") -> Design:
+    """The isoFLOP runs of a sweeps.plan.Plan, with C under the spec's formula (as the sweep records it)."""
+    runs = [run for run in plan.runs if run.role == "run" and run.budget is not None]
+    if plan.spec.kind != "isoflop" or not runs:
+        raise DataError(f"{plan.spec.path}: --audit audits isoFLOP sweeps; this is a {plan.spec.kind!r} spec")
+    formula = plan.spec.isoflop.formula
+    key = N_CONVENTIONS[n_convention]
+    return Design(N=np.array([run.counts[key] for run in runs], float), D=np.array([run.tokens for run in runs], float),
+                  C=np.array([run.flops[formula] for run in runs], float),
+                  budget=np.array([run.budget for run in runs], float))
+
+
+def simulate_losses(design: Design, prior: Prior, noise: float, draws: int, seed: int = 0) -> np.ndarray:
+    """draws x runs losses: the prior's L(N, D) times exp(noise * standard normal)."""
+    clean = frontier.chinchilla_loss(prior.params, design.N, design.D)
+    rng = np.random.default_rng(seed)
+    return clean[None, :] * np.exp(noise * rng.standard_normal((draws, len(clean))))
+
+
+def _table(design: Design, loss: np.ndarray) -> RunTable:
+    return from_arrays(design.N, design.D, loss, C=design.C, budget=design.budget, source="<design audit>")
+
+
+def approach2_draws(design: Design, loss_RxN: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """a per draw (nan where fewer than 2 budgets were usable) and which budgets each draw used
+    (draws x budgets, budgets ascending), by approach 2's own rules."""
+    table = _table(design, loss_RxN[0])
+    opts, ones = isoflop.Options(), np.ones(len(table))
+    a_R = np.full(len(loss_RxN), np.nan)
+    used_RxB = np.zeros((len(loss_RxN), len(np.unique(design.budget))), bool)
+    for r, loss in enumerate(loss_RxN):
+        rows = isoflop.profiles(dataclasses.replace(table, loss=loss), table.budget, opts, ones)
+        used_RxB[r] = [row["used"] for row in rows]
+        params = isoflop.power_laws(rows)
+        if params is not None:
+            a_R[r] = params["a"]
+    return a_R, used_RxB
+
+
+def expected_minima(design: Design, prior: Prior) -> list[dict]:
+    """Approach 2's per-budget rows on the noise-free losses: where each parabola's minimum is expected."""
+    clean = frontier.chinchilla_loss(prior.params, design.N, design.D)
+    table = _table(design, clean)
+    return isoflop.profiles(table, table.budget, isoflop.Options(), np.ones(len(table)))
+
+
+def _draws_fgh(x_WxP, weights_and_log_loss_WxM, data):
+    """Approach 3's objective with each draw's losses riding in its weight row ([weights | log losses]):
+    `analysis.optimize.minimize` shares `data` among tasks but gives each task its own row, so one
+    batched solve fits every draw."""
+    from analysis.parametric import chinchilla_fgh
+
+    n = data["log_n"].shape[0]
+    return chinchilla_fgh(x_WxP, weights_and_log_loss_WxM[:, :n],
+                          {**data, "log_loss": weights_and_log_loss_WxM[:, n:]})
+
+
+def approach3_draws(design: Design, loss_RxN: np.ndarray, prior: Prior) -> np.ndarray:
+    """a per draw from approach 3 (Huber on log residuals, delta 1e-3), started at the prior and at a few
+    points around it (as the bootstrap starts from the fit's minima); nan where no start converged."""
+    from analysis.optimize import CONVERGED, MAX_ITER, STALLED, minimize
+    from analysis.parametric import _to_raw
+
+    truth = np.asarray(_to_raw(prior.params))
+    starts_SxP = np.stack([truth, truth + A3_START_JITTER, truth - A3_START_JITTER])
+    R, S = len(loss_RxN), len(starts_SxP)
+    rows_RxM = np.concatenate([np.ones_like(loss_RxN), np.log(loss_RxN)], axis=1)
+    data = {"log_n": np.log(design.N), "log_d": np.log(design.D), "delta": np.float64(A3_DELTA)}
+    sol = minimize(_draws_fgh, np.tile(starts_SxP, (R, 1)), rows_RxM, data, task_replicate_T=np.repeat(np.arange(R), S))
+    ok_T = np.isin(sol.status_T, (CONVERGED, STALLED, MAX_ITER)) & np.isfinite(sol.f_T)
+    f_RxS = np.where(ok_T, sol.f_T, np.inf).reshape(R, S)
+    x_RxP = sol.x_TxP.reshape(R, S, -1)[np.arange(R), np.argmin(f_RxS, axis=1)]
+    alpha, beta = x_RxP[:, 3], x_RxP[:, 4]
+    a_R = frontier.chinchilla_exponents(alpha, beta)[0]
+    usable = np.isfinite(f_RxS).any(axis=1) & (alpha > 0) & (beta > 0)
+    return np.where(usable, a_R, np.nan)
+
+
+def audit(design: Design, prior: Prior, noise: float, noise_source: str, draws: int = DEFAULT_DRAWS,
+          seed: int = 0) -> Audit:
+    """Simulate `draws` sweeps of this design under `prior` and fit approaches 2 and 3 to each."""
+    if not (np.isfinite(noise) and noise > 0):
+        raise DataError(f"--audit-noise {noise}: the loss noise (log SD) must be a positive number, e.g. 0.01")
+    if draws < MIN_DRAWS:
+        raise DataError(f"--audit-draws {draws}: at least {MIN_DRAWS} draws are needed for a 95% interval")
+    start = time.perf_counter()
+    loss_RxN = simulate_losses(design, prior, noise, draws, seed)
+    a2_R, used_RxB = approach2_draws(design, loss_RxN)
+    a3_R = approach3_draws(design, loss_RxN, prior)
+    checks = tuple(BudgetCheck(row["C"], row.get("N_min", np.nan), row.get("N_max", np.nan),
+                               row.get("N_opt", np.nan) if row["reason"] != "opens_downwards" else np.nan,
+                               float(used_RxB[:, b].mean()))
+                   for b, row in enumerate(expected_minima(design, prior)))
+    return Audit(prior, noise, noise_source, draws, checks, ApproachDraws("approach 2", a2_R),
+                 ApproachDraws("approach 3", a3_R), time.perf_counter() - start)
+
+
+def verdict(result: Audit) -> str:
+    """One line: the budgets approach 2 cannot use, then how tightly the design pins a."""
+    parts = []
+    for check in result.budgets:
+        if check.side == "none":
+            parts.append(f"budget {check.flops:.3g}: the expected parabola opens downwards, approach 2 cannot "
+                         "use it")
+        elif check.side is not None:
+            edge = "smallest" if check.side == "below" else "largest"
+            parts.append(f"budget {check.flops:.3g}: minimum {check.side} the {edge} size, approach 2 cannot use it")
+    widths = [(d.half_width(), d.name) for d in (result.approach3, result.approach2) if d.half_width() is not None]
+    if widths:
+        best, name = min(widths)
+        parts.append(f"this design pins a to ±{best:.2g} ({name})")
+    else:
+        parts.append("neither approach fits enough draws: this design cannot pin a")
+    return "; ".join(parts)
+
+
+def format_audit(result: Audit) -> str:
+    p = result.prior.params
+    lines = [f"design audit: {result.draws} simulated sweeps under L(N, D) = {p['E']:.3g} + {p['A']:.3g}/N^"
+             f"{p['alpha']:.3g} + {p['B']:.3g}/D^{p['beta']:.3g} (true a = {result.prior.a:.3f}; "
+             f"{result.prior.source}), loss noise {result.noise:.3g} log SD ({result.noise_source})"]
+    for check in result.budgets:
+        where = {None: "inside its sizes", "none": "none (the parabola opens downwards)",
+                 "below": "BELOW the smallest size", "above": "ABOVE the largest size"}[check.side]
+        lines.append(f"  budget {check.flops:.3g}: expected minimum N {check.expected_n_opt:.3g}, {where} "
+                     f"({check.n_min:.3g} .. {check.n_max:.3g}); approach 2 uses it in {check.usable_share:.0%} "
+                     "of draws")
+    for draws in (result.approach2, result.approach3):
+        lo_hi, n_ok = draws.interval(), len(draws.usable)
+        span = (f"expected 95% interval of a [{lo_hi[0]:.3f}, {lo_hi[1]:.3f}] (±{draws.half_width():.3f})"
+                if lo_hi else "too few usable fits for an interval")
+        lines.append(f"  {draws.name}: {span}; {n_ok}/{result.draws} draws usable")
+    bias = result.approach2_bias
+    if bias is not None:
+        lines.append(f"  approach 2 bias on this grid: {bias:+.3f} (mean a minus true a)")
+    lines.append(f"verdict: {verdict(result)}")
+    if result.seconds > 3:
+        lines.append(f"(audit took {result.seconds:.1f} s)")
+    return "\n".join(lines)

@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+
+from analysis import design_audit
+from analysis.fit import fit, quiet_numerics
+from analysis.load import from_arrays
+from analysis.result import FitResult, FitSpec
+from scaling.errors import DataError
+
+# A synthetic truth with a = beta / (alpha + beta) = 0.45, and a design of 3 budgets x 6 sizes (16x span)
+# centred on its optimum.
+TRUTH = design_audit.Prior({"E": 1.0, "A": 60.0, "B": 400.0, "alpha": 0.44, "beta": 0.36}, "synthetic truth")
+BUDGETS = (1e11, 3e11, 1e12)
+NOISE = 0.01
+
+
+def n_opt(prior, flops):
+    p = prior.params
+    G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+    return G * (flops / 6) ** prior.a
+
+
+def design(offsets=None, span=16.0, points=6):
+    """Sizes log-spaced over `span` around N_opt(C) times offsets[C] (1: centred), on C = 6ND."""
+    N, C = [], []
+    for flops in BUDGETS:
+        centre = n_opt(TRUTH, flops) * (offsets or {}).get(flops, 1.0)
+        N += list(centre * np.geomspace(span ** -0.5, span ** 0.5, points))
+        C += [flops] * points
+    N, C = np.array(N), np.array(C)
+    return design_audit.Design(N=N, D=C / (6 * N), C=C, budget=C)
+
+
+def width(a):
+    lo, hi = np.percentile(a, [2.5, 97.5])
+    return hi - lo
+
+
+@pytest.fixture(scope="module")
+def centred_audit():
+    with quiet_numerics():
+        return design_audit.audit(design(), TRUTH, NOISE, "test", draws=200, seed=0)
+
+
+def test_predicted_interval_of_a_agrees_with_real_fits_on_simulated_sweeps(centred_audit):
+    """The audit's interval widths against a Monte-Carlo of `analysis.fit.fit` on independently drawn
+    tables of the same design (approach 3 from a small start grid around the truth, to stay fast)."""
+    d = design()
+    losses = design_audit.simulate_losses(d, TRUTH, NOISE, draws=200, seed=123)
+    tables = [from_arrays(d.N, d.D, loss, C=d.C, budget=d.budget) for loss in losses]
+    a2 = [fit(t, "isoflop").params["a"] for t in tables]
+    grid = {"name": "small", "alpha": [0.3, 0.6], "beta": [0.25, 0.5], "e": [-0.2, 0.2], "a": [3.0, 5.0],
+            "b": [5.0, 7.0]}
+    a3 = [fit(t, "parametric", grid=grid).derived["a"] for t in tables[:100]]
+    assert width(centred_audit.approach2.usable) == pytest.approx(width(a2), rel=0.3)
+    # 100 fits: compare the normal-theory width (3.92 SD), steadier than percentiles of 100 values.
+    predicted3 = 3.92 * np.std(centred_audit.approach3.usable)
+    assert predicted3 == pytest.approx(3.92 * np.std(a3), rel=0.3)
+    assert np.mean(a3) == pytest.approx(TRUTH.a, abs=0.03)  # the real fits find the truth: the design is sound
+
+
+def test_centred_design_uses_every_budget_and_pins_a(centred_audit):
+    assert [c.side for c in centred_audit.budgets] == [None, None, None]
+    assert all(c.usable_share > 0.9 for c in centred_audit.budgets)
+    lo, hi = centred_audit.approach3.interval()
+    assert lo < TRUTH.a < hi
+    assert abs(centred_audit.approach2_bias) < 0.05
+    assert "this design pins a to ±" in design_audit.verdict(centred_audit)
+
+
+def test_more_noise_widens_the_interval():
+    with quiet_numerics():
+        quiet = design_audit.audit(design(), TRUTH, NOISE, "test", draws=100, seed=0)
+        loud = design_audit.audit(design(), TRUTH, 4 * NOISE, "test", draws=100, seed=0)
+    assert loud.approach3.half_width() > 2 * quiet.approach3.half_width()
+
+
+def test_a_budget_whose_minimum_is_below_its_sizes_is_named():
+    offsets = {1e11: 16.0}  # the smallest budget's sizes run from 4x to 64x its optimum
+    with quiet_numerics():
+        result = design_audit.audit(design(offsets), TRUTH, NOISE, "test", draws=60, seed=0)
+    first = result.budgets[0]
+    assert first.flops == 1e11 and first.side == "below"
+    assert first.expected_n_opt < first.n_min
+    assert first.usable_share < 0.2
+    assert [c.side for c in result.budgets[1:]] == [None, None]
+    line = design_audit.verdict(result)
+    assert line.startswith("budget 1e+11: minimum below the smallest size, approach 2 cannot use it")
+    text = design_audit.format_audit(result)
+    assert "budget 1e+11: expected minimum" in text and "BELOW the smallest size" in text
+
+
+@pytest.mark.parametrize("noise", [0.0, -0.01, float("nan")])
+def test_noise_must_be_positive(noise):
+    with pytest.raises(DataError, match="audit-noise"):
+        design_audit.audit(design(), TRUTH, noise, "test", draws=50)
+
+
+def test_too_few_draws_are_refused():
+    with pytest.raises(DataError, match="at least"):
+        design_audit.audit(design(), TRUTH, NOISE, "test", draws=5)
+
+
+def test_a_fit_without_a_loss_surface_is_refused():
+    spec = FitSpec(method="isoflop", form="power_law", loss="ols_loglog", delta=None, init_grid=None,
+                   n_convention="total", flops="exact", data_hash="x", n_points=9)
+    result = FitResult(spec=spec, params={"k_N": 0.1, "a": 0.5, "k_D": 1.0, "b": 0.5})
+    with pytest.raises(DataError, match="L\\(N, D\\) surface"):
+        design_audit.prior_from_fit(result, "fit.json")
+
+
+def test_default_prior_states_its_source():
+    prior = design_audit.default_prior()
+    assert "make demo" in prior.source
+    assert 0.3 < prior.a < 0.8

@@ -1,0 +1,80 @@
+"""`scaling sweep plan SPEC --audit`: the audit after the plan; bad audit input as one `error:` line, exit 2,
+before anything is planned."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from scaling.cli import main
+from sweep_helpers import TINY_GRID
+
+# Two budgets x 3 listed sizes of the tiny shapes: plans in a second, no training.
+TINY_ISOFLOP = """
+kind = "isoflop"
+[sizes]
+n_params = [2.06e4, 3.3e4, 4.5e4]
+aspect_ratio = 16
+[hparams]
+lr = 3e-3
+batch_size = 8
+[isoflop]
+budgets = [1e10, 3e10, 1e11]
+tolerance = 0.05
+[base.data]
+val_batches = 2
+[base.train]
+seq_len = 32
+"""
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def error_line(capsys) -> str:
+    """The one `error:` line, with nothing on stdout (nothing was planned)."""
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ")
+    assert captured.out == ""
+    return err[0]
+
+
+def test_audit_follows_the_plan(tmp_path, capsys):
+    spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
+    assert main(["sweep", "plan", spec, "--no-estimate", "--audit", "--audit-draws", "40"]) == 0
+    out = capsys.readouterr().out
+    assert out.index("total compute") < out.index("design audit: 40 simulated sweeps")
+    assert "make demo" in out  # the default prior says where it came from
+    assert out.count("  budget ") == 3 and "approach 2:" in out and "approach 3:" in out
+    assert "\nverdict: " in out
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--audit", "--audit-noise", "0"], "--audit-noise 0.0: must be a positive"),
+    (["--audit", "--audit-noise", "-1"], "--audit-noise -1.0: must be a positive"),
+    (["--audit", "--audit-draws", "3"], "--audit-draws 3: must be at least"),
+    (["--audit", "--audit-fit", "{tmp}/missing.json"], "no such fit file"),
+    (["--audit", "--audit-fit", "{tmp}/powerlaw.json"], "the audit draws losses from an L(N, D) surface"),
+    (["--audit-noise", "0.01"], "--audit-noise applies only with --audit"),
+])
+def test_bad_audit_input_is_one_line_before_planning(tmp_path, capsys, flags, says):
+    spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
+    fit = {"schema": "scaling.fit/1", "spec": {"method": "isoflop", "form": "power_law", "loss": "ols_loglog",
+                                               "delta": None, "init_grid": None, "n_convention": "total",
+                                               "flops": "exact", "data_hash": "x", "n_points": 9},
+           "params": {"k_N": 0.1, "a": 0.5, "k_D": 1.0, "b": 0.5}}
+    (tmp_path / "powerlaw.json").write_text(json.dumps(fit))
+    argv = ["sweep", "plan", spec, "--no-estimate"] + [f.format(tmp=tmp_path) for f in flags]
+    assert main(argv) == 2
+    assert says in error_line(capsys)
+
+
+def test_audit_of_a_grid_spec_is_refused(tmp_path, capsys):
+    spec = write(tmp_path, "grid.toml", TINY_GRID)
+    assert main(["sweep", "plan", spec, "--no-estimate", "--audit"]) == 2
+    assert "--audit audits isoflop sweeps" in error_line(capsys)
