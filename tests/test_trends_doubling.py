@@ -253,10 +253,3 @@ def test_sensitivity_bands_on_the_shared_tables(shared_trends):
     assert frontier.alternatives["since 2020-01"] > frontier.doubling_months
     assert 4.0 < 2 ** (12 / frontier.band[1]) < 2 ** (12 / frontier.band[0]) < 6.0
     assert "transistors" in shared_trends and shared_trends["transistors"].band is None  # not a compute series
-
-
-def test_builtin_frontier_headline_falls_inside_the_csv_interval(shared_trends):
-    builtin = doubling.fit_all(n_boot=N_BOOT)["frontier_lm_compute"]
-    lo, hi = shared_trends["frontier_lm_compute"].ci_months()
-    assert lo < builtin.doubling_months < hi
-    assert builtin.growth_per_year == pytest.approx(shared_trends["frontier_lm_compute"].growth_per_year, rel=0.02)

@@ -4,7 +4,6 @@ import pytest
 
 from analysis.trends import loaders
 from analysis.trends import doubling
-from analysis.trends.frontier_models import EPOCH_COMPUTE_SOURCE, FRONTIER_LMS, frontier_table
 from conftest import SHARED_DATA
 from scaling.errors import DataError
 
@@ -143,32 +142,3 @@ def test_rupp_raw_dat_format(tmp_path):
     tr = loaders.load_transistors(path)
     np.testing.assert_allclose(tr["transistors"], [2308, 3550, 6100])
     np.testing.assert_allclose(tr["year"], [1971.875, 1972.3, 1974.3])
-
-
-def test_builtin_frontier_table_is_consistent():
-    table = frontier_table()
-    assert table["model"].is_unique and table["date"].is_monotonic_increasing and len(table) >= 40
-    assert table["date"].min() >= pd.Timestamp(doubling.FRONTIER_LM_SINCE)  # the CSV path's window: no GPT-3
-    for m in FRONTIER_LMS:
-        assert m.citation and m.organization, m.name
-        assert 1e22 < m.compute < 1e27, m.name
-        if m.params is not None and m.tokens is not None:  # a typo in N, D or C would break C = 6ND
-            assert 0.8 < m.compute / (6 * m.params * m.tokens) < 1.3, m.name
-    assert (table["compute_source"] == EPOCH_COMPUTE_SOURCE).all()
-    by_name = table.set_index("model")
-    # closed frontier models are in, at Epoch's estimates
-    assert by_name.loc["GPT-4", "compute"] == 2.1e25 and by_name.loc["Gemini 1.0 Ultra", "compute"] == 5e25
-    assert np.isnan(by_name.loc["GPT-4", "params"]) and by_name.loc["Chinchilla", "tokens"] == 1.4e12
-
-
-def test_builtin_table_is_epochs_frontier_language_models():
-    # Every row is one of Epoch's frontier LMs in the window, at Epoch's compute and date, and none is missing.
-    models = loaders.load_notable_models(shared(NOTABLE))
-    epoch = doubling.frontier_lm_rows(models).set_index("model")
-    table = frontier_table().set_index("model")
-    assert set(table.index) == set(epoch.index)
-    for name, row in table.iterrows():
-        assert row["compute"] == pytest.approx(epoch.loc[name, "compute"], rel=0.001), name
-        assert row["date"] == epoch.loc[name, "date"], name
-        if not np.isnan(row["params"]):
-            assert row["params"] == pytest.approx(epoch.loc[name, "params"], rel=0.001), name
