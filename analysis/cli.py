@@ -15,6 +15,7 @@ from scaling.errors import ScalingError
 # tests/test_analysis_cli.py checks that the two agree.
 METHOD_NAMES = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 STRICT_EXIT = 3
+BEST_OF = ("lr", "none")  # analysis.load.BEST_OF, spelled out for the same reason (checked by its test)
 
 EPILOG = """\
 methods: parametric (approach 3: L = E + A/N^alpha + B/D^beta, Huber on log loss, Hoffmann's 4,500 starts),
@@ -30,6 +31,12 @@ diagnostics: every fit is printed with what a referee would flag, each with a co
            whose refits failed more than 5% of the time, methods that disagree on a)
 --strict exits 3 when any diagnostic is invalid. --json and --out include the diagnostics; numbers that
 are not finite are written as null.
+
+tuned rows: a sweep with an lr list has several runs per (N, D) point. --best-of lr (the default then)
+averages seeds and keeps each point's lowest-loss lr, and the notes say how many rows it dropped.
+--best-of none keeps every row: parametric, vpnls and kaplan then fit one surface through tuned and
+untuned runs (an lr-averaged loss, biased high where the grid is wide); isoflop fits each budget's
+parabola through every lr's loss; envelope takes the lowest loss per budget, so it tunes by itself.
 
 examples:
   scaling fit results.parquet --method parametric --bootstrap 200 --out fit.json
@@ -96,13 +103,17 @@ def add_table_arguments(p) -> None:
     p.add_argument("--loss-label", default=None, metavar="TEXT",
                    help="what the loss column is, for tables and figures (default: the mapped column's name; "
                         "sweep results: final validation loss)")
+    p.add_argument("--best-of", choices=BEST_OF, default=None,
+                   help="rows with an lr column: 'lr' (the default when some (N, D) point has several lrs) keeps "
+                        "the lowest-loss lr per point, seeds averaged first (the tuned setting); 'none' keeps every "
+                        "row, untuned lrs and seeds included")
 
 
 def load_table(args):
     from analysis.load import load_runs
     return load_runs(args.input, columns=_parse_columns(args.columns), n_convention=args.n_convention,
                      flops=args.flops, final_only=args.final_only, drop_invalid=args.drop_invalid,
-                     loss_label=args.loss_label)
+                     loss_label=args.loss_label, best_of=args.best_of)
 
 
 def run_fit(args) -> int:

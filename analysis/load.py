@@ -9,6 +9,14 @@ If D is missing and C is given, D = C / (6 N); if N is missing and C and D are g
 published as budget, tokens, loss), N = C / (6 D); the table's notes say so. If C is missing, C = 6 N D.
 The loss a table holds is named (`loss_label`) so that figures and tables never call a training loss or a
 published smoothed loss "final validation loss".
+
+Tuned rows (`best_of`, for tables with an `lr` column, e.g. a sweep with an lr list): a point is the rows
+that share N, D and every other setting the table records (SETTINGS: batch size, warmup, weight decay,
+...), so they differ only in lr and seed. "lr" (the default when some point has several lrs) first
+averages the loss over seeds at each (point, lr) (seed repeats are noise, and the minimum over seeds
+would be biased low), then keeps the lr with the lowest loss at each point: Porian et al. (2024)'s tuned
+setting. Every point's lrs and losses are kept in `lr_choices` (for the report and the edge diagnostic).
+"none" keeps every row as it is, seeds as repeats. The notes say how many rows each step removed.
 """
 
 from __future__ import annotations
@@ -28,6 +36,27 @@ if TYPE_CHECKING:
 N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}
 FLOP_FORMULAS = {"exact": "flops_exact", "6nd": "flops_6nd", "6nd_nonembed": "flops_6nd_nonembed"}
 SWEEP_LOSS_LABEL = "final validation loss (nats/token)"
+BEST_OF = ("lr", "none")
+# Columns that make rows at one (N, D) different experiments, apart from lr and seed (sweeps record them).
+SETTINGS = ("batch_size", "seq_len", "warmup_steps", "weight_decay", "min_lr_ratio", "beta1", "beta2", "grad_clip",
+            "schedule", "decay_fraction", "decay_shape", "mlp", "tie_embeddings", "d_model", "n_layers", "vocab_size")
+
+
+@dataclasses.dataclass(frozen=True)
+class LrChoice:
+    """The lrs tried at one point (N, D and settings) with their (seed-mean) losses, and the one kept."""
+
+    N: float
+    D: float
+    budget: float  # nan where unknown
+    lrs: tuple[float, ...]  # ascending
+    losses: tuple[float, ...]
+    best: float
+
+    @property
+    def at_edge(self) -> bool:
+        """The best lr is the smallest or the largest tried: the optimum may lie beyond the grid."""
+        return self.best in (self.lrs[0], self.lrs[-1])
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -49,6 +78,7 @@ class RunTable:
     notes: tuple[str, ...] = ()
     loss_label: str = "loss"
     vocab_size: int | None = None
+    lr_choices: tuple[LrChoice, ...] = ()  # best_of="lr": each point's lr grid and the lr kept
 
     def __len__(self) -> int:
         return len(self.N)
@@ -75,12 +105,15 @@ class RunTable:
 
 def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None = None,
               n_convention: str = "total", flops: str | None = None, final_only: bool = False,
-              drop_invalid: bool = False, loss_label: str | None = None) -> RunTable:
+              drop_invalid: bool = False, loss_label: str | None = None, best_of: str | None = None) -> RunTable:
     """Read and validate a table of runs. Rows with non-finite or non-positive N, D, loss or C are an
     error naming the rows, unless `drop_invalid` (then they are dropped and listed in `notes`).
-    `final_only` keeps the last row (largest D) of each run_id, for tables of whole training curves."""
+    `final_only` keeps the last row (largest D) of each run_id, for tables of whole training curves.
+    `best_of` ("lr", "none", or None: "lr" when some point has several lrs) picks the tuned rows."""
     import pandas as pd
 
+    if best_of is not None and best_of not in BEST_OF:
+        raise DataError(f"unknown --best-of {best_of!r}; use one of {', '.join(BEST_OF)}")
     if n_convention not in N_CONVENTIONS:
         raise DataError(f"unknown N convention {n_convention!r}; use one of {sorted(N_CONVENTIONS)}")
     if flops is not None and flops not in FLOP_FORMULAS:
@@ -115,6 +148,7 @@ def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None 
     df = _check_values(df, name, drop_invalid, notes)
     if len(df) == 0:
         raise DataError(f"{name}: no usable rows (need N, D, loss > 0 and finite)")
+    df, lr_choices = _tuned(df, name, best_of, notes)
     labels = (df["run_id"].astype(str) if "run_id" in df.columns else df["_row"]).to_numpy(dtype=object)
     group = _groups(df)
     budget = (pd.to_numeric(df["budget"], errors="coerce").to_numpy(dtype=float)
@@ -122,7 +156,7 @@ def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None 
     return RunTable(N=df["N"].to_numpy(float), D=df["D"].to_numpy(float), loss=df["loss"].to_numpy(float),
                     C=df["C"].to_numpy(float), labels=labels.astype(str), group=group, budget=budget,
                     source=name, n_convention=n_convention, flops=flops_used, d_derived=d_derived,
-                    notes=tuple(notes), loss_label=str(label), vocab_size=_vocab_size(df))
+                    notes=tuple(notes), loss_label=str(label), vocab_size=_vocab_size(df), lr_choices=lr_choices)
 
 
 def from_arrays(N, D, loss, C=None, run_id=None, budget=None, source: str = "<arrays>") -> RunTable:
@@ -250,6 +284,76 @@ def _check_values(df, name, drop_invalid, notes):
     df = df[~bad].copy()
     df[cols] = values[~bad]
     return df
+
+
+def _tuned(df, name: str, best_of: str | None, notes: list) -> tuple:
+    """The rows `best_of` keeps, and each point's lr choice (see the module docstring)."""
+    if best_of == "none" or (best_of is None and "lr" not in df.columns):
+        if "lr" in df.columns and _several_lrs(df):
+            notes.append("--best-of none: kept every lr's rows; a fit through untuned runs describes an lr-averaged "
+                         "loss, not the tuned one")
+        return df, ()
+    if "lr" not in df.columns:
+        raise DataError(f"{name}: --best-of lr needs an lr column and this table has none; pass --best-of none")
+    if best_of is None and not _several_lrs(df):
+        return df, ()
+    df = _mean_over_seeds(df, notes)
+    return _best_lr(df, notes)
+
+
+def _point_columns(df) -> list[str]:
+    return ["N", "D"] + [col for col in SETTINGS if col in df.columns]
+
+
+def _several_lrs(df) -> bool:
+    return bool((df.groupby(_point_columns(df), dropna=False)["lr"].nunique() > 1).any())
+
+
+def _mean_over_seeds(df, notes: list):
+    """One row per (point, lr): the seed-mean loss, labelled with every run it averages."""
+    if "seed" not in df.columns:
+        return df
+    keys = _point_columns(df) + ["lr"]
+    grouped = df.groupby(keys, dropna=False, sort=False)
+    if (grouped.size() == 1).all():
+        return df
+    before = len(df)
+    run_ids = df["run_id"].astype(str) if "run_id" in df.columns else df["_row"]
+    parents = df["_parent"].where(df["_parent"].notna(), run_ids) if "_parent" in df.columns else run_ids
+    df = df.assign(_ids=run_ids, _parents=parents.astype(str))
+    grouped = df.groupby(keys, dropna=False, sort=False)
+    merged = grouped.head(1).copy()
+    merged["loss"] = grouped["loss"].transform("mean")[merged.index]
+    merged["_ids"] = grouped["_ids"].transform(lambda ids: "+".join(ids))[merged.index]
+    merged["_parents"] = grouped["_parents"].transform(lambda ids: "+".join(sorted(set(ids))))[merged.index]
+    merged = merged.assign(run_id=merged["_ids"], _parent=merged["_parents"]).drop(columns=["_ids", "_parents"])
+    notes.append(f"averaged the loss over seeds at each (N, D, lr): {before} rows -> {len(merged)}")
+    return merged
+
+
+def _best_lr(df, notes: list):
+    """Keep the lowest-loss lr at each point; record every point's lr grid."""
+    keys = _point_columns(df)
+    best_index = df.groupby(keys, dropna=False, sort=False)["loss"].idxmin()
+    choices = []
+    for _, group in df.groupby(keys, dropna=False, sort=False):
+        group = group.sort_values("lr", kind="stable")
+        best = group.loc[group["loss"].idxmin()]
+        budget = _float_or_nan(best.get("budget"))
+        choices.append(LrChoice(float(best["N"]), float(best["D"]), budget, tuple(group["lr"].astype(float)),
+                                tuple(group["loss"].astype(float)), float(best["lr"])))
+    kept = df.loc[sorted(best_index.to_numpy())]
+    if len(kept) < len(df):
+        notes.append(f"--best-of lr: kept the lowest-loss lr at each of {len(kept)} points (N, D and settings), "
+                     f"dropped {len(df) - len(kept)} of {len(df)} rows")
+    return kept, tuple(choices)
+
+
+def _float_or_nan(value) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _groups(df) -> np.ndarray:

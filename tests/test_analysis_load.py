@@ -97,3 +97,92 @@ def test_data_hash_tracks_the_points_and_drop_highest_names_rows():
     assert dropped == ("row 0", "row 1") and len(kept) == 2
     with pytest.raises(DataError, match="cannot drop"):
         drop_highest_loss(t1, 4)
+
+
+LRS = (1e-3, 2e-3, 4e-3, 8e-3)
+SIZES = (1e5, 4e5, 1.6e6)
+
+
+def _true_loss(N, D):
+    return 1.8 + 400 * N ** -0.34 + 400 * D ** -0.28
+
+
+def _best_lr(N):
+    """The true optimum lr falls with size; on LRS the best is 4e-3, 2e-3, then the grid's edge 1e-3."""
+    return {1e5: 4.2e-3, 4e5: 1.9e-3, 1.6e6: 0.6e-3}[N]
+
+
+def _lr_table(seeds=(0, 1)):
+    """A sweep's results with an lr list and a seed list: loss = surface + a penalty quadratic in log lr
+    around each size's optimum + seed noise of +-0.01 (whose mean over the two seeds is exactly zero)."""
+    rows = []
+    for budget in (1e14, 1e15):
+        for N in SIZES:
+            D = budget / (6 * N)
+            for lr in LRS:
+                for seed in seeds:
+                    noise = 0.01 * (1 if seed == 0 else -1) if len(seeds) > 1 else 0.0
+                    rows.append({"run_id": f"C{budget:g}-N{N:g}-lr{lr:g}-s{seed}", "status": "completed",
+                                 "budget": budget, "n_params": N, "n_params_embedding": 0.0,
+                                 "n_params_nonembedding": N, "tokens": D, "flops_exact": budget,
+                                 "final_val_loss": _true_loss(N, D) + 0.2 * np.log(lr / _best_lr(N)) ** 2 + noise,
+                                 "lr": lr, "seed": seed, "batch_size": 8, "weight_decay": 0.1,
+                                 "parent_run_id": None})
+    return pd.DataFrame(rows)
+
+
+def test_best_of_lr_keeps_each_points_lowest_loss_lr_after_averaging_seeds():
+    table = load_runs(_lr_table())  # the default: several lrs per point
+    assert len(table) == 6
+    best = {N: min(LRS, key=lambda lr: abs(np.log(lr / _best_lr(N)))) for N in SIZES}
+    for choice in table.lr_choices:
+        assert choice.best == best[choice.N] and choice.lrs == LRS
+        assert choice.at_edge == (choice.N == 1.6e6)  # only the largest size's optimum is off the grid
+    for n, d, loss in zip(table.N, table.D, table.loss):
+        expected = _true_loss(n, d) + 0.2 * np.log(best[n] / _best_lr(n)) ** 2  # the seed noise averages out
+        assert loss == pytest.approx(expected, rel=1e-12)
+    assert all("+" in label and label.endswith("-s1") for label in table.labels)  # both seeds' runs named
+    assert "averaged the loss over seeds at each (N, D, lr): 48 rows -> 24" in table.notes
+    assert any("dropped 18 of 24 rows" in note for note in table.notes)
+
+
+def test_best_of_none_keeps_every_row_and_says_the_fit_is_untuned():
+    table = load_runs(_lr_table(), best_of="none")
+    assert len(table) == 48 and table.lr_choices == ()
+    assert any(note.startswith("--best-of none") for note in table.notes)
+
+
+def test_one_lr_per_point_is_left_alone_by_default_and_other_settings_split_points():
+    frame = _lr_table(seeds=(0,))
+    single = frame[frame.lr == 2e-3]
+    assert len(load_runs(single)) == 6 and load_runs(single).lr_choices == ()
+    # a weight-decay list makes another point at the same (N, D): the best lr is picked within each
+    other = frame.assign(weight_decay=0.0, run_id=frame.run_id + "-wd0", final_val_loss=frame.final_val_loss + 0.05)
+    table = load_runs(pd.concat([frame, other], ignore_index=True))
+    assert len(table) == 12 and len(table.lr_choices) == 12
+
+
+def test_best_of_lr_without_an_lr_column_is_refused_naming_the_way_out():
+    with pytest.raises(DataError, match="--best-of lr needs an lr column.*--best-of none"):
+        load_runs(_sweep_frame(), best_of="lr")
+    with pytest.raises(DataError, match="unknown --best-of 'seed'"):
+        load_runs(_lr_table(), best_of="seed")
+
+
+def test_the_clis_best_of_choices_are_the_loaders():
+    from analysis import cli, load
+
+    assert cli.BEST_OF == load.BEST_OF
+
+
+def test_fit_cli_takes_best_of_and_says_how_many_rows_it_dropped(tmp_path, capsys):
+    from scaling.cli import main
+
+    path = tmp_path / "results.parquet"
+    _lr_table().to_parquet(path)
+    assert main(["fit", str(path), "--method", "isoflop", "--keep-extrapolated"]) == 0
+    out = capsys.readouterr().out
+    assert "dropped 18 of 24 rows" in out and "48 rows -> 24" in out
+    assert main(["fit", str(path), "--method", "isoflop", "--keep-extrapolated", "--best-of", "none"]) == 0
+    out = capsys.readouterr().out
+    assert "--best-of none: kept every lr's rows" in out and "dropped" not in out
