@@ -139,7 +139,8 @@ def test_each_hardware_series_fits_its_own_format_only(shared_trends):
     hw = loaders.load_hardware(shared(HARDWARE))
     by_hand = {"hardware_flops": hw["fp32"], "hardware_flops_per_dollar": hw["fp32"] / hw["price_usd"],
                "hardware_flops_tensor16": hw["tensor_fp16"],
-               "hardware_flops_per_dollar_tensor16": hw["tensor_fp16"] / hw["price_usd"], "hardware_flops_fp8": hw["fp8"]}
+               "hardware_flops_per_dollar_tensor16": hw["tensor_fp16"] / hw["price_usd"],
+               "hardware_flops_fp8": hw["fp8"]}
     for key, value in by_hand.items():
         expected = doubling.fit_trend(hw["year"], value, n_boot=10)
         assert shared_trends[key].slope == pytest.approx(expected.slope, rel=1e-12), key
@@ -165,7 +166,8 @@ def test_like_for_like_formats_recover_their_own_doubling_times():
     assert trends["hardware_flops_tensor16"].doubling_months == pytest.approx(24.0, rel=1e-9)
     # per dollar: prices double every 6 years, so FP32 per dollar doubles every 1/(1/3 - 1/6) = 6 years
     assert trends["hardware_flops_per_dollar"].doubling_months == pytest.approx(72.0, rel=1e-9)
-    assert trends["hardware_flops_per_dollar_tensor16"].doubling_months == pytest.approx(1 / (1 / 24 - 1 / 72), rel=1e-9)
+    tensor_per_dollar = trends["hardware_flops_per_dollar_tensor16"]
+    assert tensor_per_dollar.doubling_months == pytest.approx(1 / (1 / 24 - 1 / 72), rel=1e-9)
     assert "hardware_flops_fp8" not in trends  # no chip has the figure
     # The fastest-format-per-chip series this replaces would have claimed a much faster per-chip trend.
     fastest = doubling.fit_trend(hw["year"], hw[["fp32", "tensor_fp16"]].max(axis=1), n_boot=10)

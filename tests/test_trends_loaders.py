@@ -110,8 +110,9 @@ def test_is_notable_column_stands_in_for_the_criteria(tmp_path):
     assert list(models.index[models["notable"]]) == ["big LM", "big vision"]
 
 
-@pytest.mark.parametrize("drop, named", [("Compute rank when published", r"'Compute rank when published'.*'Frontier model'"),
-                                         ("Notability criteria", r"'Notability criteria' \(or 'is_notable'\)")])
+@pytest.mark.parametrize("drop, named", [
+    ("Compute rank when published", r"'Compute rank when published'.*'Frontier model'"),
+    ("Notability criteria", r"'Notability criteria' \(or 'is_notable'\)")])
 def test_full_database_without_a_needed_column_names_it(tmp_path, drop, named):
     with pytest.raises(DataError, match=named) as err:
         loaders.load_notable_models(full_database_csv(tmp_path, drop=drop))

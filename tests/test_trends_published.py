@@ -19,8 +19,9 @@ def test_every_comparator_is_cited_and_inside_its_own_interval():
 
 def test_each_hardware_comparator_is_for_its_own_number_format():
     # Issue 14.4: a series is compared with a published trend in the same format, never a mixture.
-    for key, fmt in {"hardware_flops": "FP32", "hardware_flops_per_dollar": "FP32",
-                     "hardware_flops_tensor16": "16-bit", "hardware_flops_per_dollar_tensor16": "fixed number format"}.items():
+    formats = {"hardware_flops": "FP32", "hardware_flops_per_dollar": "FP32", "hardware_flops_tensor16": "16-bit",
+               "hardware_flops_per_dollar_tensor16": "fixed number format"}
+    for key, fmt in formats.items():
         assert fmt in PUBLISHED[key].what, key
     assert not any("fastest" in ref.what for ref in PUBLISHED.values())
     # Only the formats fitted from data have comparators; FP8 has no published trend, so none is invented.
