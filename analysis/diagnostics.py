@@ -3,7 +3,7 @@
 Severity `invalid` means the numbers should not be used (an exponent outside the range a power law can
 have, a compute-optimal size that is not finite or lies orders of magnitude beyond the sizes trained);
 `warning` means they can be used with the stated caveat. Every method's result gets the same checks
-(`diagnose`); the methods add their own (approach 2's per-budget exclusions); the bootstrap adds its
+(`diagnose`, which also flags a tuned lr at the edge of its grid); the methods add their own (approach 2's per-budget exclusions); the bootstrap adds its
 failure rate; `compare_methods` checks several methods against each other. The CLI, the JSON and the
 report all print this one list.
 """
@@ -61,6 +61,7 @@ def diagnose(result: FitResult, table: RunTable) -> tuple[dict, ...]:
         out += _residuals(result, table)
     if frontier.has_frontier(form) and not has_invalid(out):
         out += _optimum_in_range(result, table)
+    out += _lr_at_edge(table)
     return tuple(out)
 
 
@@ -183,6 +184,20 @@ def _optimum_in_range(result: FitResult, table: RunTable) -> list[dict]:
                                   f"({c_max:.3g} FLOPs) lies {factor:.3g}x beyond the range trained "
                                   f"[{lo:.3g}, {hi:.3g}] (extrapolated)"))
     return out
+
+
+def _lr_at_edge(table: RunTable) -> list[dict]:
+    """--best-of lr: a point whose lowest-loss lr is the smallest or largest tried is not tuned, only
+    bounded; its loss may be higher than the tuned one, which biases the law toward that size."""
+    edges = [c for c in table.lr_choices if len(c.lrs) > 1 and c.at_edge]
+    if not edges:
+        return []
+    worst = edges[0]
+    side = "smallest" if worst.best == worst.lrs[0] else "largest"
+    return [diagnostic("best_lr_at_edge", WARNING, f"at {len(edges)} of {len(table.lr_choices)} points the best "
+                       f"lr is at the edge of the lrs tried (e.g. N = {worst.N:.3g}, D = {worst.D:.3g}: {worst.best:g}, "
+                       f"the {side} of {len(worst.lrs)} from {worst.lrs[0]:g} to {worst.lrs[-1]:g}): those losses "
+                       "may not be tuned; extend hparams.lr (or lr_multiplier) beyond that edge")]
 
 
 def valid_samples(result: FitResult, samples: dict[str, np.ndarray], derived: dict[str, np.ndarray]) -> np.ndarray:

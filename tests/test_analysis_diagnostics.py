@@ -237,3 +237,24 @@ def test_approach_2_says_when_parabolas_or_the_power_law_miss_their_points():
     loss = 1.69 + 406.4 / (N / shift) ** 0.34 + 410.7 / (D * shift) ** 0.28  # each profile moved along N
     found = codes(fit(from_arrays(N, D, loss, C=table.C, budget=table.C), "isoflop"))
     assert "power_law_scatter" in found and "parabola_misfit" not in found
+
+
+def lr_sweep_table(best_lr):
+    """The isoFLOP design of chinchilla_surface trained at three lrs per point; a point's loss rises
+    quadratically in log lr away from best_lr(N), so the tuned rows are the clean surface near it."""
+    clean, _ = chinchilla_surface(sizes_per_budget=5, width=0.6)
+    rows = [{"N": n, "D": d, "C": c, "budget": c, "lr": lr, "run_id": f"{i}-{lr:g}",
+             "loss": loss + 0.1 * np.log(lr / best_lr(n)) ** 2}
+            for i, (n, d, c, loss) in enumerate(zip(clean.N, clean.D, clean.C, clean.loss))
+            for lr in (1e-3, 2e-3, 4e-3)]
+    return load_runs(pd.DataFrame(rows))
+
+
+def test_a_best_lr_at_the_edge_of_its_grid_is_flagged_and_an_inner_one_is_not():
+    assert "best_lr_at_edge" not in codes(fit(lr_sweep_table(lambda n: 2e-3), "isoflop"))
+    large = 2e9  # the largest sizes of the design want a smaller lr than any tried
+    table = lr_sweep_table(lambda n: 2e-3 if n < large else 0.5e-3)
+    flagged = [d for d in fit(table, "isoflop").diagnostics if d["code"] == "best_lr_at_edge"]
+    n_edge = int(np.sum(table.N >= large))
+    assert n_edge > 0 and len(flagged) == 1 and flagged[0]["severity"] == diagnostics.WARNING
+    assert f"at {n_edge} of {len(table)} points" in flagged[0]["message"] and "the smallest of 3" in flagged[0]["message"]
