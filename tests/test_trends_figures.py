@@ -13,7 +13,7 @@ def analysis():
         "transistors": doubling.fit_trend(t_year, 2e3 * 2.0 ** ((t_year - 1971) / 2), "transistors", n_boot=50),
         "hardware_flops": doubling.fit_trend(year, 1e12 * 2.0 ** ((year - 2010) / 2.5), "hardware_flops", n_boot=50),
     }
-    result, trends, projection, placed = summary.analyze(n_boot=50)
+    result, trends, projection, placed = summary.analyze(options=summary.Options(n_boot=50, allow_extrapolation=True))
     trends.update(fake)
     return result, trends, projection, placed
 
@@ -65,3 +65,33 @@ def test_frontier_models_figure_labels_every_model(analysis):
     assert ax_n.get_xscale() == ax_n.get_yscale() == "log" and "FLOP" in ax_n.get_xlabel()
     names = {t.get_text() for t in ax_n.texts}
     assert names == set(placed["model"])
+
+
+def test_frontier_figures_carry_the_extrapolation_stamp_in_their_title(analysis):
+    result, _, projection, placed = analysis
+    stamp = result["stamp"]
+    assert stamp and "orders of magnitude beyond the fit" in stamp
+    fig = figures.loss_by_year(projection, EPOCH_CHINCHILLA, 2025, placed, stamp)
+    assert stamp in fig._suptitle.get_text()
+    fig = figures.frontier_models(placed, EPOCH_CHINCHILLA, result["frontier_models_stamp"])
+    assert result["frontier_models_stamp"] in fig._suptitle.get_text()
+    assert "WARNING" not in figures.loss_by_year(projection, EPOCH_CHINCHILLA, 2025, placed)._suptitle.get_text()
+
+
+def test_loss_bands_include_the_frontier_draws_and_the_saturating_variant(analysis):
+    _, _, projection, placed = analysis
+    fig = figures.loss_by_year(projection, EPOCH_CHINCHILLA, 2025, placed)
+    ax_loss, _ = fig.axes
+    labels = [t.get_text() for t in ax_loss.get_legend().get_texts()]
+    assert any("saturating" in label for label in labels)
+    # E's draws reach below the point E, and the axis shows the whole band.
+    assert projection["loss_lo"].min() < EPOCH_CHINCHILLA.E and ax_loss.get_ylim()[0] < projection["loss_lo"].min()
+
+
+def test_forest_shows_the_definition_band_when_given(analysis):
+    result = dict(analysis[0])
+    key = "frontier_lm_compute"  # fitted to the built-in table, so drawn as ours
+    result["doubling_months_band"] = {key: [3.0, 40.0]}
+    (ax,) = figures.forest(result).axes
+    assert any("alternative definitions" in t.get_text() for t in ax.get_legend().get_texts())
+    assert any(list(line.get_xdata()) == [3.0, 40.0] for line in ax.get_lines())

@@ -1,68 +1,39 @@
-import json
+import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
-from scipy.optimize import minimize_scalar
 
-from analysis.trends import doubling, summary, synthesis
-from analysis.trends.frontier_models import frontier_table
-from analysis.trends.synthesis import EPOCH_CHINCHILLA, LossFrontier
-from scaling.errors import DataError
+from analysis.trends import doubling, synthesis
+from analysis.trends.loss_frontier import EPOCH_CHINCHILLA, LossFrontier
 
-CHINCHILLA_APPROACH3 = LossFrontier(1.69, 406.4, 410.7, 0.34, 0.28, "Hoffmann et al. 2022")
-FRONTIERS = [EPOCH_CHINCHILLA, CHINCHILLA_APPROACH3, LossFrontier(0.5, 50.0, 3000.0, 0.2, 0.6)]
-
-
-def brute_force(frontier: LossFrontier, C: float) -> tuple[float, float]:
-    """argmin over N of L(N, C / (6N)), by bounded scalar minimisation on log N."""
-    def loss(log_n):
-        n = np.exp(log_n)
-        return float(frontier.loss(n, C / (6 * n)))
-    res = minimize_scalar(loss, bounds=(np.log(1e3), np.log(C / 6 / 1e3)), method="bounded",
-                          options={"xatol": 1e-10, "maxiter": 500})
-    return float(np.exp(res.x)), float(res.fun)
-
-
-@pytest.mark.parametrize("frontier", FRONTIERS, ids=["epoch", "chinchilla", "lopsided"])
-def test_closed_form_optimum_matches_brute_force(frontier):
-    for C in (1e18, 1e21, 5.76e23, 1e27):
-        n_star, loss_star = brute_force(frontier, C)
-        assert float(frontier.n_opt(C)) == pytest.approx(n_star, rel=1e-4)
-        assert float(frontier.n_opt(C) * frontier.d_opt(C)) == pytest.approx(C / 6, rel=1e-12)
-        assert float(frontier.loss_opt(C)) == pytest.approx(loss_star, rel=1e-10)
-        # ... and it really is the minimum along the 6ND = C curve
-        for factor in (0.9, 1.1):
-            n = float(frontier.n_opt(C)) * factor
-            assert frontier.loss(n, C / (6 * n)) > frontier.loss_opt(C)
-
-
-@pytest.mark.parametrize("frontier", FRONTIERS, ids=["epoch", "chinchilla", "lopsided"])
-def test_reducible_loss_is_a_power_law_with_exponent_gamma(frontier):
-    # Local log-log slope of the brute-force L_opt - E against C is -alpha*beta/(alpha+beta) everywhere.
-    for C in (1e19, 1e23, 1e26):
-        lo, hi = (brute_force(frontier, c)[1] - frontier.E for c in (C, C * 1.5))
-        assert np.log(hi / lo) / np.log(1.5) == pytest.approx(-frontier.gamma, rel=1e-5)
-    # So doubling C 1/gamma times halves it exactly.
-    C = 1e22
-    assert frontier.reducible_opt(C * 2 ** (1 / frontier.gamma)) == pytest.approx(frontier.reducible_opt(C) / 2)
-
-
-def test_epoch_frontier_exponents():
-    # Besiroglu et al. (2024): a = beta / (alpha + beta) = 0.513 for their headline fit.
-    assert EPOCH_CHINCHILLA.a == pytest.approx(0.513, abs=0.0006)
-    assert EPOCH_CHINCHILLA.gamma == pytest.approx(0.3478 * 0.3658 / (0.3478 + 0.3658))
-    # Chinchilla itself (70B, 1.4T tokens) sits on Epoch's compute-optimal line: about 20 tokens/parameter.
-    chinchilla = synthesis.place_models(EPOCH_CHINCHILLA, frontier_table()).set_index("model").loc["Chinchilla 70B"]
-    assert chinchilla["verdict"] == "near compute-optimal"
-    assert 0.8 < chinchilla["ratio_to_optimal"] < 1.25 and chinchilla["excess_loss"] < 1e-3
+# Models typed in from their papers (N, D), independent of the built-in table's contents.
+MODELS = pd.DataFrame({"model": ["Chinchilla 70B", "GPT-3 175B", "Llama 3 8B", "Llama 3 70B", "closed"],
+                       "year": [2022.2, 2020.4, 2024.3, 2024.3, 2024.0],
+                       "params": [70e9, 175e9, 8e9, 70e9, np.nan], "tokens": [1.4e12, 300e9, 15e12, 15e12, np.nan]})
 
 
 def test_model_placement_labels_over_and_under_training():
-    placed = synthesis.place_models(EPOCH_CHINCHILLA, frontier_table()).set_index("model")
+    placed = synthesis.place_models(EPOCH_CHINCHILLA, MODELS).set_index("model")
+    assert "closed" not in placed.index  # no published N and D: not placed
+    chinchilla = placed.loc["Chinchilla 70B"]  # about 20 tokens/parameter: on Epoch's line
+    assert chinchilla["verdict"] == "near compute-optimal" and 0.8 < chinchilla["ratio_to_optimal"] < 1.25
     assert placed.loc["GPT-3 175B", "verdict"] == "under-trained"  # 1.7 tokens per parameter
     assert placed.loc["Llama 3 8B", "verdict"] == "over-trained"  # 1,875 tokens per parameter
     assert (placed["excess_loss"] >= -1e-12).all()  # nothing beats the compute-optimal loss at its C
     assert placed.loc["Llama 3 8B", "excess_loss"] > placed.loc["Llama 3 70B", "excess_loss"] > 0
+
+
+def test_placement_states_the_extrapolation_factor_over_n_d_and_c():
+    placed = synthesis.place_models(EPOCH_CHINCHILLA, MODELS).set_index("model")
+    rng = EPOCH_CHINCHILLA.fit_range
+    chinchilla = placed.loc["Chinchilla 70B"]
+    expected = max(70e9 / rng["N"][1], 1.4e12 / rng["D"][1], 6 * 70e9 * 1.4e12 / rng["C"][1])
+    assert chinchilla["extrapolation_factor"] == pytest.approx(expected)
+    inside = MODELS.iloc[:1].assign(params=1e9, tokens=2e10)  # inside Epoch's data on every axis
+    assert synthesis.place_models(EPOCH_CHINCHILLA, inside)["extrapolation_factor"].iloc[0] == 1.0
+    unknown = dataclasses.replace(EPOCH_CHINCHILLA, fit_range=None)
+    assert synthesis.place_models(unknown, MODELS)["extrapolation_factor"].isna().all()
 
 
 def constant_trend(name, months, n=400):
@@ -85,10 +56,15 @@ def test_scenario_rates_follow_the_derivation():
     assert rates["compute_trend"]["d_opt_doubling_years"] == pytest.approx(1 / (f.b * s_c))
     # Algorithms speed up the loss, not the allocation of physical compute.
     assert rates["compute_plus_algorithms"]["n_opt_doubling_years"] == rates["compute_trend"]["n_opt_doubling_years"]
-    # Exact compute trend: the only interval comes from Ho et al.'s, and it brackets the point value.
+    # Exact compute trend: the interval comes from Ho et al.'s and the frontier's draws, and brackets the value.
     lo, hi = rates["compute_plus_algorithms"]["loss_halving_years_ci"]
     assert lo < rates["compute_plus_algorithms"]["loss_halving_years"] < hi
-    assert rates["compute_trend"]["loss_halving_years_ci"] == pytest.approx([1 / (f.gamma * s_c)] * 2)
+    # ... with the frontier's draws of gamma; held fixed, the exact compute trend leaves no interval at all.
+    lo, hi = rates["compute_trend"]["loss_halving_years_ci"]
+    assert lo < 1 / (f.gamma * s_c) < hi
+    fixed = dataclasses.replace(f, draws=None)
+    exact = synthesis.scenario_rates(fixed, scenarios["compute_trend"], 400)["loss_halving_years_ci"]
+    assert exact == pytest.approx([1 / (f.gamma * s_c)] * 2)
 
 
 def test_projection_halves_reducible_loss_on_schedule():
@@ -113,56 +89,67 @@ def test_projection_halves_reducible_loss_on_schedule():
     assert (both["loss"].iloc[1:] < proj.loc["compute_trend", "loss"].iloc[1:]).all()
 
 
-def test_summary_on_builtin_data_has_the_contract_keys():
-    result, *_ = summary.analyze(n_boot=50)
-    for key in summary.HEADLINE_KEYS:
-        assert isinstance(result["doubling_months"][key], float)
-        assert len(result["doubling_months_ci"][key]) == 2
-    assert set(result["loss_halving_years"]) == {"hardware_only", "hardware_plus_algorithms", "compute_trend",
-                                                 "compute_plus_algorithms"}
-    assert all(isinstance(s, str) and s.endswith(".") for s in result["answers"])
-    json.dumps(result)  # plain JSON types throughout
+def synthetic_trend(name, months, n_boot=200, noise=0.3, seed=0, n=60):
+    """Noisy exponential data with a known doubling time (months)."""
+    rng = np.random.default_rng(seed)
+    year = 2015 + 10 * rng.random(n)
+    value = 1e20 * 2.0 ** ((year - 2015) * 12 / months + noise * rng.standard_normal(n))
+    return doubling.fit_trend(year, value, name, n_boot=n_boot, seed=seed)
 
 
-def test_load_frontier_accepts_any_json_with_the_five_numbers(tmp_path):
-    path = tmp_path / "fit.json"
-    path.write_text(json.dumps({"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "approach": 3,
-                                "bootstrap": {"alpha": [0.3, 0.4]}}))
-    frontier = synthesis.load_frontier(path)
-    assert frontier.a == pytest.approx(0.28 / 0.62) and str(path) in frontier.source
+def test_effective_compute_doubling_recovers_known_rates():
+    compute = synthetic_trend("frontier_lm_compute", 6.0)
+    algorithms = synthetic_trend("algorithmic_halving", 8.0, seed=1)
+    scenarios = {s.name: s for s in synthesis.build_scenarios(
+        {"hardware_flops_per_dollar": synthetic_trend("hw", 30.0, seed=2), "frontier_lm_compute": compute}, algorithms)}
+    rates = synthesis.scenario_rates(EPOCH_CHINCHILLA, scenarios["compute_plus_algorithms"], 200)
+    truth = 1 / (1 / 6 + 1 / 8)
+    assert rates["effective_compute_doubling_months"] == pytest.approx(truth, rel=0.05)
+    lo, hi = rates["effective_compute_doubling_months_ci"]
+    assert lo < truth < hi and hi - lo < 1.0
 
 
-def test_load_frontier_reads_a_scaling_fit_result(tmp_path):
-    from analysis.fit import fit
-    from analysis_helpers import chinchilla_surface
-
-    table, truth = chinchilla_surface(budgets=(1e18, 1e19, 1e20), sizes_per_budget=4)
-    path = tmp_path / "fit.json"
-    path.write_text(fit(table, "parametric").to_json())  # what `scaling fit --out` writes
-    frontier = synthesis.load_frontier(path)
-    assert frontier.alpha == pytest.approx(truth["alpha"], rel=1e-3) and frontier.E == pytest.approx(truth["E"], rel=1e-3)
-    path.write_text(fit(table, "isoflop").to_json())
-    with pytest.raises(DataError, match="Chinchilla-form fit"):
-        synthesis.load_frontier(path)
+def test_price_performance_prefers_the_training_format():
+    trends = {"hardware_flops_per_dollar": constant_trend("fp32", 42.0),
+              "hardware_flops_per_dollar_tensor16": constant_trend("tensor16", 26.0),
+              "frontier_lm_compute": constant_trend("compute", 6.0)}
+    assert synthesis.price_performance_key(trends) == "hardware_flops_per_dollar_tensor16"
+    hardware_only = synthesis.build_scenarios(trends, constant_trend("algo", 8.0))[0]
+    assert hardware_only.compute.name == "tensor16"
+    del trends["hardware_flops_per_dollar_tensor16"]
+    assert synthesis.price_performance_key(trends) == "hardware_flops_per_dollar"
 
 
-@pytest.mark.parametrize("content, message", [
-    ({"E": 1.7, "A": 400, "B": 400, "alpha": 0.3}, "'beta' is None"),
-    ({"E": 1.7, "A": 400, "B": 400, "alpha": 0.3, "beta": "0.3"}, "'beta' is '0.3'"),
-    ({"E": 1.7, "A": 400, "B": 400, "alpha": True, "beta": 0.3}, "'alpha' is True"),
-    ({"E": 1.7, "A": -4, "B": 400, "alpha": 0.3, "beta": 0.3}, "must be > 0"),
-    ([1, 2, 3], "not an object"),
-])
-def test_load_frontier_rejects_bad_fits(tmp_path, content, message):
-    path = tmp_path / "fit.json"
-    path.write_text(json.dumps(content))
-    with pytest.raises(DataError, match=message):
-        synthesis.load_frontier(path)
+def test_frontier_draws_widen_the_projection_and_include_e():
+    anchor = synthetic_trend("frontier_lm_compute", 6.0, n_boot=300)
+    scenarios = synthesis.build_scenarios({"hardware_flops_per_dollar": constant_trend("hw", 30.0, n=300),
+                                           "frontier_lm_compute": anchor}, constant_trend("algo", 8.0, n=300))
+    fixed = dataclasses.replace(EPOCH_CHINCHILLA, draws=None)
+    years = np.arange(2025, 2036)
+    with_draws = synthesis.project(EPOCH_CHINCHILLA, scenarios, anchor, 2025, years)
+    without = synthesis.project(fixed, scenarios, anchor, 2025, years)
+    width = lambda frame: (frame["loss_hi"] - frame["loss_lo"]).to_numpy()  # noqa: E731
+    assert (width(with_draws) > width(without)).all()
+    # E's own spread (0.10 nats) is in the band: the 2035 band is wider than E's interval's half-width.
+    late = with_draws[with_draws["year"] == 2035]
+    assert (late["loss_hi"] - late["loss_lo"] > 0.05).all()
+    # Same point estimates either way; the fixed frontier's band comes from the trends alone.
+    np.testing.assert_allclose(with_draws["loss"], without["loss"])
+    rates_draws = synthesis.scenario_rates(EPOCH_CHINCHILLA, scenarios[2], 300)["loss_halving_years_ci"]
+    rates_fixed = synthesis.scenario_rates(fixed, scenarios[2], 300)["loss_halving_years_ci"]
+    assert rates_draws[1] - rates_draws[0] > rates_fixed[1] - rates_fixed[0]
 
 
-def test_load_frontier_rejects_unreadable_files(tmp_path):
-    with pytest.raises(DataError, match="not found"):
-        synthesis.load_frontier(tmp_path / "absent.json")
-    (tmp_path / "bad.json").write_text("{E: 1")
-    with pytest.raises(DataError, match="not valid JSON"):
-        synthesis.load_frontier(tmp_path / "bad.json")
+def test_projection_states_extrapolation_and_saturates_at_the_limits():
+    anchor = doubling.fit_trend([2020.0, 2021.0, 2022.0, 2023.0], [1e24, 2e24, 4e24, 8e24], n_boot=20)
+    scenarios = synthesis.build_scenarios({"hardware_flops_per_dollar": constant_trend("hw", 24.0, n=20),
+                                           "frontier_lm_compute": anchor}, constant_trend("algo", 8.0, n=20))
+    proj = synthesis.project(EPOCH_CHINCHILLA, scenarios, anchor, 2025, np.arange(2025, 2046))
+    trend = proj[proj.scenario == "compute_trend"].set_index("year")
+    np.testing.assert_allclose(trend["extrapolation_factor"], trend["effective_compute"] / 1.3e22)
+    capped = trend["compute_saturating"]
+    assert capped.max() == pytest.approx(2e29) and (capped <= trend["compute"] + 1).all()
+    assert (trend["d_saturating"] <= 3e14 * (1 + 1e-12)).all()
+    # Saturating never does better than the exponential, and equals it before any limit binds.
+    assert (trend["loss_saturating"] >= trend["loss"] - 1e-12).all()
+    assert trend.loc[2025.0, "loss_saturating"] == pytest.approx(trend.loc[2025.0, "loss"])

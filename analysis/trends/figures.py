@@ -11,7 +11,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
 from analysis.trends.doubling import Trend
-from analysis.trends.synthesis import LossFrontier, OVERTRAINED_FACTOR
+from analysis.trends.loss_frontier import LossFrontier
+from analysis.trends.synthesis import OVERTRAINED_FACTOR
 
 REFERENCE_YEAR = 2020.0
 LABELS = {
@@ -19,7 +20,10 @@ LABELS = {
     "frontier_lm_compute": "Training compute, frontier LMs",
     "hardware_flops": "Accelerator FP32 FLOP/s",
     "hardware_flops_tensor16": "Accelerator tensor-FP16/BF16 FLOP/s",
-    "hardware_flops_per_dollar": "Accelerator FLOP/s per $ (training format)",
+    "hardware_flops_per_dollar": "Accelerator FP32 FLOP/s per $",
+    "hardware_flops_per_dollar_tensor16": "Accelerator tensor-FP16/BF16 FLOP/s per $",
+    "hardware_flops_fp8": "Accelerator FP8 FLOP/s",
+    "hardware_flops_per_dollar_fp8": "Accelerator FP8 FLOP/s per $",
     "hardware_flops_per_dollar_fp32": "Accelerator FP32 FLOP/s per $",
     "transistors": "Transistors per microprocessor",
     "algorithmic_halving": "Compute for a fixed LM loss (halving)",
@@ -27,7 +31,9 @@ LABELS = {
 COLORS = {
     "notable_compute": "#1f77b4", "frontier_lm_compute": "#d62728", "hardware_flops": "#2ca02c",
     "hardware_flops_tensor16": "#98df8a", "hardware_flops_per_dollar": "#9467bd",
-    "hardware_flops_per_dollar_fp32": "#c5b0d5", "transistors": "#7f7f7f", "algorithmic_halving": "#ff7f0e",
+    "hardware_flops_per_dollar_fp32": "#c5b0d5", "hardware_flops_per_dollar_tensor16": "#c5b0d5",
+    "hardware_flops_fp8": "#bcbd22", "hardware_flops_per_dollar_fp8": "#dbdb8d", "transistors": "#7f7f7f",
+    "algorithmic_halving": "#ff7f0e",
 }
 SCENARIO_COLORS = {"hardware_only": "#9467bd", "hardware_plus_algorithms": "#ff7f0e",
                    "compute_trend": "#d62728", "compute_plus_algorithms": "#1f77b4"}
@@ -107,6 +113,10 @@ def forest(result: dict) -> Figure:
                         color=COLORS.get(key, "k"), capsize=3, ms=6)
             ax.annotate(f"{value:.1f}", (value, y + 0.15), xytext=(0, 5), textcoords="offset points",
                         ha="center", fontsize=7.5)
+            band = result.get("doubling_months_band", {}).get(key)
+            if band:  # the spread across alternative definitions, beside the bootstrap interval
+                ax.plot([band[0], min(band[1], 1e4)], [y + 0.32] * 2, color=COLORS.get(key, "k"), lw=4,
+                        alpha=0.35, solid_capstyle="butt")
         if key in published:
             p = published[key]
             err = ([[p["doubling_months"] - p["ci"][0]], [p["ci"][1] - p["doubling_months"]]] if p["ci"] else None)
@@ -116,6 +126,8 @@ def forest(result: dict) -> Figure:
                         textcoords="offset points", ha="center", fontsize=7.5, color="0.35")
     ax.plot([], [], "o", color="0.3", label="our fit, 95% bootstrap CI")
     ax.plot([], [], "D", mfc="white", color="0.3", label="published (interval where given)")
+    if result.get("doubling_months_band"):
+        ax.plot([], [], color="0.3", lw=4, alpha=0.35, label="range across alternative definitions")
     ax.axvline(24.0, color="black", ls="--", lw=1, label="Moore 1975 (24 months)")
     ax.set_yticks(range(len(keys)), [LABELS.get(k, k) for k in reversed(keys)])
     ax.set_xscale("log")
@@ -129,8 +141,9 @@ def forest(result: dict) -> Figure:
 
 
 def loss_by_year(projection: pd.DataFrame, frontier: LossFrontier, anchor_year: float,
-                 placed: pd.DataFrame | None = None) -> Figure:
-    """Compute-optimal loss per calendar year under each scenario (left) and its reducible part (right)."""
+                 placed: pd.DataFrame | None = None, stamp: str | None = None) -> Figure:
+    """Compute-optimal loss per calendar year under each scenario (left, dotted: the saturating variant)
+    and its reducible part (right); bands include the frontier's draws."""
     fig = _figure(12.0, 5.0)
     ax_loss, ax_red = fig.subplots(1, 2)
     for name, rows in projection.groupby("scenario", sort=False):
@@ -141,17 +154,21 @@ def loss_by_year(projection: pd.DataFrame, frontier: LossFrontier, anchor_year: 
                 joined = pd.concat([past, future.iloc[:1]])
                 ax.plot(joined.year, joined[column], color=color, ls="--", lw=1.3)
             ax.plot(future.year, future[column], color=color, lw=2, label=name.replace("_", " "))
-            lo, hi = rows["loss_lo"], rows["loss_hi"]
-            if column == "reducible_loss":
-                lo, hi = lo - frontier.E, hi - frontier.E
-            ax.fill_between(rows.year, lo, hi, color=color, alpha=0.12, lw=0)
+            band = ("loss_lo", "loss_hi") if column == "loss" else ("reducible_lo", "reducible_hi")
+            ax.fill_between(rows.year, rows[band[0]], rows[band[1]], color=color, alpha=0.12, lw=0)
+        if "loss_saturating" in rows:
+            future = rows[rows.projected]
+            ax_loss.plot(future.year, future["loss_saturating"], color=color, ls=":", lw=1.5)
     if placed is not None and len(placed):
         ax_loss.scatter(placed.year, placed.predicted_loss, marker="x", color="black", s=25, zorder=5,
                         label="frontier LMs: L(N, D) of the fit")
         ax_red.scatter(placed.year, placed.predicted_loss - frontier.E, marker="x", color="black", s=25, zorder=5)
     ax_loss.axhline(frontier.E, color="0.4", ls=":", lw=1.2, label=f"irreducible E = {frontier.E:.3g}")
     upper = max(projection["loss_hi"].max(), placed.predicted_loss.max() if placed is not None and len(placed) else 0)
-    ax_loss.set_ylim(frontier.E - 0.02, max(upper, frontier.E + 0.1) + 0.02)
+    lower = min(projection["loss_lo"].min(), frontier.E)  # E's own draws reach below the point E
+    ax_loss.set_ylim(lower - 0.02, max(upper, frontier.E + 0.1) + 0.02)
+    if "loss_saturating" in projection:
+        ax_loss.plot([], [], color="0.3", ls=":", lw=1.5, label="saturating at the compute and data limits")
     ax_red.set_yscale("log")
     for ax in (ax_loss, ax_red):
         ax.axvline(anchor_year, color="0.75", lw=0.8, zorder=0)
@@ -162,11 +179,19 @@ def loss_by_year(projection: pd.DataFrame, frontier: LossFrontier, anchor_year: 
     ax_loss.set_title("Projected compute-optimal loss by scenario")
     ax_red.set_title("Reducible loss: straight lines, slope = halving time")
     ax_loss.legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"Frontier: {frontier.source}", fontsize=8, color="0.35")
+    _suptitle(fig, frontier, stamp)
     return fig
 
 
-def frontier_models(placed: pd.DataFrame, frontier: LossFrontier) -> Figure:
+def _suptitle(fig: Figure, frontier: LossFrontier, stamp: str | None) -> None:
+    """The frontier's source, and the extrapolation stamp in red when the run went past the guard."""
+    if stamp:
+        fig.suptitle(f"WARNING: {stamp} -- frontier: {frontier.source}", fontsize=9, color="#b00000")
+    else:
+        fig.suptitle(f"Frontier: {frontier.source}", fontsize=8, color="0.35")
+
+
+def frontier_models(placed: pd.DataFrame, frontier: LossFrontier, stamp: str | None = None) -> Figure:
     """Frontier LMs against the compute-optimal line: N against C = 6ND (left), tokens per parameter
     against release year (right)."""
     fig = _figure(12.0, 5.2)
@@ -197,7 +222,7 @@ def frontier_models(placed: pd.DataFrame, frontier: LossFrontier) -> Figure:
     ax_r.legend(fontsize=8, loc="upper left")
     for ax, x, y in ((ax_n, placed.compute_6nd, placed.params), (ax_r, placed.year, placed.tokens_per_param)):
         _label_points(ax, np.asarray(x, float), np.asarray(y, float), list(placed.model))
-    fig.suptitle(f"Frontier: {frontier.source}", fontsize=8, color="0.35")
+    _suptitle(fig, frontier, stamp)
     return fig
 
 
@@ -236,8 +261,8 @@ def write_all(directory: str | Path, result: dict, trends: dict[str, Trend], pro
     figures = {
         "trends_exponentials": exponentials(trends),
         "doubling_forest": forest(result),
-        "loss_by_year": loss_by_year(projection, frontier, anchor_year, placed),
-        "frontier_models": frontier_models(placed, frontier),
+        "loss_by_year": loss_by_year(projection, frontier, anchor_year, placed, result.get("stamp")),
+        "frontier_models": frontier_models(placed, frontier, result.get("frontier_models_stamp")),
     }
     for name, fig in figures.items():
         save(fig, directory, name)
