@@ -296,10 +296,7 @@ class Attempt:
 
 def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dict:
     config, t = a.config, a.config.train
-    _warn_epochs(a)
-    io.write_json(a.run_dir / "config.json", {"run_id": a.run_id, "config": to_dict(config)})
-    io.atomic_write(a.run_dir / "config.toml", to_toml(config))
-    a.ds.save_tokenizer(a.run_dir / "tokenizer.json")
+    write_run_files(a)
     tick = time.perf_counter()
     graphdef, state, _ = init_state(config, a.mesh)
     init_s = time.perf_counter() - tick  # mostly compiling the initialiser
@@ -309,16 +306,8 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
 
     step_fn = compile_train_step(config, graphdef, state, a.mesh)
     eval_fn = compile_eval_step(graphdef, a.mesh)
-    eval_batch = EVAL_BATCH * -(-a.n_dev // EVAL_BATCH)
-    validation = val_batches(a.ds, config.data.val_batches, eval_batch, t.seq_len)
-    cache = io.cache_dir(config.data.cache_dir)
-    a.peak = t.peak_flops or hardware.peak_flops(config.model.dtype, cache)
-    # Where this attempt's time went (seconds; bench/sweep_overhead.py reads them). setup_s includes init_s;
-    # the loop's first step call traces and compiles (or loads from the compilation cache), and eval_first_s
-    # includes the evaluation step's compilation; process_cpu_s is the process's CPU time (all threads) at the end.
-    a.timings = {"setup_s": time.time() - a.started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
-                 "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
-                 "checkpoint_wait_s": 0.0, "loop_s": 0.0}
+    validation = validation_set(a)
+    start_timings(a, init_s)
     if a.start_step == t.steps:
         _finish_from_final_checkpoint(a, state, eval_fn, validation)
     writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
@@ -337,6 +326,32 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     if save_error is not None:  # an asynchronous save failed (e.g. a full disk)
         status, error, raise_after = "failed", f"{type(save_error).__name__}: {save_error}", raise_after or save_error
     return _write_summary(a, state, status, error, raise_after, progress.last_step, validation)
+
+
+def write_run_files(a: Attempt) -> None:
+    """What a run directory holds before its first step: config.json, config.toml, tokenizer.json."""
+    _warn_epochs(a)
+    io.write_json(a.run_dir / "config.json", {"run_id": a.run_id, "config": to_dict(a.config)})
+    io.atomic_write(a.run_dir / "config.toml", to_toml(a.config))
+    a.ds.save_tokenizer(a.run_dir / "tokenizer.json")
+
+
+def validation_set(a: Attempt) -> np.ndarray:
+    """The validation batches, each a multiple of EVAL_BATCH sequences that the devices split evenly."""
+    eval_batch = EVAL_BATCH * -(-a.n_dev // EVAL_BATCH)
+    return val_batches(a.ds, a.config.data.val_batches, eval_batch, a.config.train.seq_len)
+
+
+def start_timings(a: Attempt, init_s: float) -> None:
+    """The peak FLOP/s that MFU divides by, and the attempt's timing counters."""
+    t = a.config.train
+    a.peak = t.peak_flops or hardware.peak_flops(a.config.model.dtype, io.cache_dir(a.config.data.cache_dir))
+    # Where this attempt's time went (seconds; bench/sweep_overhead.py reads them). setup_s includes init_s;
+    # the loop's first step call traces and compiles (or loads from the compilation cache), and eval_first_s
+    # includes the evaluation step's compilation; process_cpu_s is the process's CPU time (all threads) at the end.
+    a.timings = {"setup_s": time.time() - a.started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
+                 "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
+                 "checkpoint_wait_s": 0.0, "loop_s": 0.0}
 
 
 def _close_checkpoints(a: Attempt, checkpoints: Checkpoints) -> Exception | None:

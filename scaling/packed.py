@@ -1,0 +1,297 @@
+"""Packed training: K runs of one shape that differ only in train.seed and/or train.lr, trained as one
+vmapped program (scaling.replicas), each member keeping the run directory a run of its own would write.
+
+Each member has its own scaling.train.Attempt, metrics.jsonl, checkpoints/ (its own replica's state, saved
+with scaling.checkpoint at the same steps as a single run), summary.json, and its own data stream (the
+batches of its own seed). Only the step is shared. The per-member bookkeeping is scaling.train's own
+(write_run_files, _restore, handle, _timed_eval, _timed_save, _write_summary), so a member's files are
+those of a single run; its losses equal the single run's to float32 rounding (the batched matmuls round
+differently) and an interrupted pack resumed as a pack reproduces its own losses exactly.
+
+Resume: the members resume together from their common latest checkpoint step. A kill can land between
+two members' asynchronous saves, so one member may hold a checkpoint the others lack; that newer
+checkpoint is dropped and recomputed (training is deterministic, so it comes back the same). A member
+already completed, or whose final checkpoint exists (only its summary is missing), is not trained again.
+
+Divergence: the members are independent inside the vmapped step, so a member whose loss turns
+non-finite is finished as a single run would be (summary.json with status "diverged", no further log
+lines or checkpoints) while the others train on; its replica keeps computing (it costs its share of the
+step) until the pack ends. A failure (an exception) or a stop signal ends every member still training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from scaling import hardware, io
+from scaling.checkpoint import Checkpoints, abstract_like
+from scaling.config import RunConfig, config_hash
+from scaling.data import prepare_dataset, train_batch
+from scaling.errors import ConfigError, DivergedError, PreemptedError
+from scaling.preemption import stop_on_signals
+from scaling.progress import Progress
+from scaling.replicas import (check_replicas, compile_replicas_step, init_replicas, replica, replica_lr_tables,
+                              shard_replica_batch)
+from scaling.step import compile_eval_step, make_mesh
+from scaling.train import (Attempt, _close_checkpoints, _restore, _timed_eval, _timed_save, _write_summary,
+                           check_devices, check_memory, check_run_dir, checked_out_dir, handle, resolve_for_run,
+                           run_directory, start_timings, train, usable_cache_dir, validation_set, write_run_files)
+
+SHARED_SECTIONS = ("data", "checkpoint")  # besides model and train (checked by scaling.replicas)
+
+
+@dataclasses.dataclass(eq=False)
+class Member:
+    """One packed run: its Attempt (scaling.train's per-run state) and its open files."""
+    attempt: Attempt
+    checkpoints: Checkpoints
+    writer: io.JsonlWriter | None = None
+    progress: Progress | None = None
+    status: str = "completed"  # completed, diverged, preempted or failed
+    diverged_state: object = None  # the member's state when its divergence was seen
+
+
+def train_packed(configs: Sequence[RunConfig], run_dirs: Sequence[str | Path], quiet: bool = True,
+                 lock: bool = False) -> list[dict]:
+    """Train the runs `configs[k]` into `run_dirs[k]` as one packed program; returns each member's summary.
+
+    A diverged member's summary (status "diverged") is returned like the others; a failure or a stop
+    signal is raised after every member's summary is written. `lock`: hold each run directory's lock.
+    """
+    started = time.time()
+    if len(configs) != len(run_dirs) or not configs:
+        raise ConfigError(f"train_packed needs one run directory per config (got {len(configs)} configs and "
+                          f"{len(run_dirs)} directories)")
+    dirs = [checked_out_dir(d) for d in run_dirs]
+    if len({d.resolve() for d in dirs}) != len(dirs):
+        raise ConfigError("packed members need distinct run directories; the same directory is named twice")
+    _check_shared_sections(configs)
+    hardware.enable_compilation_cache(usable_cache_dir(configs[0].data.cache_dir))
+    ds = prepare_dataset(configs[0].data, configs[0].train.seq_len, configs[0].model.vocab_size)
+    resolved = check_replicas([resolve_for_run(c, ds) for c in configs])
+    mesh = make_mesh()
+    check_devices(resolved[0], mesh.shape["data"])
+    check_memory(resolved[0], mesh.shape["data"])
+    with contextlib.ExitStack() as held:
+        for directory in dirs:
+            held.enter_context(run_directory(directory, lock))
+        summaries = {}
+        todo = []
+        for k, (config, directory) in enumerate(zip(resolved, dirs)):
+            finished = check_run_dir(directory, config_hash(config))
+            if finished is not None:
+                summaries[k] = finished
+            elif config.train.steps in checkpoint_steps(directory):  # only the summary is missing
+                summaries[k] = train(config, directory, quiet=True)
+            else:
+                todo.append(k)
+        if todo:
+            trained = _train_members([resolved[k] for k in todo], [dirs[k] for k in todo], ds, mesh, started, quiet)
+            summaries.update(zip(todo, trained))
+    return [summaries[k] for k in range(len(configs))]
+
+
+def _check_shared_sections(configs: Sequence[RunConfig]) -> None:
+    for i, config in enumerate(configs[1:], start=1):
+        differing = [s for s in SHARED_SECTIONS if getattr(config, s) != getattr(configs[0], s)]
+        if differing:
+            raise ConfigError(f"packed replicas may differ only in train.seed and train.lr, but replica {i} "
+                              f"differs from replica 0 in its [{'], ['.join(differing)}] section(s)")
+
+
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """The steps of the checkpoints in run_dir/checkpoints, ascending (orbax names each by its step)."""
+    directory = run_dir / "checkpoints"
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+
+
+def trim_to_common_step(run_dirs: Sequence[Path]) -> int:
+    """The newest step every member has a checkpoint of (0: none); newer checkpoints are removed, since
+    resuming the pack recomputes them exactly."""
+    common = min((max(checkpoint_steps(d), default=0) for d in run_dirs), default=0)
+    for directory in run_dirs:
+        for step in checkpoint_steps(directory):
+            if step > common:
+                print(f"{directory}: dropping the checkpoint of step {step}, which the other packed members lack "
+                      f"(resuming the pack from step {common} recomputes it)", file=sys.stderr)
+                shutil.rmtree(directory / "checkpoints" / str(step))
+    return common
+
+
+def _open_members(configs, dirs, ds, mesh, started, tries: int = 3):
+    """Attempts restored to one common step, and the stacked states. A checkpoint that fails to restore
+    makes its member fall back to an older one; the others are then trimmed to it and restored again."""
+    graphdef, states, _ = init_replicas(configs, mesh)
+    abstract = abstract_like(replica(states, 0))
+    for _ in range(tries):
+        trim_to_common_step(dirs)
+        members = []
+        for config, directory in zip(configs, dirs):
+            a = Attempt(config, ds, directory, config_hash(config), mesh, started)
+            checkpoints = Checkpoints(directory / "checkpoints", config.checkpoint.keep)
+            members.append(Member(a, checkpoints))
+        restored = [_restore(m.attempt, m.checkpoints, abstract) for m in members]
+        if len({m.attempt.start_step for m in members}) == 1:
+            if members[0].attempt.start_step > 0:
+                states = _stack(restored, mesh)
+            return graphdef, states, members
+        for m in members:
+            m.checkpoints.close()
+    raise ConfigError(f"the packed members in {dirs[0].parent} could not be restored to one common step; "
+                      "rerun the same command")
+
+
+def _stack(member_states: list, mesh) -> object:
+    stacked = jax.tree.map(lambda *xs: np.stack([np.asarray(x) for x in xs]), *member_states)
+    return jax.device_put(stacked, NamedSharding(mesh, P()))
+
+
+def _train_members(configs, dirs, ds, mesh, started: float, quiet: bool) -> list[dict]:
+    tick = time.perf_counter()
+    graphdef, states, members = _open_members(configs, dirs, ds, mesh, started)
+    init_s = time.perf_counter() - tick
+    step_fn = compile_replicas_step(configs, graphdef, states, mesh)
+    eval_fn = compile_eval_step(graphdef, mesh)
+    validation = validation_set(members[0].attempt)
+    t = configs[0].train
+    for i, m in enumerate(members):
+        a = m.attempt
+        write_run_files(a)
+        io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
+        start_timings(a, init_s)
+        m.writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
+        m.progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet and i == 0)
+    error, raise_after = None, None
+    try:
+        with stop_on_signals() as stop:
+            states = _loop(members, states, step_fn, eval_fn, validation, stop)
+    except Exception as err:  # noqa: BLE001 - recorded in every live member's summary, then re-raised
+        error, raise_after = f"{type(err).__name__}: {err}", err
+        for m in _live(members):
+            m.status = "failed"
+    finally:
+        for m in members:
+            m.progress.close()
+            m.writer.close()
+    return _finish(members, states, validation, error, raise_after)
+
+
+def _live(members: list[Member]) -> list[Member]:
+    return [m for m in members if m.status == "completed"]
+
+
+def _loop(members: list[Member], states, step_fn, eval_fn, validation, stop):
+    """scaling.train._loop for K members: the same steps, logging, evaluations and checkpoints per member,
+    so each member's metrics.jsonl is the one its single run writes. Returns the final stacked states."""
+    first = members[0].attempt
+    t, mesh = first.config.train, first.mesh
+    lrs_SxK = replica_lr_tables([m.attempt.config for m in members])
+    seeds = [m.attempt.config.train.seed for m in members]
+    loop_start = time.perf_counter()
+    _set_all(members, window_start=loop_start)
+    pending = None
+    for index in range(first.start_step, t.steps):
+        batch_KxBxL1 = np.stack([train_batch(first.ds, seed, index, t.batch_size, t.seq_len) for seed in seeds])
+        tick = time.perf_counter()
+        states, device_metrics = step_fn(states, shard_replica_batch(batch_KxBxL1, mesh), lrs_SxK[index])
+        if index == first.start_step:
+            for m in members:
+                m.attempt.timings["first_step_s"] = time.perf_counter() - tick
+        step = index + 1
+        if pending is not None and not _handle(members, pending, states, None):
+            break
+        for m in _live(members):
+            m.attempt.window_steps += 1
+        pending = (step, device_metrics)
+        do_eval = step % t.eval_every == 0 or step == t.steps
+        every = first.config.checkpoint.every
+        do_save = bool(every and step % every == 0) and step < t.steps
+        preempted = stop.is_set() and step < t.steps
+        if do_eval or do_save or preempted:
+            jax.block_until_ready(device_metrics)
+            evaluated = [_timed_eval(m.attempt, eval_fn, replica(states, k), validation)
+                         if do_eval and m.status == "completed" else None for k, m in enumerate(members)]
+            live = _handle(members, pending, states, evaluated, force=do_eval or do_save)
+            pending = None
+            if not live:
+                break
+            if do_save or preempted:
+                _save(members, step, states)
+            if preempted:
+                for m in _live(members):
+                    m.status = "preempted"
+                break
+            _set_all(members, window_start=time.perf_counter())
+    if pending is not None and _live(members):
+        _handle(members, pending, states, None, force=True)
+    if first.start_step < t.steps:  # at start_step == steps the final checkpoint exists
+        _save(members, t.steps, states)
+    _set_all(members, loop_s=time.perf_counter() - loop_start)
+    return states
+
+
+def _set_all(members: list[Member], window_start: float | None = None, loop_s: float | None = None) -> None:
+    for m in members:
+        if window_start is not None:
+            m.attempt.window_start = window_start
+        if loop_s is not None:
+            m.attempt.timings["loop_s"] = loop_s
+
+
+def _handle(members: list[Member], pending, states, evaluated: list | None, force: bool = False) -> bool:
+    """scaling.train.handle for each live member's slice of the step's metrics; a member whose loss is
+    non-finite becomes "diverged". Returns whether any member is still training."""
+    step, device_metrics = pending
+    host = jax.device_get(device_metrics)
+    for k, m in enumerate(members):
+        if m.status != "completed":
+            continue
+        member_metrics = {name: values[k] for name, values in host.items()}
+        if handle(m.attempt, (step, member_metrics), m.writer, m.progress, evaluated and evaluated[k], force) \
+                == "diverged":
+            m.status, m.diverged_state = "diverged", replica(states, k)
+    return bool(_live(members))
+
+
+def _save(members: list[Member], step: int, states) -> None:
+    """Checkpoint each member still training (a diverged one saves nothing, as a single run)."""
+    for k, m in enumerate(members):
+        if m.status == "completed":
+            _timed_save(m.attempt, m.checkpoints, step, replica(states, k))
+
+
+def _finish(members: list[Member], states, validation, error: str | None, raise_after) -> list[dict]:
+    """Close each member's checkpoints and write its summary (scaling.train._write_summary); a diverged
+    member's DivergedError is its summary's status, not the pack's failure. Raises the pack's failure or
+    stop after every summary is written."""
+    summaries, raised = [], raise_after
+    for k, m in enumerate(members):
+        status, member_error, member_raise = m.status, error, raise_after
+        save_error = _close_checkpoints(m.attempt, m.checkpoints)
+        if save_error is not None:
+            status, member_error = "failed", f"{type(save_error).__name__}: {save_error}"
+            member_raise = member_raise or save_error
+        # a failed pack's states may have been donated to the step that failed; a failed summary needs none
+        state = m.diverged_state if status == "diverged" else None if status == "failed" else replica(states, k)
+        try:
+            summaries.append(_write_summary(m.attempt, state, status, member_error, member_raise,
+                                            m.progress.last_step, validation))
+        except DivergedError:
+            summaries.append(io.read_json(m.attempt.run_dir / "summary.json"))
+        except PreemptedError as err:
+            raised = raised or err
+        except Exception as err:  # noqa: BLE001 - the pack's own failure, raised once every member is written
+            raised = raised or err
+    if raised is not None:
+        raise raised
+    return summaries
