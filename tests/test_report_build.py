@@ -177,3 +177,22 @@ def test_three_runs_give_a_page_that_says_what_is_missing(tmp_path):
     text = (tmp_path / "report" / "index.html").read_text()
     assert "an L(N, D) surface needs at least 6 distinct points" in text
     assert "No fit with a compute-optimal frontier could be made" in text and text.count("Not drawn") == 4
+
+
+def test_an_lr_list_gives_the_lr_figure_and_the_fits_use_the_best_lr(small, tmp_path):
+    """The six-run sweep's results trained at three lrs per point (the middle one best, a penalty of
+    0.05 nats a factor 2 away): the report fits the tuned rows, so its headline matches the sweep's."""
+    sweep, base = small
+    runs = pd.read_parquet(sweep / "results.parquet")
+    copies = []
+    for factor in (0.5, 1.0, 2.0):
+        copy = runs.assign(lr=runs.lr * factor, run_id=runs.run_id + f"-x{factor:g}")
+        copy["final_val_loss"] = copy.final_val_loss + (0.05 if factor != 1.0 else 0.0)
+        copies.append(copy)
+    path = tmp_path / "results.parquet"
+    pd.concat(copies, ignore_index=True).to_parquet(path)
+    tuned = build_report(path, tmp_path / "report", n_boot=0)
+    assert "lr_sweep" in tuned.figures and "lr_sweep" not in base.figures
+    text = (tmp_path / "report" / "index.html").read_text()
+    assert 'src="figures/lr_sweep.png"' in text and "dropped 12 of 18 rows" in text
+    assert tuned.headline["a"]["value"] == pytest.approx(base.headline["a"]["value"], rel=1e-6)

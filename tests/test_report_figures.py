@@ -86,3 +86,37 @@ def test_loss_curves_by_size():
     assert len(axes[0].lines) == 3
     assert any("model size N" in ax.get_ylabel() for ax in fig.axes)  # the colour bar says what colour means
     assert figures.loss_curves({}, sizes) is None
+
+
+def lr_table(best_lr):
+    """chinchilla_surface trained at four lrs per point, loss quadratic in log lr about best_lr(N)."""
+    from analysis.load import load_runs
+
+    clean, _ = chinchilla_surface(budgets=(1e17, 1e18), sizes_per_budget=3, width=0.5)
+    rows = [{"N": n, "D": d, "C": c, "budget": c, "lr": lr, "loss": loss + 0.1 * np.log(lr / best_lr(n)) ** 2}
+            for n, d, c, loss in zip(clean.N, clean.D, clean.C, clean.loss) for lr in (1e-3, 2e-3, 4e-3, 8e-3)]
+    return load_runs(pd.DataFrame(rows))
+
+
+def test_lr_sweep_has_a_panel_per_budget_a_line_per_size_and_marks_the_lr_kept():
+    largest = 2e8  # only the largest size of the larger budget wants an lr below the grid
+    table = lr_table(lambda n: 2e-3 if n < largest else 0.5e-3)
+    assert sum(choice.at_edge for choice in table.lr_choices) == 1
+    fig = figures.lr_sweep(table)
+    axes = labelled(fig)
+    assert [ax.get_title() for ax in axes] == [f"C = {figures.pow10(c)} FLOPs" for c in (1e17, 1e18)]
+    for ax, c in zip(axes, (1e17, 1e18)):
+        here = [choice for choice in table.lr_choices if choice.budget == c]
+        assert ax.get_xscale() == "log" and "learning rate" in ax.get_xlabel()
+        assert len(ax.get_lines()) == len(here) == 3  # one line per size
+        stars = [tuple(col.get_offsets()[0]) for col in ax.collections]
+        assert sorted(stars) == sorted((ch.best, ch.losses[ch.lrs.index(ch.best)]) for ch in here)
+        edge = [ch for ch in here if ch.at_edge]
+        assert all(ch.best == 1e-3 and ch.N >= largest for ch in edge)
+        hollow = [col for col in ax.collections if tuple(col.get_facecolor()[0]) == (1.0, 1.0, 1.0, 1.0)]
+        assert len(hollow) == len(edge)
+
+
+def test_lr_sweep_draws_nothing_without_an_lr_list(fitted):
+    table, *_ = fitted
+    assert table.lr_choices == () and figures.lr_sweep(table) is None

@@ -173,6 +173,13 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
         "Relative residual (observed - fitted) / fitted of every run, against N and against D, by budget. "
         "A trend with N or D means the functional form misses something.",
         lambda: figures.residuals(surface_fit, table, nominal), None if surface_fit else no_surface)
+    if table.lr_choices:  # only a sweep with an lr list has several lrs per point
+        add("lr_sweep", "Loss against learning rate",
+            "Final validation loss against peak learning rate at every point (N, D) trained at several lrs, "
+            "one line per model size (colour), a panel per budget; seeds are averaged. Star: the lr kept for the "
+            "fits (--best-of lr); hollow where it is the smallest or largest tried, so the tuned loss may lie "
+            "beyond the grid (diagnostic best_lr_at_edge).",
+            lambda: figures.lr_sweep(table))
     add("backtest", "Backtest: predicted against held-out loss",
         "The same method fitted on the smaller budgets (or sizes) only, predicting the held-out runs' loss; "
         "grey: the runs it was fitted on, red: held out.",

@@ -411,5 +411,52 @@ def backtest_scatter(bt: Backtest, table: RunTable) -> Figure:
     return fig
 
 
+def lr_panels(table: RunTable) -> dict[tuple[str, float], list]:
+    """The lr choices grouped into panels: by nominal budget where the table has one (isoFLOP), else by
+    tokens D (a grid's token counts); ordered small to large."""
+    panels: dict[tuple[str, float], list] = {}
+    for choice in table.lr_choices:
+        key = ("C", choice.budget) if np.isfinite(choice.budget) else ("D", choice.D)
+        panels.setdefault(key, []).append(choice)
+    return dict(sorted(panels.items()))
+
+
+def lr_sweep(table: RunTable) -> Figure | None:
+    """Loss against lr at every point of an lr list, one line per model size, a panel per budget; a star
+    marks the lr kept (--best-of lr), hollow where it is the edge of the lrs tried (not tuned, only bounded)."""
+    panels = lr_panels(table)
+    if not panels:
+        return None
+    sizes = [c.N for c in table.lr_choices]
+    norm = LogNorm(min(sizes), max(sizes)) if min(sizes) < max(sizes) else Normalize(min(sizes) - 1, max(sizes) + 1)
+    cmap = matplotlib.colormaps["viridis"]
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    with style():
+        fig = _figure(4.2 * columns + 1.0, 3.6 * rows)
+        axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+        for ax, ((kind, value), choices) in zip(axes, panels.items()):
+            for choice in sorted(choices, key=lambda c: c.N):
+                color = cmap(norm(choice.N))
+                ax.plot(choice.lrs, choice.losses, color=color, marker="o", ms=4, lw=1.2)
+                best = choice.losses[choice.lrs.index(choice.best)]
+                ax.scatter([choice.best], [best], marker="*", s=180, zorder=5, linewidths=1.6,
+                           color="white" if choice.at_edge else color, edgecolors=color if choice.at_edge else "black")
+            ax.set_xscale("log")
+            log_axis(ax.xaxis)
+            ax.set_title(f"C = {pow10(value)} FLOPs" if kind == "C" else f"D = {pow10(value)} tokens")
+            ax.set_xlabel("peak learning rate (log scale)")
+            ax.set_ylabel(table.loss_label)
+            ax.grid(True, which="major", alpha=0.3)
+        for ax in axes[len(panels):]:
+            ax.set_visible(False)
+        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=list(axes[:len(panels)]),
+                     label="model size N (parameters)")
+        axes[0].legend(handles=[Line2D([], [], color="0.3", marker="*", ls="", ms=12, mec="black", label="lr kept"),
+                                Line2D([], [], color="white", marker="*", ls="", ms=12, mec="0.3", mew=1.2,
+                                       label="lr kept, at the edge of the grid")], loc="best")
+    return fig
+
+
 def _flops_name(key: str) -> str:
     return {"flops_exact": "exact", "flops_6nd": "6ND", "flops_6nd_nonembed": "6ND non-embedding"}.get(key, key)
