@@ -262,7 +262,7 @@ def scenario_sentence(name: str, r: dict, limits: dict) -> str:
     lim = r["limits"]
     return _stamped(
         f"Under '{name}' ({r['description']}; effective compute doubling every "
-        f"{r['effective_compute_doubling_months']:.1f} months), L_opt - E halves every {r['loss_halving_years']:.1f} "
+        f"{_years_text(r['effective_compute_doubling_months'])}), L_opt - E halves every {r['loss_halving_years']:.1f} "
         f"years ({_ci(r['loss_halving_years_ci'])}), N_opt doubles every {r['n_opt_doubling_years']:.1f} and D_opt "
         f"every {r['d_opt_doubling_years']:.1f} years; D_opt passes the stock of public text "
         f"({limits['data_stock_tokens']:.0e} tokens) in {_year(lim['d_opt_passes_data_stock_year'])} and physical "
@@ -282,9 +282,9 @@ def placement_sentence(result: dict) -> str:
     extreme = max(placed, key=lambda m: m["ratio_to_optimal"])
     most = "the most over-trained" if counts["over-trained"] else "the one trained on the most tokens per parameter"
     return _stamped(
-        f"Of {len(placed)} frontier language models with a published N and D, {counts['over-trained']} are over-trained, "
-        f"{counts['near compute-optimal']} near compute-optimal and {counts['under-trained']} under-trained relative to "
-        f"this frontier (evaluated up to {max(m['extrapolation_factor'] for m in placed):.2g}x beyond its fitted range); "
+        f"Of {len(placed)} frontier language models with a published N and D, relative to this frontier: "
+        f"over-trained {counts['over-trained']}, near compute-optimal {counts['near compute-optimal']}, under-trained "
+        f"{counts['under-trained']} (evaluated up to {max(m['extrapolation_factor'] for m in placed):.2g}x beyond its fitted range); "
         f"{most}, {extreme['model']}, saw {extreme['tokens_per_param']:.0f} tokens per parameter against a "
         f"compute-optimal {extreme['optimal_tokens_per_param']:.0f}.", result["frontier_models_stamp"])
 
