@@ -46,7 +46,13 @@ def test_moore_on_the_shared_data(tmp_path, capsys):
     halving = result["loss_halving_years"]
     assert halving["compute_plus_algorithms"] < halving["compute_trend"] < halving["hardware_only"]
     assert halving["compute_plus_algorithms"] < halving["hardware_plus_algorithms"] < halving["hardware_only"]
-    assert result["effective_compute_doubling_months"] < months["frontier_lm_compute"]
+    # Effective compute: the frontier-LM trend (about 5x per year) with Ho et al.'s 8 months, about 3.2 months.
+    expected = 1 / (1 / months["frontier_lm_compute"] + 1 / 8.0)
+    assert result["effective_compute_doubling_months"] == pytest.approx(expected, rel=1e-6)
+    assert 2.5 <= result["effective_compute_doubling_months"] <= 4.0
+    cost = result["cost_to_fixed_loss"]
+    assert cost["cost_halving_months"] < cost["compute_halving_months"] == 8.0
+    assert cost["price_performance_series"] == "hardware_flops_per_dollar_tensor16"  # like for like, training format
     assert "orders of magnitude beyond the fit" in result["stamp"]
     printed = capsys.readouterr().out
     assert "halves every" in printed and str(out) in printed

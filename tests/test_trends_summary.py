@@ -91,3 +91,8 @@ def test_definition_bands_and_per_format_series_are_surfaced_when_present():
     assert block["doubling_months_alternatives"] == {"hardware_flops_tensor16": {"Theil-Sen": 25.0}}
     assert "hardware_flops_tensor16" in summary.EXTRA_KEYS and "hardware_flops_per_dollar_fp8" in summary.EXTRA_KEYS
     assert np.isfinite(block["doubling_months"]["transistors"])
+
+
+def test_html_summary_renders_the_stamp_and_interval_notes_in_bold(stamped):
+    page = summary.html_page(summary.markdown(stamped, ["loss_by_year"]))
+    assert "<b>Every loss" in page and "<li><b>loss_halving_years_ci</b>:" in page and "**" not in page

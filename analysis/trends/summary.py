@@ -360,6 +360,10 @@ def _scenario_table(result: dict) -> list[str]:
     return lines
 
 
+def _bold(text: str) -> str:
+    return re.sub(r"[*][*](.+?)[*][*]", r"<b>\1</b>", text)
+
+
 def html_page(markdown_text: str) -> str:
     """A dependency-free HTML rendering of the summary: headings, bullet lists, tables and images."""
     body, in_list, in_table = [], False, False
@@ -377,7 +381,7 @@ def html_page(markdown_text: str) -> str:
             if not in_list:
                 body.append("<ul>")
                 in_list = True
-            body.append(f"<li>{html.escape(line[2:])}</li>")
+            body.append(f"<li>{_bold(html.escape(line[2:]))}</li>")
         elif line.startswith("|"):
             cells = [c.strip() for c in line.strip("|").split("|")]
             if set("".join(cells)) <= {"-"}:
@@ -392,8 +396,7 @@ def html_page(markdown_text: str) -> str:
             body.append(f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}" style="max-width:100%"></p>')
         elif line.strip():
             text = html.escape(line.strip() if not line.startswith("*") or line.startswith("**") else line.strip("*"))
-            text = re.sub(r"[*][*](.+?)[*][*]", r"<b>\1</b>", text)
-            body.append(f"<p>{text}</p>")
+            body.append(f"<p>{_bold(text)}</p>")
     if in_list:
         body.append("</ul>")
     if in_table:
