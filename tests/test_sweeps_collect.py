@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from scaling.io import write_json
-from sweep_helpers import TINY_WSD
+from sweep_helpers import TINY_GRID, TINY_WSD, run_sweep_cli, write_spec
 from sweeps import spec as spec_lib
 from sweeps import store
 from sweeps.collect import SCHEMA, collect
@@ -98,3 +98,18 @@ def test_an_older_summary_without_epochs_gets_them_from_its_counts(tmp_path):
     assert row.epochs == pytest.approx(branch["tokens_planned"] / 1000)
     assert pd.isna(row.final_train_loss) and pd.isna(row.mfu)
     assert row.decay_shape == "linear" and row.decay_fraction == 0.2
+
+
+def test_a_real_seed_list_sweep_collects_its_measured_columns(tmp_path):
+    """Two 20-step runs of one tiny model differing only in seed: each trains its own seed, and the
+    figures collect reads from a real summary.json are there."""
+    text = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4]").replace(
+        "lr = 3e-3", "lr = 3e-3\nseed = [0, 1]")
+    result = run_sweep_cli("run", write_spec(tmp_path, text), "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = pd.read_parquet(tmp_path / "out" / "results.parquet").sort_values("seed")
+    assert list(table.seed) == [0, 1] and table.label.str.endswith((" seed=0", " seed=1")).all()
+    assert table.final_val_loss.iloc[0] != table.final_val_loss.iloc[1]  # another seed, another run
+    for column in ("final_train_loss", "epochs", "tokens_per_param", "mfu", "warmup_fraction", "weight_decay"):
+        assert table[column].notna().all() and (table[column] >= 0).all(), column
+    assert (table.tokens_per_param == table.tokens / table.n_params).all()
