@@ -14,15 +14,20 @@ import contextlib
 import signal
 import sys
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+STOPPING_RUN = "stopping after the current step, with a checkpoint"
+
+
 @contextlib.contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """An Event set when SIGTERM or SIGINT arrives inside the block; the previous handlers are back after it.
-    Outside the main thread Python cannot install handlers: the Event is then never set by a signal."""
+def stop_on_signals(announce: str = STOPPING_RUN, on_first: Callable[[], None] | None = None) -> Iterator[threading.Event]:
+    """An Event set when SIGTERM or SIGINT arrives inside the block; the first one prints `announce` and calls
+    `on_first` (at once, from the handler: a sweep passes the signal on to its workers without waiting for
+    its next look). The previous handlers are back after the block. Outside the main thread Python cannot
+    install handlers: the Event is then never set by a signal."""
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield requested
@@ -32,9 +37,11 @@ def stop_on_signals() -> Iterator[threading.Event]:
         if signum == signal.SIGINT and requested.is_set():
             raise KeyboardInterrupt
         if not requested.is_set():
-            print(f"{signal.Signals(signum).name}: stopping after the current step, with a checkpoint "
-                  "(Ctrl-C again to stop at once, without one)", file=sys.stderr, flush=True)
-        requested.set()
+            print(f"{signal.Signals(signum).name}: {announce} (Ctrl-C again to stop at once, without one)",
+                  file=sys.stderr, flush=True)
+            requested.set()
+            if on_first is not None:
+                on_first()
 
     previous = {signum: signal.signal(signum, ask_to_stop) for signum in SIGNALS}
     try:

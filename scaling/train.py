@@ -249,7 +249,8 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
             return finished
         attempt = Attempt(config, ds, run_dir, run_id, mesh, started)
         try:
-            return _train(attempt, on_step, quiet, keep_steps)
+            with stop_on_signals() as attempt.stop:  # from here on a signal stops the run with a checkpoint
+                return _train(attempt, on_step, quiet, keep_steps)
         except Exception as err:
             os_error = as_os_error(err)
             if os_error is None:
@@ -314,9 +315,8 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet)
     status, error, raise_after = "completed", None, None
     try:  # one exit path: whatever ends the loop (an interrupt included), everything is closed once, here
-        with stop_on_signals() as a.stop:
-            state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
-                                  on_step, keep_steps)
+        state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
+                              on_step, keep_steps)
     except Exception as err:  # noqa: BLE001 - recorded in the summary, then re-raised
         status, error, raise_after = "failed", f"{type(err).__name__}: {err}", err
     finally:
@@ -433,6 +433,8 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
     a.window_start, loop_start = time.perf_counter(), time.perf_counter()
     pending = None  # (step, device metrics) of the step before the one in flight
     for index in range(a.start_step, t.steps):
+        if index == a.start_step and a.stop.is_set():  # the signal came during set-up: nothing new to save
+            return state, "preempted"
         batch = shard_batch(train_batch(a.ds, t.seed, index, t.batch_size, t.seq_len), a.mesh)
         tick = time.perf_counter()
         state, device_metrics = step_fn(state, batch, lrs[index])

@@ -19,7 +19,9 @@ Re-running `sweep run` on the same --out skips finished runs, resumes interrupte
 checkpoints and starts the rest; several `sweep run` processes (or machines sharing the directory)
 may work on one sweep at once: a lock per run makes each run train in one place only. A spec that
 plans other runs than the sweep directory's is refused unless --force, which re-plans the directory
-and keeps every finished run in results.parquet.
+and keeps every finished run in results.parquet. SIGTERM or Ctrl-C stops `sweep run` cleanly: no new run
+starts, the running ones checkpoint their current step and stop ("preempted" in `sweep status`), and it
+exits 75; running it again resumes them.
 """
 
 
@@ -214,6 +216,9 @@ class Display:
         if event == "retry":
             self.say(f"retry {run_id} {record['label']}: {outcome.error}")
             return
+        if event == "preempted":  # not done: the next `sweep run` resumes it
+            self.say(f"[{self.done}/{self.total}] preempted {run_id} {record['label']} (checkpointed)")
+            return
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
@@ -313,6 +318,12 @@ def cmd_run(args) -> int:
           + f" ({tally.skipped} were already finished); {n_rows} rows in {path}")
     for run_id, error in tally.failures.items():
         print(f"failed {run_id}: {error}", file=sys.stderr)
+    if tally.stopped or tally.preempted:
+        from scaling.errors import EXIT_PREEMPTED
+
+        print(f"sweep stopped by a signal: {len(tally.preempted)} run(s) checkpointed and stopped; run the same "
+              "command again to resume them and start the rest", file=sys.stderr)
+        return EXIT_PREEMPTED
     return 1 if tally.failures else 0
 
 
@@ -332,7 +343,7 @@ def cmd_status(args) -> int:
         counts[state.status] = counts.get(state.status, 0) + 1
     print(f"{sweep_dir}: {len(records)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for record, state in states:
-        if state.status in ("running", "interrupted"):
+        if state.status in ("running", "preempted", "interrupted"):
             print(f"  {state.status:11} {state.run_id} {record['label']:24} step {state.step}/{state.steps} "
                   f"({100 * state.step / state.steps:.0f}%)")
     for record, state in states:

@@ -7,7 +7,9 @@ the lock lasts as long as the training does, whichever of the two processes dies
 
 `run_sweep` is the scheduler: it skips finished runs, defers runs another process holds, starts
 WSD branches once their parent has checkpointed the branch point, retries failures up to `retries`
-times, and records a run as failed when its worker died without saying why.
+times, and records a run as failed when its worker died without saying why. On SIGTERM or SIGINT it
+starts no new run and passes SIGTERM on to the running workers, which checkpoint their current step
+and exit EXIT_PREEMPTED; those runs are preempted, not failed, and the next `sweep run` resumes them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,16 @@ import contextlib
 import dataclasses
 import os
 import queue
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
 
+from scaling.errors import EXIT_PREEMPTED
+from scaling.preemption import stop_on_signals
 from sweeps import store
 
 DONE = ("completed", "diverged")  # not retried; a failed run is retried by the next `sweep run`
@@ -39,7 +45,7 @@ def worker_command(*args: str) -> list[str]:
 @dataclasses.dataclass(frozen=True)
 class Outcome:
     run_id: str
-    status: str  # completed, diverged, failed, locked (another process has it), no_source (branch)
+    status: str  # completed, diverged, failed, preempted, locked (another process has it), no_source (branch)
     error: str | None = None
     seconds: float = 0.0
 
@@ -50,9 +56,40 @@ def cores_for(slot: int, threads: int) -> list[int]:
     return [available[(slot * threads + i) % len(available)] for i in range(threads)]
 
 
+class LiveWorkers:
+    """The worker processes running now, so that a stopping sweep can pass its signal on to them. A worker
+    registered after the signal gets it at once (its run was submitted just before the sweep stopped)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._workers: set[subprocess.Popen] = set()
+        self._sent: int | None = None
+
+    @contextlib.contextmanager
+    def running(self, worker: subprocess.Popen):
+        with self._lock:
+            self._workers.add(worker)
+            late = self._sent
+        if late is not None:
+            worker.send_signal(late)
+        try:
+            yield worker
+        finally:
+            with self._lock:
+                self._workers.discard(worker)
+
+    def signal_all(self, signum: int) -> None:
+        with self._lock:
+            workers, self._sent = list(self._workers), signum
+        for worker in workers:
+            with contextlib.suppress(ProcessLookupError):  # it ended meanwhile
+                worker.send_signal(signum)
+
+
 def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: str | None = None,
-            cwd: str | None = None) -> Outcome:
-    """Train one run in a worker process (started in `cwd`, default ours), holding its lock; returns how it ended."""
+            cwd: str | None = None, live: LiveWorkers | None = None) -> Outcome:
+    """Train one run in a worker process (started in `cwd`, default ours), holding its lock; returns how it ended.
+    `live`: where the worker is registered while it runs, for `LiveWorkers.signal_all`."""
     directory = Path(run_dir)
     run_id = directory.name
     fd = store.try_lock(directory)
@@ -72,14 +109,19 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
         with open(directory / "worker.log", "ab") as log:
             log.write(f"--- attempt at {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             log.flush()
-            code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,),
-                                  cwd=cwd).returncode
+            worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,), cwd=cwd)
+            with (live or LiveWorkers()).running(worker):
+                code = worker.wait()
         summary = store.read_summary(directory) or {}
         fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
         if code == 0 and summary.get("status") == "completed":
             status, error = "completed", None
         elif summary.get("status") == "diverged" and fresh:
             status, error = "diverged", summary.get("error")
+        elif code == EXIT_PREEMPTED:
+            status, error = "preempted", None
+        elif code == -signal.SIGTERM:  # before its training loop could catch it: nothing lost but the set-up
+            status, error = "preempted", "SIGTERM ended the worker before its training loop began"
         elif code == 4:
             status, error = "no_source", store.log_tail(directory, 1)
         else:
@@ -97,6 +139,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int, threads: int, gpus: list[str] | None = None):
         self.workers, self.threads, self.gpus = workers, threads, gpus
+        self.live = LiveWorkers()
         self.pool = concurrent.futures.ThreadPoolExecutor(workers)
         self.slots: queue.Queue[int] = queue.Queue()
         for slot in range(workers):
@@ -106,9 +149,13 @@ class LocalExecutor:
         slot = self.slots.get()
         try:
             gpus = self.gpus[slot % len(self.gpus)] if self.gpus else None
-            return execute(run_dir, self.threads, cores_for(slot, self.threads), gpus)
+            return execute(run_dir, self.threads, cores_for(slot, self.threads), gpus, live=self.live)
         finally:
             self.slots.put(slot)
+
+    def stop(self) -> None:
+        """Pass SIGTERM on to the running workers: each checkpoints its current step and exits EXIT_PREEMPTED."""
+        self.live.signal_all(signal.SIGTERM)
 
     def submit(self, run_dir: str):
         return self.pool.submit(self._execute, run_dir)
@@ -248,14 +295,33 @@ class Tally:
     finished: dict[str, str] = dataclasses.field(default_factory=dict)  # run id -> status this invocation
     skipped: int = 0  # already finished before this invocation
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # run id -> error
+    preempted: list[str] = dataclasses.field(default_factory=list)  # stopped by a signal; the next run resumes them
+    stopped: bool = False  # this sweep got SIGTERM/SIGINT and started no new run after it
+
+
+STOPPING_SWEEP = "no new run starts; the running ones checkpoint their current step and stop"
 
 
 def run_sweep(sweep_dir: str | Path, records: list[dict], executor, retries: int = 1,
               on_event: Callable[[str, dict, Outcome | None], None] | None = None, poll_s: float = 0.5) -> Tally:
     """Run every unfinished run of `records` once; returns what happened. Blocks until all are finished
-    (including runs that another process holds: they are waited for, not duplicated)."""
-    sweep_dir = Path(sweep_dir)
-    notify = on_event or (lambda *_: None)
+    (including runs that another process holds: they are waited for, not duplicated), or, after SIGTERM or
+    SIGINT, until the running runs have checkpointed and stopped (see `_stop`)."""
+    with stop_on_signals(STOPPING_SWEEP, on_first=getattr(executor, "stop", None)) as stop:
+        return _schedule(Path(sweep_dir), records, executor, retries, on_event or (lambda *_: None), poll_s, stop)
+
+
+def _stop(executor, todo: list[str], in_flight: dict, tally: Tally) -> None:
+    """After the signal: start nothing more. The executor's `stop` has passed it on to the running runs, which
+    are waited for; an executor without one (its runs live beyond this process, or end with it) is not."""
+    todo.clear()
+    tally.stopped = True
+    if not hasattr(executor, "stop"):
+        in_flight.clear()
+
+
+def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, notify, poll_s: float,
+              stop: threading.Event) -> Tally:
     tally = Tally()
     by_id = {r["run_id"]: r for r in records}
     todo: list[str] = []
@@ -268,6 +334,8 @@ def run_sweep(sweep_dir: str | Path, records: list[dict], executor, retries: int
     failed_attempts: dict[str, int] = {}
     in_flight: dict = {}
     while todo or in_flight:
+        if stop.is_set():
+            _stop(executor, todo, in_flight, tally)
         for run_id in list(todo):
             if len(in_flight) >= executor.workers:
                 break
@@ -309,6 +377,10 @@ def run_sweep(sweep_dir: str | Path, records: list[dict], executor, retries: int
                 outcome = Outcome(run_id, "failed", f"executor error: {type(err).__name__}: {err}")
             if outcome.status in ("locked", "no_source"):
                 todo.append(run_id)  # someone else has it, or the parent's checkpoint vanished: look again
+                continue
+            if outcome.status == "preempted" or (tally.stopped and outcome.status == "failed"):
+                tally.preempted.append(run_id)  # not a failure: the signal may be what ended it
+                notify("preempted", record, outcome)
                 continue
             if outcome.status == "failed":
                 failed_attempts[run_id] = failed_attempts.get(run_id, 0) + 1

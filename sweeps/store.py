@@ -8,7 +8,8 @@
       attempts.jsonl              one line per attempt: start, end, exit code, outcome
       worker.log                  the worker's output
 
-A run is finished when summary.json has status completed, diverged or failed. The lock, not a
+A run is finished when summary.json has status completed, diverged or failed; "preempted" (the run
+stopped at SIGTERM/SIGINT with a checkpoint at that step) is not finished: it is resumed. The lock, not a
 status file, says a run is being trained: the kernel drops it when its holder dies, even by SIGKILL,
 so a crashed sweep never leaves a run that looks taken. An unreadable summary.json (damaged on disk)
 makes the run "corrupt summary": shown with a warning, and trained again (resumed) by the next run.
@@ -226,7 +227,7 @@ def has_checkpoint(directory: Path, step: int | None = None) -> bool:
 @dataclasses.dataclass(frozen=True)
 class RunState:
     run_id: str
-    status: str  # completed, diverged, failed, running, interrupted (has progress), waiting (branch), pending
+    status: str  # completed, diverged, failed, running, preempted, interrupted (has progress), waiting (branch), pending
     step: int
     steps: int
     error: str | None = None
@@ -242,6 +243,8 @@ def run_state(sweep_dir: str | Path, record: dict) -> RunState:
         return RunState(record["run_id"], "running", step, steps)
     if summary and summary.get("status") in FINISHED:
         return RunState(record["run_id"], summary["status"], summary.get("steps") or step, steps, summary.get("error"))
+    if summary and summary.get("status") == "preempted":  # checkpointed at `steps`; metrics may be logged sparser
+        return RunState(record["run_id"], "preempted", max(step, summary.get("steps") or 0), steps)
     problem = summary_problem(directory)
     if problem:
         return RunState(record["run_id"], CORRUPT, step, steps, problem)

@@ -14,7 +14,11 @@ of workers, which makes a run's result independent of the sweep's parallelism. S
 The worker dies with its parent (PR_SET_PDEATHSIG), so killing the sweep kills its training too and
 frees the run's lock, which the worker inherits from the executor.
 
-Exit codes: 0 completed, 3 diverged, 4 branch source missing, 1 any other failure.
+A SIGTERM or SIGINT reaching the worker (from SLURM, or forwarded by the sweep) is handled by the training
+loop itself: it checkpoints its current step and the worker exits EXIT_PREEMPTED.
+
+Exit codes: 0 completed, 3 diverged, 4 branch source missing, 75 preempted (checkpointed; resume it),
+1 any other failure.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def prepare_branch(run_dir: Path, record: dict) -> None:
 def run(run_dir: Path) -> int:
     from scaling import hardware, io
     from scaling.config import from_dict
-    from scaling.errors import DivergedError
+    from scaling.errors import EXIT_PREEMPTED, DivergedError, PreemptedError
     from scaling.train import train
 
     record = io.read_json(run_dir / "run.json")
@@ -111,6 +115,9 @@ def run(run_dir: Path) -> int:
     except DivergedError as err:
         print(f"diverged: {err}", file=sys.stderr)
         return EXIT_DIVERGED
+    except PreemptedError as err:
+        print(f"preempted: {err}", file=sys.stderr)
+        return EXIT_PREEMPTED
     print(f"run {record['run_id']} {summary['status']}: val_loss {summary['final_val_loss']}", file=sys.stderr)
     return 0
 

@@ -76,6 +76,25 @@ def test_signal_checkpoints_the_current_step_and_the_resume_matches_bitwise(sign
     assert resumed["final_train_loss"] == read_json(straight / "summary.json")["final_train_loss"]
 
 
+def test_a_signal_during_set_up_stops_before_the_first_step(tmp_path, tiny_overrides, monkeypatch):
+    import scaling.train as train_module
+
+    compile_step = train_module.compile_train_step
+
+    def compile_then_signal(*args, **kwargs):  # SIGTERM while the run compiles, before any step
+        step_fn = compile_step(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return step_fn
+    monkeypatch.setattr(train_module, "compile_train_step", compile_then_signal)
+    overrides = tiny_overrides + ["train.steps=4"]
+    with pytest.raises(PreemptedError, match="at step 0"):
+        train(load(None, overrides), tmp_path, quiet=True)
+    assert read_json(tmp_path / "summary.json")["status"] == "preempted"
+    assert not read_jsonl(tmp_path / "metrics.jsonl") and not any((tmp_path / "checkpoints").iterdir())
+    monkeypatch.setattr(train_module, "compile_train_step", compile_step)
+    assert train(load(None, overrides), tmp_path, quiet=True)["status"] == "completed"
+
+
 def test_sigterm_to_scaling_train_exits_75_and_a_rerun_resumes_exactly(tmp_path, tiny_overrides):
     """The real thing: `scaling train` in its own process, SIGTERM from outside while it trains."""
     overrides = tiny_overrides + ["train.steps=150", "train.eval_every=50", "checkpoint.every=0"]

@@ -196,6 +196,36 @@ def test_damaged_checkpoints_fall_back_and_say_so(tmp_path, reference):
     assert losses(out)[run_dir.name] == reference[run_dir.name]
 
 
+def test_sigterm_stops_the_sweep_with_checkpoints_and_the_rerun_matches_uninterrupted(tmp_path, reference):
+    """What SLURM or Kubernetes does before taking the machine: SIGTERM to the sweep while runs train."""
+    spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
+    with open(tmp_path / "log", "wb") as log:
+        proc = start_sweep_cli("run", spec, "--out", str(out), "--workers", "2", log=log)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:  # a run in the middle of its training
+            runs = list((out / "runs").glob("*")) if (out / "runs").exists() else []
+            if any(len(read_jsonl(r / "metrics.jsonl")) >= 2 and not (r / "summary.json").exists() for r in runs):
+                break
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(120) == 75, (tmp_path / "log").read_text()[-3000:]
+    assert not processes_mentioning(str(out)), "a worker outlived its stopped sweep"
+    summaries = {run.name: store.read_summary(run) or {} for run in (out / "runs").iterdir()}
+    preempted = [name for name, s in summaries.items() if s.get("status") == "preempted"]
+    assert preempted, summaries
+    assert all(s.get("status") in (None, "completed", "preempted") for s in summaries.values()), summaries
+    for name in preempted:
+        run = out / "runs" / name
+        assert store.has_checkpoint(run, summaries[name]["steps"])
+        assert [a.get("status") for a in attempts(run) if a["event"] == "end"] == ["preempted"]
+    status = run_sweep_cli("status", str(out))
+    assert f"{len(preempted)} preempted" in status.stdout and f"preempted   {preempted[0]}" in status.stdout
+    result = run_sweep_cli("run", spec, "--out", str(out), "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_each_run_completed_once(out)
+    assert losses(out) == reference  # every step logged once, the losses bit for bit
+
+
 def test_ray_executor_matches_local(tmp_path, reference):
     pytest.importorskip("ray")
     spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
