@@ -95,3 +95,8 @@ def test_forest_shows_the_definition_band_when_given(analysis):
     (ax,) = figures.forest(result).axes
     assert any("alternative definitions" in t.get_text() for t in ax.get_legend().get_texts())
     assert any(list(line.get_xdata()) == [3.0, 40.0] for line in ax.get_lines())
+
+
+def test_frontier_models_figure_without_placeable_models_says_so(analysis):
+    fig = figures.frontier_models(analysis[3].iloc[:0], EPOCH_CHINCHILLA)
+    assert "no model with a published N and D" in {t.get_text() for t in fig.axes[0].texts}

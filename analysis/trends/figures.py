@@ -196,6 +196,10 @@ def frontier_models(placed: pd.DataFrame, frontier: LossFrontier, stamp: str | N
     against release year (right)."""
     fig = _figure(12.0, 5.2)
     ax_n, ax_r = fig.subplots(1, 2)
+    if placed.empty:  # closed models publish compute only: nothing to place
+        ax_n.text(0.5, 0.5, "no model with a published N and D", transform=ax_n.transAxes, ha="center")
+        _suptitle(fig, frontier, stamp)
+        return fig
     c = np.logspace(np.log10(placed.compute_6nd.min()) - 0.5, np.log10(placed.compute_6nd.max()) + 0.5, 100)
     n_opt = frontier.n_opt(c)
     ax_n.plot(c, n_opt, color="black", lw=2, label=f"compute-optimal N_opt = G (C/6)^{frontier.a:.3f}")
