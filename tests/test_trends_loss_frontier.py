@@ -58,6 +58,8 @@ def test_epoch_draws_match_the_published_intervals_and_keep_the_data_pinned():
     for name, (lo, hi) in loss_frontier.EPOCH_CI.items():
         q_lo, q_hi = np.percentile(draws[name], [2.5, 97.5])
         assert q_lo == pytest.approx(lo, abs=0.006) and q_hi == pytest.approx(hi, abs=0.006), name
+    # Independent alpha and beta still give a's spread close to Epoch's bootstrap SD of 0.020.
+    assert 0.015 < np.std(draws["beta"] / (draws["alpha"] + draws["beta"])) < 0.025
     # Every draw predicts the headline's loss at the middle of the Chinchilla data ...
     n0, d0 = loss_frontier.EPOCH_PIVOT
     drawn = EPOCH_CHINCHILLA.drawn(len(draws["E"]))

@@ -10,7 +10,8 @@ arrays of draws (`drawn`) gives one value per draw.
 Draws: from a FIT.json's bootstrap `samples`; for Epoch's refit (which publishes intervals, not draws) an
 approximation: alpha, beta and E split-normal on Epoch's 95% intervals (independent), and A, B chosen per draw
 so that the loss at the middle of the Chinchilla data stays at the headline fit's (the data pin it there),
-the reducible part split between the N and D terms as in the headline fit.
+the reducible part split between the N and D terms as in the headline fit. (The draws' a = beta/(alpha+beta)
+has an SD of 0.018 against Epoch's bootstrap 0.020.)
 """
 
 from __future__ import annotations
