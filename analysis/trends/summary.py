@@ -316,7 +316,8 @@ def answers(result: dict) -> list[str]:
 def markdown(result: dict, figures: list[str]) -> str:
     lines = ["# Moore's law for LLMs", "", f"*{result['question']}*", ""]
     if result["stamp"]:
-        lines += [f"**Every loss, N_opt/D_opt and placement below is {result['stamp']}** (--allow-extrapolation).", ""]
+        lines += [f"**Every loss, N_opt/D_opt and placement below is extrapolated beyond the fit, each stamped with "
+                  f"its own distance; the farthest: {result['stamp']}** (--allow-extrapolation).", ""]
     lines += ["## Answers", ""] + [f"- {s}" for s in result["answers"]]
     lines += ["", "## Doubling times (months)", "",
               "| series | ours | 95% CI | across definitions | published | source of ours |", "|---|---|---|---|---|---|"]
