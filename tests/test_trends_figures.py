@@ -39,7 +39,11 @@ def test_forest_plot_has_ours_and_published(analysis):
     fig = figures.forest(result)
     (ax,) = fig.axes
     ticks = [t.get_text() for t in ax.get_yticklabels()]
-    assert len(ticks) == len(result["doubling_months"]) + 1 and "Compute for a fixed LM loss (halving)" in ticks
+    assert len(ticks) == len(result["doubling_months"]) + 2 and "Compute for a fixed LM loss (halving)" in ticks
+    assert "Effective compute, frontier LMs x algorithms" in ticks
+    # The effective-compute headline is drawn at its value with its interval.
+    value = result["effective_compute_doubling_months"]
+    assert any(np.isclose(line.get_xdata()[0], value) for line in ax.get_lines() if len(line.get_xdata()) == 1)
     assert ax.get_xscale() == "log" and "months" in ax.get_xlabel()
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any("our fit" in t for t in legend) and any("published" in t for t in legend)

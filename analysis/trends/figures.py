@@ -27,13 +27,14 @@ LABELS = {
     "hardware_flops_per_dollar_fp32": "Accelerator FP32 FLOP/s per $",
     "transistors": "Transistors per microprocessor",
     "algorithmic_halving": "Compute for a fixed LM loss (halving)",
+    "effective_compute": "Effective compute, frontier LMs x algorithms",
 }
 COLORS = {
     "notable_compute": "#1f77b4", "frontier_lm_compute": "#d62728", "hardware_flops": "#2ca02c",
     "hardware_flops_tensor16": "#98df8a", "hardware_flops_per_dollar": "#9467bd",
     "hardware_flops_per_dollar_fp32": "#c5b0d5", "hardware_flops_per_dollar_tensor16": "#c5b0d5",
     "hardware_flops_fp8": "#bcbd22", "hardware_flops_per_dollar_fp8": "#dbdb8d", "transistors": "#7f7f7f",
-    "algorithmic_halving": "#ff7f0e",
+    "algorithmic_halving": "#ff7f0e", "effective_compute": "#17becf",
 }
 SCENARIO_COLORS = {"hardware_only": "#9467bd", "hardware_plus_algorithms": "#ff7f0e",
                    "compute_trend": "#d62728", "compute_plus_algorithms": "#1f77b4"}
@@ -99,29 +100,45 @@ def _duration(months: float) -> str:
     return f"{months:.1f} months" if months < 18 else f"{months / 12:.1f} years"
 
 
+def _ours(result: dict) -> dict[str, tuple[float, list[float]]]:
+    """Our estimates (value, 95% interval) per forest row: fitted trends, the effective-compute headline,
+    and algorithmic progress when it was fitted or set rather than published."""
+    ours = {k: (v, result["doubling_months_ci"][k]) for k, v in result["doubling_months"].items()
+            if result["series"][k]["source"] != "published"}
+    if "effective_compute_doubling_months" in result:
+        ours["effective_compute"] = (result["effective_compute_doubling_months"],
+                                     result["effective_compute_doubling_months_ci"])
+    algo = result.get("algorithmic") or {}
+    if algo.get("source", "published") != "published":
+        ours["algorithmic_halving"] = (algo["halving_months"], algo["halving_months_ci"] or [algo["halving_months"]] * 2)
+    return ours
+
+
 def forest(result: dict) -> Figure:
-    """Doubling times (months, log axis) with 95% intervals: our fits beside the published values."""
-    keys = list(result["doubling_months"]) + ["algorithmic_halving"]
+    """Doubling times (months, log axis) with 95% intervals: our fits beside the published values, with
+    the range across alternative definitions where given, the effective-compute headline and algorithmic
+    progress."""
+    keys = list(result["doubling_months"]) + ["effective_compute", "algorithmic_halving"]
     fig = _figure(9.0, 0.55 * len(keys) + 1.6)
     ax = fig.add_subplot()
-    published = result["published"]
-    for i, key in enumerate(reversed(keys)):
-        y = i
-        if key in result["doubling_months"] and result["series"][key]["source"] != "published":
-            value, (lo, hi) = result["doubling_months"][key], result["doubling_months_ci"][key]
+    published, ours = result["published"], _ours(result)
+    for y, key in enumerate(reversed(keys)):
+        color = COLORS.get(key, "k")
+        if key in ours:
+            value, (lo, hi) = ours[key]
             ax.errorbar([value], [y + 0.15], xerr=[[value - lo], [min(hi, 1e4) - value]], fmt="o",
-                        color=COLORS.get(key, "k"), capsize=3, ms=6)
+                        color=color, capsize=3, ms=6)
             ax.annotate(f"{value:.1f}", (value, y + 0.15), xytext=(0, 5), textcoords="offset points",
                         ha="center", fontsize=7.5)
             band = result.get("doubling_months_band", {}).get(key)
-            if band:  # the spread across alternative definitions, beside the bootstrap interval
-                ax.plot([band[0], min(band[1], 1e4)], [y + 0.32] * 2, color=COLORS.get(key, "k"), lw=4,
-                        alpha=0.35, solid_capstyle="butt")
+            if band:  # the spread across alternative definitions, between ours and the published value
+                ax.plot([band[0], min(band[1], 1e4)], [y] * 2, color=color, lw=4, alpha=0.35,
+                        solid_capstyle="butt")
         if key in published:
             p = published[key]
             err = ([[p["doubling_months"] - p["ci"][0]], [p["ci"][1] - p["doubling_months"]]] if p["ci"] else None)
             ax.errorbar([p["doubling_months"]], [y - 0.15], xerr=err, fmt="D", mfc="white",
-                        color=COLORS.get(key, "k"), capsize=3, ms=5)
+                        color=color, capsize=3, ms=5)
             ax.annotate(f"{p['doubling_months']:.1f}", (p["doubling_months"], y - 0.15), xytext=(0, -11),
                         textcoords="offset points", ha="center", fontsize=7.5, color="0.35")
     ax.plot([], [], "o", color="0.3", label="our fit, 95% bootstrap CI")
