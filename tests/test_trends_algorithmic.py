@@ -54,6 +54,13 @@ def test_sensitivity_lists_only_faster_estimates():
 
 @pytest.mark.parametrize("pairs, message", [
     (["date"], "not ROLE=COLUMN"), (["year=Date"], "not ROLE=COLUMN"), (["compute="], "not ROLE=COLUMN")])
+def test_decimal_years_with_blank_rows_keep_the_rest(tmp_path):
+    pd.DataFrame({"date": [2020.0, None, 2021.0, 2022.0], "compute": [4e20, 3e20, 2e20, 1e20]}).to_csv(
+        tmp_path / "gaps.csv", index=False)
+    rows = algorithmic.load_table(tmp_path / "gaps.csv", algorithmic.parse_columns([]))
+    assert list(rows["year"]) == [2020.0, 2021.0, 2022.0]
+
+
 def test_bad_column_pairs_are_refused(pairs, message):
     with pytest.raises(ConfigError, match=message):
         algorithmic.parse_columns(pairs)
@@ -69,6 +76,10 @@ def test_bad_tables_are_one_line_errors(tmp_path):
     pd.DataFrame({"date": [2020, 2021], "compute": [1e20, 5e19]}).to_csv(tmp_path / "short.csv", index=False)
     with pytest.raises(DataError, match="2 usable row"):
         algorithmic.load_table(tmp_path / "short.csv", algorithmic.parse_columns([]))
+    pd.DataFrame({"date": [20200101, 20210101, 20220101], "compute": [4e20, 2e20, 1e20]}).to_csv(
+        tmp_path / "ints.csv", index=False)
+    with pytest.raises(DataError, match="outside 1900-2200"):
+        algorithmic.load_table(tmp_path / "ints.csv", algorithmic.parse_columns([]))
     rising = pd.DataFrame({"year": [2020.0, 2021.0, 2022.0], "compute": [1e20, 2e20, 4e20]})
     with pytest.raises(DataError, match="no halving"):
         algorithmic.from_table(rising, n_boot=20, where="rising.csv")

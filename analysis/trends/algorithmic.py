@@ -90,15 +90,24 @@ def load_table(path: str | Path, columns: dict[str, str]) -> pd.DataFrame:
         raise DataError(f"--algorithmic CSV {path} lacks column(s) {', '.join(missing)} (it has "
                         f"{', '.join(map(str, frame.columns))}); name them with --algorithmic-columns date=COL "
                         "compute=COL")
-    raw = frame[columns["date"]]
-    numeric = pd.to_numeric(raw, errors="coerce")
-    year = numeric if numeric.notna().all() else decimal_year(parse_dates(raw))  # decimal years or dates
+    year = _years(frame[columns["date"]], path)
     compute = pd.to_numeric(frame[columns["compute"]], errors="coerce")
     rows = pd.DataFrame({"year": year, "compute": compute.where(compute > 0)}).dropna()
     if len(rows) < 3 or rows["year"].nunique() < 2:
         raise DataError(f"--algorithmic CSV {path} has {len(rows)} usable row(s) (a date and a positive compute); "
                         "a halving time needs at least 3 at 2 or more dates")
     return rows.reset_index(drop=True)
+
+
+def _years(raw: pd.Series, path: Path) -> pd.Series:
+    """Decimal years when every non-empty value is a number, else dates parsed leniently."""
+    numeric = pd.to_numeric(raw, errors="coerce")
+    if numeric.notna().sum() < raw.notna().sum():
+        return decimal_year(parse_dates(raw))
+    if not numeric.dropna().between(1900, 2200).all():
+        raise DataError(f"--algorithmic CSV {path}: date column {raw.name!r} holds numbers outside 1900-2200; "
+                        "give decimal years (2021.5) or dates (2021-07-01)")
+    return numeric
 
 
 def from_table(rows: pd.DataFrame, n_boot: int = 1000, seed: int = 0, where: str = "") -> AlgorithmicProgress:
