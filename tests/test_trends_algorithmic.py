@@ -52,8 +52,6 @@ def test_sensitivity_lists_only_faster_estimates():
     assert algorithmic.sensitivity(algorithmic.by_hand(2.0, 20), 6.0) == []
 
 
-@pytest.mark.parametrize("pairs, message", [
-    (["date"], "not ROLE=COLUMN"), (["year=Date"], "not ROLE=COLUMN"), (["compute="], "not ROLE=COLUMN")])
 def test_decimal_years_with_blank_rows_keep_the_rest(tmp_path):
     pd.DataFrame({"date": [2020.0, None, 2021.0, 2022.0], "compute": [4e20, 3e20, 2e20, 1e20]}).to_csv(
         tmp_path / "gaps.csv", index=False)
@@ -61,6 +59,8 @@ def test_decimal_years_with_blank_rows_keep_the_rest(tmp_path):
     assert list(rows["year"]) == [2020.0, 2021.0, 2022.0]
 
 
+@pytest.mark.parametrize("pairs, message", [
+    (["date"], "not ROLE=COLUMN"), (["year=Date"], "not ROLE=COLUMN"), (["compute="], "not ROLE=COLUMN")])
 def test_bad_column_pairs_are_refused(pairs, message):
     with pytest.raises(ConfigError, match=message):
         algorithmic.parse_columns(pairs)
