@@ -47,6 +47,9 @@ def register(subparsers):
     plan = sub.add_parser("plan", help="print the runs of a spec and their cost, without training")
     spec_args(plan)
     plan.add_argument("--no-estimate", action="store_true", help="skip the throughput probe and time estimates")
+    plan.add_argument("--out", metavar="SWEEP_DIR", default=None,
+                      help="prior = 'adaptive' only: the sweep directory whose finished budgets centre the next "
+                           "(read, never written)")
     plan.set_defaults(func=cmd_plan)
 
     run = sub.add_parser("run", help="run a sweep (resumable; safe to run concurrently on one --out)")
@@ -95,8 +98,31 @@ def _load_plan(args):
     from sweeps.plan import make_plan
 
     spec = spec_lib.load(args.spec, args.overrides)  # spec errors surface before JAX starts
+    spec = _with_adaptive_centres(spec, args)
     _quiet_jax()
     return spec, make_plan(spec)
+
+
+def _with_adaptive_centres(spec, args):
+    """prior = "adaptive": the spec with the centres of the budgets ready to plan (sweeps.adaptive)."""
+    from scaling.errors import ConfigError
+    from sweeps import adaptive
+
+    out = getattr(args, "out", None)
+    if not adaptive.is_adaptive(spec):
+        if out is not None and args.sweep_command == "plan":
+            raise ConfigError(f"--out {out}: `sweep plan --out` reads an adaptive sweep's results; {args.spec} "
+                              "is not adaptive (isoflop.prior = 'adaptive'); remove --out")
+        return spec
+    return adaptive.with_centres(spec, adaptive.stages(spec, Path(out) if out else None))
+
+
+def _adaptive_lines(spec, sweep_dir) -> list[str]:
+    from sweeps import adaptive
+
+    lines = adaptive.describe(adaptive.stages(spec, sweep_dir))
+    return [f"adaptive centring (isoflop.prior {spec.isoflop.prior.text}), smallest budget first:"] + \
+        [f"  {line}" for line in lines]
 
 
 def _check_counts(args) -> None:
@@ -165,6 +191,8 @@ def cmd_plan(args, extra=None) -> int:
 
         estimate = measure(plan, threads)
     print(format_plan(plan, estimate, workers))
+    if spec.isoflop is not None and spec.isoflop.adaptive:
+        print("\n".join(_adaptive_lines(spec, Path(args.out) if args.out else None)))
     if extra is not None:
         print(extra(plan))
     return 0
@@ -246,10 +274,10 @@ def _notable_lines(directory: Path) -> list[str]:
             if line.startswith(("warning: checkpoint", "resuming ", "branch: "))][:6]
 
 
-def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force: bool) -> None:
+def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force: bool, grows: bool = False) -> None:
     """`sweep run` writes into a new or empty directory or a sweep directory planned from the same runs;
     another plan's directory only with --force (which keeps its finished runs), never a directory of the
-    user's."""
+    user's. `grows`: an adaptive sweep, whose plan gains the runs of each budget once it is centred."""
     from scaling.errors import ConfigError, ScalingError
     from sweeps import store
 
@@ -271,7 +299,7 @@ def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force:
             return  # rewritten from the spec; the runs' own directories are untouched
         raise
     planned = set(sweep["run_ids"])
-    if planned != set(run_ids) and not force:
+    if planned != set(run_ids) and not force and not (grows and planned <= set(run_ids)):
         added, dropped = len(set(run_ids) - planned), len(planned - set(run_ids))
         raise ConfigError(f"--out {sweep_dir} holds sweep '{sweep.get('name')}' planned from {sweep.get('spec_path')} "
                           f"({len(planned)} runs); {spec_path} plans {len(run_ids)} runs, {added} of them new and "
@@ -280,7 +308,27 @@ def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force:
 
 
 def cmd_run(args) -> int:
-    from sweeps import collect, store
+    """`sweep run`. An adaptive spec runs stage by stage: each pass plans the budgets whose centre is
+    known, trains them, and the next pass centres the budgets those results made ready; it stops when a
+    pass centres no new budget (all done, or a run failed)."""
+    from sweeps import adaptive
+    from sweeps import spec as spec_lib
+
+    if not adaptive.is_adaptive(spec_lib.load(args.spec, args.overrides)):
+        return _run_stage(args)
+    ready = -1
+    while True:
+        spec = _with_adaptive_centres(spec_lib.load(args.spec, args.overrides), args)
+        now = len(spec.isoflop.centres)
+        if now == ready:
+            return 0
+        ready, code = now, _run_stage(args)
+        if code != 0:
+            return code
+
+
+def _run_stage(args) -> int:
+    from sweeps import adaptive, collect, store
     from sweeps.executors import LocalExecutor, RayExecutor, run_sweep
 
     _check_counts(args)
@@ -289,10 +337,15 @@ def cmd_run(args) -> int:
     # Parents first (their branches wait on them), then the dearest runs, so that the sweep ends evenly.
     order = sorted(plan.runs, key=lambda r: (r.role != "parent", r.role == "branch", -r.flops["flops_exact"]))
     records = [run.record(spec) for run in order]
-    _check_sweep_dir(sweep_dir, str(args.spec), [r["run_id"] for r in records], args.force)
+    _check_sweep_dir(sweep_dir, str(args.spec), [r["run_id"] for r in records], args.force,
+                     grows=adaptive.is_adaptive(spec))
     gpus = _local_gpus() if args.executor == "local" else []
     threads, workers = _parallelism(args, gpus)
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
+    if adaptive.is_adaptive(spec):  # each centre is recorded with the plan, and used as recorded from then on
+        adaptive.record(sweep_dir, adaptive.stages(spec, sweep_dir))
+        for line in _adaptive_lines(spec, sweep_dir):
+            print(line, file=sys.stderr)
     if args.executor == "ray":  # GPUs per run default from the cluster's GPUs, not this machine's
         executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
     else:

@@ -21,7 +21,8 @@ Centred sizes (isoflop with points): per budget, `points` targets log-spaced ove
 smallest) with geometric mean N_opt(C) from isoflop.prior; the shape chooser then rounds each target
 as it rounds a listed size, accepting a shape up to a quarter of a spacing step away (or sizes.tolerance
 if wider), since tiny models have a coarse grid of shapes. With a prior beside listed sizes, the plan
-says where N_opt falls among them.
+says where N_opt falls among them. With prior = "adaptive" only the budgets whose centre is known
+(isoflop.centres, filled in by sweeps.adaptive from finished budgets) are planned; the rest are pending.
 
 Budget matching (isoflop): steps = round(C / (flops_per_token * batch_size * seq_len)) under the
 spec's formula; the realised C must lie within isoflop.tolerance (1%) of the budget.
@@ -188,7 +189,7 @@ def _budget_sizes(spec: Spec, runs: list[PlannedRun], notes: list[str]) -> tuple
         if not sizes:
             continue
         centred = iso.points is not None and budget.n_params is None
-        entry = BudgetSizes(budget.flops, prior.n_opt(budget.flops), sizes, centred)
+        entry = BudgetSizes(budget.flops, iso.n_opt(budget.flops), sizes, centred)
         out.append(entry)
         if entry.outside():
             notes.append(f"isoflop.budgets[{bi}]: predicted N_opt {entry.n_opt:.3g} is {entry.position()}: its "
@@ -252,6 +253,8 @@ def _isoflop_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> 
     iso = spec.isoflop
     drafts = []
     for bi, budget in enumerate(iso.budgets):
+        if iso.adaptive and iso.n_opt(budget.flops) is None:
+            continue  # pending: centred once the budgets below it finish (sweeps.adaptive)
         tolerance = None
         if budget.n_params or iso.points is None:
             targets = budget.n_params or spec.sizes.n_params

@@ -14,7 +14,10 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
              tokens_per_param = [lo, hi] (optional: keep only sizes whose D/N falls in this window),
              prior ("tokens_per_param:R" or "fit:PATH/FIT.json": a predicted N_opt(C)),
              points, span (instead of sizes.n_params: `points` sizes per budget, log-spaced over a
-             ratio `span` (16) between largest and smallest, centred on the prior's N_opt(C))
+             ratio `span` (16) between largest and smallest, centred on the prior's N_opt(C)),
+             prior = "adaptive" with adaptive_start (a prior as above, default "tokens_per_param:20"):
+             budgets run smallest first, each centred on the optimum extrapolated from the finished
+             budgets (sweeps/adaptive.py)
   [grid]     tokens or tokens_per_param
   [wsd]      branch_tokens or branch_tokens_per_param, decay_fraction, decay_shape
   [base]     a run config ([base.model], [base.data], [base.train], [base.checkpoint]) for every run;
@@ -111,10 +114,18 @@ class IsoFlop:
     prior: Prior | None = None
     points: int | None = None  # None: the sizes are listed (sizes.n_params or per budget)
     span: float = 16.0  # largest / smallest centred size
+    adaptive: bool = False  # prior = "adaptive": `prior` is the start law, `centres` what results gave
+    centres: tuple[tuple[float, float], ...] = ()  # adaptive: (budget, N_opt), set by sweeps.adaptive
+
+    def n_opt(self, flops: float) -> float | None:
+        """The predicted optimum at a budget; adaptive: its recorded centre, None while it is pending."""
+        if self.adaptive:
+            return dict(self.centres).get(flops)
+        return self.prior.n_opt(flops)
 
     def centred_sizes(self, flops: float) -> tuple[float, ...]:
-        """`points` target sizes log-spaced over `span`, whose geometric mean is the prior's N_opt(C)."""
-        n_opt = self.prior.n_opt(flops)
+        """`points` target sizes log-spaced over `span`, whose geometric mean is the predicted N_opt(C)."""
+        n_opt = self.n_opt(flops)
         return tuple(n_opt * self.span ** (i / (self.points - 1) - 0.5) for i in range(self.points))
 
 
@@ -281,14 +292,14 @@ def _hparams(raw: Any, where: _Where) -> HParams:
 
 
 FIT_FORMS = ("chinchilla", "power_law")  # the forms whose N_opt(C) is a power law the prior can hold
+ADAPTIVE_START = "tokens_per_param:20"  # adaptive_start's default: Chinchilla's ratio
 
 
-def _prior(value: Any, where: _Where) -> Prior:
-    key = "isoflop.prior"
+def _prior(value: Any, where: _Where, key: str = "isoflop.prior") -> Prior:
     usage = 'must be "tokens_per_param:R" (e.g. "tokens_per_param:20") or "fit:PATH/FIT.json"'
+    if key == "isoflop.prior":
+        usage = usage.replace(" or ", ", ") + ' or "adaptive"'
     if not isinstance(value, str) or ":" not in value:
-        if value == "adaptive":
-            raise where.error(key, f"= 'adaptive' is not supported yet; {usage}")
         raise where.error(key, f"{usage}, got {value!r}")
     kind, arg = (part.strip() for part in value.split(":", 1))
     if kind == "tokens_per_param":
@@ -347,8 +358,8 @@ def _fit_prior(text: str, path: Path, where: _Where) -> Prior:
 
 
 def _isoflop(raw: Any, where: _Where) -> IsoFlop:
-    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param", "prior", "points", "span"),
-                  where)
+    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param", "prior", "points", "span",
+                                   "adaptive_start"), where)
     if "budgets" not in table:
         raise where.error("isoflop.budgets", "is missing: list the compute budgets in FLOPs, e.g. budgets = [1e13, 3e13]")
     raw_budgets = table["budgets"]
@@ -375,7 +386,9 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
         if window[1] < window[0]:
             raise where.error("isoflop.tokens_per_param", f"has high below low: {list(window)}")
     tolerance = _number(table.get("tolerance", 0.01), "isoflop.tolerance", where)
-    prior = _prior(table["prior"], where) if "prior" in table else None
+    adaptive = table.get("prior") == "adaptive"
+    prior = _adaptive_prior(table, budgets, where) if adaptive else _prior(table["prior"], where) \
+        if "prior" in table else None
     points, span = None, 16.0
     if "points" in table:
         points = _number(table["points"], "isoflop.points", where, integer=True)
@@ -386,6 +399,8 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
                               'prior = "tokens_per_param:20"')
         if all(b.n_params is not None for b in budgets):
             raise where.error("isoflop.points", "is unused: every budget lists its own n_params; remove one")
+    if "adaptive_start" in table and not adaptive:
+        raise where.error("isoflop.adaptive_start", "applies only with isoflop.prior = 'adaptive'; remove it")
     if "span" in table:
         if points is None:
             raise where.error("isoflop.span", "applies only with isoflop.points; set points or remove span")
@@ -393,7 +408,19 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
         if not span > 1:
             raise where.error("isoflop.span", f"must be above 1 (largest over smallest size), got {span:g}")
     return IsoFlop(tuple(budgets), _choice(table.get("formula", "flops_exact"), "isoflop.formula", FORMULAS, where),
-                   tolerance, window, prior, points, span)
+                   tolerance, window, prior, points, span, adaptive)
+
+
+def _adaptive_prior(table: dict, budgets: list[Budget], where: _Where) -> Prior:
+    """prior = "adaptive": the start law (adaptive_start) centres the budgets nothing has finished below."""
+    if "points" not in table:
+        raise where.error("isoflop.prior", "= 'adaptive' centres each budget's sizes: set isoflop.points (e.g. 5)")
+    listed = [i for i, b in enumerate(budgets) if b.n_params is not None]
+    if listed:
+        raise where.error(f"isoflop.budgets[{listed[0]}].n_params", "is fixed, but prior = 'adaptive' centres every "
+                          "budget; give the budget as a number")
+    start = _prior(table.get("adaptive_start", ADAPTIVE_START), where, "isoflop.adaptive_start")
+    return dataclasses.replace(start, text=f"adaptive, start {start.text}")
 
 
 def _grid(raw: Any, where: _Where) -> Grid:

@@ -167,7 +167,8 @@ def test_explicit_sizes_keep_working_beside_a_prior():
     (("tokens_per_param:20", "tokens_per_param:0"), "isoflop.prior"),
     (("tokens_per_param:20", "tokens_per_param:lots"), "isoflop.prior"),
     (("tokens_per_param:20", "chinchilla"), "isoflop.prior"),
-    (("tokens_per_param:20", "adaptive"), "isoflop.prior"),
+    (("tokens_per_param:20\"", 'tokens_per_param:20"\nadaptive_start = "tokens_per_param:5"'),
+     "isoflop.adaptive_start"),  # adaptive_start without prior = "adaptive"
     (("tokens_per_param:20", "fit:"), "isoflop.prior"),
     (("tokens_per_param:20", "fit:/no/such/FIT.json"), "isoflop.prior"),
     (('"tokens_per_param:20"', "20"), "isoflop.prior"),
