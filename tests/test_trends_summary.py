@@ -56,6 +56,17 @@ def test_the_flag_stamps_every_frontier_dependent_sentence(stamped):
         assert rates["stamp"] and rates["extrapolation_factor"] > 100
 
 
+def test_each_scenario_names_its_limit_years_and_saturating_loss(stamped):
+    for name, rates in stamped["scenarios"].items():
+        sentence = next(s for s in stamped["answers"] if s.startswith(f"Under '{name}'"))
+        assert "stock of public text" in sentence and "if compute and tokens saturate" in sentence
+        assert rates["at_until"]["loss_saturating"] >= rates["at_until"]["loss"] - 1e-12
+    fast = stamped["scenarios"]["compute_trend"]
+    # The observed compute trend passes 2e29 FLOP before 2035, so saturating costs loss by then.
+    assert fast["limits"]["compute_passes_feasible_year"] < 2035
+    assert fast["at_until"]["loss_saturating"] > fast["at_until"]["loss"]
+
+
 def test_within_the_guard_nothing_is_stamped_but_the_factor_is_stated():
     options = dataclasses.replace(ALLOWED, allow_extrapolation=False, max_extrapolation=1e20)
     result = summary.analyze(options=options)[0]

@@ -78,6 +78,9 @@ def analyze(models: pd.DataFrame | None = None, hardware: pd.DataFrame | None = 
         rows = projection[(projection["scenario"] == s.name) & projection["projected"]]
         rates[s.name]["extrapolation_factor"] = _max_factor(rows["extrapolation_factor"])
         rates[s.name]["stamp"] = guard.stamp_at(rates[s.name]["extrapolation_factor"]) or None
+        last = rows.iloc[-1]
+        rates[s.name]["at_until"] = {"year": int(last["year"]), "loss": float(last["loss"]),
+                                     "loss_saturating": float(last["loss_saturating"])}
     budget_stamp = rates[headlines.FIXED_BUDGET_SCENARIO]["stamp"]
     keys = [k for k in HEADLINE_KEYS + EXTRA_KEYS if k in trends]
     best = rates["compute_plus_algorithms"]
@@ -267,7 +270,9 @@ def scenario_sentence(name: str, r: dict, limits: dict) -> str:
         f"every {r['d_opt_doubling_years']:.1f} years; D_opt passes the stock of public text "
         f"({limits['data_stock_tokens']:.0e} tokens) in {_year(lim['d_opt_passes_data_stock_year'])} and physical "
         f"compute the largest run feasible by 2030 ({limits['max_feasible_compute']:.0e} FLOP) in "
-        f"{_year(lim['compute_passes_feasible_year'])} (the saturating variant holds both there).", r["stamp"])
+        f"{_year(lim['compute_passes_feasible_year'])}; by {r['at_until']['year']} L_opt is "
+        f"{r['at_until']['loss']:.3f}, or {r['at_until']['loss_saturating']:.3f} if compute and tokens saturate at "
+        f"those limits.", r["stamp"])
 
 
 def _year(value: float) -> str:
