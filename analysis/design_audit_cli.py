@@ -46,6 +46,10 @@ def cmd_plan(args) -> int:
     if spec.kind != "isoflop":
         raise ConfigError(f"{args.spec}: --audit audits isoflop sweeps (parabolas per budget); this spec is kind "
                           f"'{spec.kind}'")
+    if spec.isoflop.adaptive:
+        raise ConfigError(f"{args.spec}: --audit needs every budget's sizes before anything runs, and prior = "
+                          "'adaptive' places the later budgets from results; audit the spec with its adaptive_start "
+                          "as the prior")
     return sweeps_cli.cmd_plan(args, extra=lambda plan: _audit_text(plan, *settings))
 
 

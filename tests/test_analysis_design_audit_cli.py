@@ -74,7 +74,12 @@ def test_bad_audit_input_is_one_line_before_planning(tmp_path, capsys, flags, sa
     assert says in error_line(capsys)
 
 
-def test_audit_of_a_grid_spec_is_refused(tmp_path, capsys):
-    spec = write(tmp_path, "grid.toml", TINY_GRID)
+@pytest.mark.parametrize("text, says", [
+    (TINY_GRID, "--audit audits isoflop sweeps"),
+    (TINY_ISOFLOP.replace("n_params = [2.06e4, 3.3e4, 4.5e4]\n", "").replace(
+        "tolerance = 0.05", 'tolerance = 0.05\nprior = "adaptive"\npoints = 3'), "places the later budgets from results"),
+])
+def test_audit_of_a_spec_without_planned_budgets_is_refused(tmp_path, capsys, text, says):
+    spec = write(tmp_path, "other.toml", text)
     assert main(["sweep", "plan", spec, "--no-estimate", "--audit"]) == 2
-    assert "--audit audits isoflop sweeps" in error_line(capsys)
+    assert says in error_line(capsys)
