@@ -105,8 +105,13 @@ def parse_table(table, path: str) -> SlurmOptions:
     return SlurmOptions(**values)
 
 
+def flag(key: str) -> str:
+    """The command-line flag of an option (extra arguments come one by one, as --slurm-arg)."""
+    return "--slurm-arg" if key == "extra" else f"--slurm-{key.replace('_', '-')}"
+
+
 def with_flags(options: SlurmOptions, flags: dict) -> SlurmOptions:
-    """`options` with the command line's --slurm-* values (None: not given) in place of the spec's."""
+    """`options` with the command line's --slurm-* values (None or []: not given) in place of the spec's."""
     given = {}
     for key, value in flags.items():
         if value is None or value == []:
@@ -114,7 +119,7 @@ def with_flags(options: SlurmOptions, flags: dict) -> SlurmOptions:
         try:
             given[key] = _checked(key, value)
         except ValueError as err:
-            raise ConfigError(f"--slurm-{key.replace('_', '-')}: {err}") from None
+            raise ConfigError(f"{flag(key)}: {err}") from None
     return dataclasses.replace(options, **given)
 
 
@@ -147,7 +152,11 @@ def _tool(name: str) -> str:
 
 
 def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ScalingError(f"{Path(cmd[0]).name} did not answer in {timeout:.0f} s; is slurmctld up? "
+                           "(`sinfo` should list the partitions)") from None
 
 
 def check_cluster(options: SlurmOptions) -> None:
