@@ -103,7 +103,8 @@ def check_numbers(args: argparse.Namespace) -> None:
     if not args.anchor_year < args.until <= args.anchor_year + 100:
         raise ConfigError(f"--until {args.until} must be after --anchor-year {args.anchor_year} and within "
                           f"100 years of it")
-    for flag, value in (("--max-extrapolation", args.max_extrapolation), ("--data-stock-tokens", args.data_stock_tokens),
+    for flag, value in (("--max-extrapolation", args.max_extrapolation),
+                        ("--data-stock-tokens", args.data_stock_tokens),
                         ("--max-feasible-compute", args.max_feasible_compute)):
         if not value > 0 or value == float("inf"):
             raise ConfigError(f"{flag} {value} must be a positive finite number")

@@ -74,7 +74,8 @@ def test_moore_fits_algorithmic_progress_from_a_csv(tmp_path):
     import pandas as pd
 
     year = np.linspace(2014, 2024, 12)
-    pd.DataFrame({"Date": year, "FLOP": 1e22 * 2.0 ** (-(year - 2014) * 12 / 9.0)}).to_csv(tmp_path / "a.csv", index=False)
+    flop = 1e22 * 2.0 ** (-(year - 2014) * 12 / 9.0)  # halving every 9 months
+    pd.DataFrame({"Date": year, "FLOP": flop}).to_csv(tmp_path / "a.csv", index=False)
     out = tmp_path / "moore"
     assert main(["moore", "--out", str(out), "--bootstrap", "50", "--allow-extrapolation", "--algorithmic",
                  str(tmp_path / "a.csv"), "--algorithmic-columns", "date=Date", "compute=FLOP"]) == 0

@@ -48,7 +48,8 @@ def test_sensitivity_lists_only_faster_estimates():
     rows = algorithmic.sensitivity(algorithmic.default(n_boot=20), compute_doubling_months=6.0)
     assert rows and all(r["algorithmic_halving_months"] < 8.0 for r in rows)
     for r in rows:
-        assert r["effective_compute_doubling_months"] == pytest.approx(1 / (1 / 6 + 1 / r["algorithmic_halving_months"]))
+        expected = 1 / (1 / 6 + 1 / r["algorithmic_halving_months"])
+        assert r["effective_compute_doubling_months"] == pytest.approx(expected)
     assert algorithmic.sensitivity(algorithmic.by_hand(2.0, 20), 6.0) == []
 
 

@@ -90,7 +90,8 @@ def test_load_frontier_reads_a_scaling_fit_result(tmp_path):
     path = tmp_path / "fit.json"
     path.write_text(fit(table, "parametric").to_json())  # what `scaling fit --out` writes
     frontier = loss_frontier.load_frontier(path)
-    assert frontier.alpha == pytest.approx(truth["alpha"], rel=1e-3) and frontier.E == pytest.approx(truth["E"], rel=1e-3)
+    assert frontier.alpha == pytest.approx(truth["alpha"], rel=1e-3)
+    assert frontier.E == pytest.approx(truth["E"], rel=1e-3)
     path.write_text(fit(table, "isoflop").to_json())
     with pytest.raises(DataError, match="Chinchilla-form fit"):
         loss_frontier.load_frontier(path)

@@ -40,7 +40,9 @@ def crossing_year(start_value: float, start_year: float, doublings_per_year: flo
     """Year when start_value * 2^(s (t - start_year)) reaches `limit` (may precede start_year if already
     past it); infinite if it never grows there."""
     if start_value >= limit:
-        return start_year - math.log2(start_value / limit) / doublings_per_year if doublings_per_year > 0 else start_year
+        if doublings_per_year <= 0:
+            return start_year
+        return start_year - math.log2(start_value / limit) / doublings_per_year
     if doublings_per_year <= 0:
         return float("inf")
     return start_year + math.log2(limit / start_value) / doublings_per_year

@@ -77,7 +77,8 @@ class LossFrontier:
         return self.units == FRONTIER_UNITS
 
     def loss(self, N, D):
-        return self.E + self.A * np.asarray(N, dtype=float) ** -self.alpha + self.B * np.asarray(D, dtype=float) ** -self.beta
+        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
+        return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta
 
     def n_opt(self, C):
         return self.G * (np.asarray(C, dtype=float) / 6.0) ** self.a
@@ -129,7 +130,8 @@ def epoch_draws(n: int = EPOCH_DRAWS, seed: int = 0) -> dict[str, np.ndarray]:
 
 EPOCH_CHINCHILLA = LossFrontier(
     **EPOCH_POINT,
-    source="Epoch AI refit of Chinchilla approach 3, Huber-likelihood headline (Besiroglu et al. 2024, arXiv:2404.10102)",
+    source=("Epoch AI refit of Chinchilla approach 3, Huber-likelihood headline (Besiroglu et al. 2024, "
+            "arXiv:2404.10102)"),
     fit_range=EPOCH_RANGE, draws=epoch_draws(),
     draws_note=(f"{EPOCH_DRAWS} approximate draws consistent with Epoch's published 95% intervals for alpha, beta "
                 "and E (independent split normals; A and B keep the loss at the middle of the data): an approximation"))
@@ -144,9 +146,11 @@ def load_frontier(path: str | Path) -> LossFrontier:
     except FileNotFoundError:
         raise DataError(f"fit file not found: {path}; pass the JSON written by `scaling fit --out`") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"fit file {path} is not valid JSON ({err}); pass the JSON written by `scaling fit --out`") from None
+        raise DataError(f"fit file {path} is not valid JSON ({err}); pass the JSON written by "
+                        "`scaling fit --out`") from None
     if not isinstance(data, dict):
-        raise DataError(f"fit file {path} holds a JSON {type(data).__name__}, not an object with keys {', '.join(PARAMS)}")
+        raise DataError(f"fit file {path} holds a JSON {type(data).__name__}, not an object with keys "
+                        f"{', '.join(PARAMS)}")
     if data.get("schema") == SCHEMA:
         return _from_fit_result(path)
     values = _five_numbers(data, path)

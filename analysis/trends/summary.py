@@ -216,7 +216,8 @@ def headline_sentences(result: dict) -> list[str]:
             f"({_ci(last['loss_ci'], 3)}) in {last['year']}, in {result['frontier']['units']}.",
             result["loss_at_fixed_budget_stamp"]),
         _stamped(
-            f"Second, and only if E = {e:.3f} is the true irreducible loss ({e_range}, against a {result['anchor']['year']} reducible loss of "
+            f"Second, and only if E = {e:.3f} is the true irreducible loss ({e_range}, against a "
+            f"{result['anchor']['year']} reducible loss of "
             f"{result['anchor']['reducible_loss']:.3f} nats): L_opt - E halves every {best['loss_halving_years']:.1f} "
             f"years ({_ci(best['loss_halving_years_ci'])}) on the compute and algorithm trends, and every "
             f"{hw['loss_halving_years']:.1f} years ({_ci(hw['loss_halving_years_ci'])}) from hardware "
@@ -235,7 +236,8 @@ def trend_sentence(result: dict, key: str) -> str:
     value, p = dm[key], pub.get(key)
     published = f"published: {_years_text(p['doubling_months'])} ({p['citation']})" if p else "no published comparator"
     if series[key]["source"] == "published":
-        return f"{subject} doubles every {_years_text(value)}, the published value ({p['citation']}); no data were given to fit it."
+        return (f"{subject} doubles every {_years_text(value)}, the published value ({p['citation']}); no data were "
+                "given to fit it.")
     where = " (built-in table of frontier LMs)" if series[key]["source"] == "builtin" else ""
     lo, hi = ci[key]
     band = result["doubling_months_band"].get(key)
@@ -283,13 +285,15 @@ def placement_sentence(result: dict) -> str:
     placed = result["frontier_models"]
     if not placed:
         return "No model in the built-in table has a published N and D to place against the frontier."
-    counts = {v: sum(m["verdict"] == v for m in placed) for v in ("over-trained", "near compute-optimal", "under-trained")}
+    verdicts = ("over-trained", "near compute-optimal", "under-trained")
+    counts = {v: sum(m["verdict"] == v for m in placed) for v in verdicts}
+    farthest = max(m["extrapolation_factor"] for m in placed)
     extreme = max(placed, key=lambda m: m["ratio_to_optimal"])
     most = "the most over-trained" if counts["over-trained"] else "the one trained on the most tokens per parameter"
     return _stamped(
         f"Of {len(placed)} frontier language models with a published N and D, relative to this frontier: "
         f"over-trained {counts['over-trained']}, near compute-optimal {counts['near compute-optimal']}, under-trained "
-        f"{counts['under-trained']} (evaluated up to {max(m['extrapolation_factor'] for m in placed):.2g}x beyond its fitted range); "
+        f"{counts['under-trained']} (evaluated up to {farthest:.2g}x beyond its fitted range); "
         f"{most}, {extreme['model']}, saw {extreme['tokens_per_param']:.0f} tokens per parameter against a "
         f"compute-optimal {extreme['optimal_tokens_per_param']:.0f}.", result["frontier_models_stamp"])
 
@@ -325,7 +329,8 @@ def markdown(result: dict, figures: list[str]) -> str:
                   f"its own distance; the farthest: {result['stamp']}** (--allow-extrapolation).", ""]
     lines += ["## Answers", ""] + [f"- {s}" for s in result["answers"]]
     lines += ["", "## Doubling times (months)", "",
-              "| series | ours | 95% CI | across definitions | published | source of ours |", "|---|---|---|---|---|---|"]
+              "| series | ours | 95% CI | across definitions | published | source of ours |",
+              "|---|---|---|---|---|---|"]
     for key, value in result["doubling_months"].items():
         lo, hi = result["doubling_months_ci"][key]
         band = result["doubling_months_band"].get(key)
@@ -350,7 +355,8 @@ def markdown(result: dict, figures: list[str]) -> str:
 def _scenario_table(result: dict) -> list[str]:
     lim = result["limits"]
     lines = ["", "## Scenarios", "",
-             "| scenario | effective compute doubles (months) | L_opt - E halves (years) | 95% CI | N_opt doubles (years) "
+             "| scenario | effective compute doubles (months) | L_opt - E halves (years) | 95% CI | "
+             "N_opt doubles (years) "
              f"| D_opt doubles (years) | D_opt passes {lim['data_stock_tokens']:.0e} tokens | compute passes "
              f"{lim['max_feasible_compute']:.0e} FLOP | extrapolation |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in result["scenarios"].items():
@@ -358,10 +364,12 @@ def _scenario_table(result: dict) -> list[str]:
         cross = r["limits"]
         lines.append(f"| {name} | {r['effective_compute_doubling_months']:.1f} | {r['loss_halving_years']:.2f} | "
                      f"{lo:.2f}-{hi:.2f} | {r['n_opt_doubling_years']:.2f} | {r['d_opt_doubling_years']:.2f} | "
-                     f"{_year(cross['d_opt_passes_data_stock_year'])} | {_year(cross['compute_passes_feasible_year'])} | "
+                     f"{_year(cross['d_opt_passes_data_stock_year'])} | "
+                     f"{_year(cross['compute_passes_feasible_year'])} | "
                      f"{r['extrapolation_factor']:.2g}x |")
     lines += ["", f"Limits: stock of public text {lim['data_stock_tokens']:.0e} tokens ({lim['data_stock_citation']}); "
-                  f"largest feasible run by 2030 {lim['max_feasible_compute']:.0e} FLOP ({lim['max_feasible_citation']}). "
+                  f"largest feasible run by 2030 {lim['max_feasible_compute']:.0e} FLOP "
+                  f"({lim['max_feasible_citation']}). "
                   "The projection's `*_saturating` columns hold compute and tokens at these limits."]
     return lines
 
