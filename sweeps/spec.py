@@ -22,6 +22,8 @@ A spec names its kind and has these tables (every key is checked; unknown ones a
   [wsd]      branch_tokens or branch_tokens_per_param, decay_fraction, decay_shape
   [base]     a run config ([base.model], [base.data], [base.train], [base.checkpoint]) for every run;
              the keys the sweep sets itself (shape, steps, lr, warmup, schedule) may not appear there.
+  [slurm]    partition, time, cpus_per_task, gpus, mem, account, extra (sbatch arguments): each run's
+             job under --executor slurm (sweeps/slurm.py); not part of the runs' configs or ids.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 
 from scaling import config as config_lib
 from scaling.errors import ConfigError
+from sweeps import slurm as slurm_lib
 
 KINDS = ("isoflop", "grid", "wsd")
 FORMULAS = ("flops_exact", "flops_6nd", "flops_6nd_nonembed")
@@ -155,6 +158,7 @@ class Spec:
     grid: Grid | None = None
     wsd: Wsd | None = None
     description: str = ""
+    slurm: slurm_lib.SlurmOptions = slurm_lib.SlurmOptions()  # what --executor slurm asks for per run
 
     def base_config(self) -> config_lib.RunConfig:
         return config_lib.from_dict(self.base)
@@ -466,7 +470,7 @@ def _base(raw: Any, kind: str, hparams: HParams, where: _Where) -> dict:
 def parse(raw: dict, path: str = "<spec>") -> Spec:
     """Validate a spec already read from TOML."""
     where = _Where(path)
-    _keys(raw, "", ("name", "kind", "description", "sizes", "hparams", "base", *KINDS), where)
+    _keys(raw, "", ("name", "kind", "description", "sizes", "hparams", "base", "slurm", *KINDS), where)
     if "kind" not in raw:
         raise where.error("kind", f"is missing: set kind = one of {', '.join(KINDS)}")
     kind = _choice(raw["kind"], "kind", KINDS, where)
@@ -492,7 +496,8 @@ def parse(raw: dict, path: str = "<spec>") -> Spec:
     return Spec(name=name, kind=kind, path=path, sizes=sizes, hparams=hparams,
                 base=_base(raw.get("base"), kind, hparams, where), isoflop=isoflop,
                 grid=_grid(raw[kind], where) if kind == "grid" else None,
-                wsd=_wsd(raw[kind], where) if kind == "wsd" else None, description=description)
+                wsd=_wsd(raw[kind], where) if kind == "wsd" else None, description=description,
+                slurm=slurm_lib.parse_table(raw.get("slurm"), path))
 
 
 def parse_text(text: str, path: str = "<spec>", overrides: list[str] = ()) -> Spec:
