@@ -10,6 +10,8 @@ analysis.optimize) are fitted to each draw. What the audit reports:
   * approach 2's bias on this grid (mean a over draws minus the prior's true a): parabolas in log N are
     only approximately right, and a budget centred off its optimum pulls its minimum;
   * a one-line verdict.
+The noise is given, measured from seed repeats in a finished sweep's results (`seed_repeat_noise`), or
+the default below.
 The draws' spread is the fit's sampling spread on this design, which is what a bootstrap of the real
 sweep estimates afterwards.
 """
@@ -36,6 +38,9 @@ DEFAULT_SURFACE_SOURCE = "approach 3 fit of make demo's 18 byte-level stdlib run
 DEFAULT_NOISE = 0.02
 DEFAULT_NOISE_SOURCE = "log-residual SD of the make demo fit"
 DEFAULT_DRAWS = 300
+# Columns that must agree for runs to be seed repeats (the rest of a run's identity is its seed).
+REPEAT_KEYS = ("n_params", "tokens", "budget", "lr", "batch_size", "seq_len", "warmup_steps", "weight_decay", "schedule",
+               "mlp", "d_model", "n_layers")
 MIN_DRAWS = 20  # fewer draws make a 95% interval from percentiles meaningless
 LEVEL = 0.95
 A3_DELTA = 1e-3  # approach 3's Huber delta, as `scaling fit --method parametric` uses
@@ -72,10 +77,14 @@ class BudgetCheck:
     n_max: float
     expected_n_opt: float  # the noise-free parabola's minimum (nan when it opens downwards)
     usable_share: float  # share of draws in which approach 2 kept this budget
+    few_sizes: bool = False  # fewer distinct sizes than a parabola needs
 
     @property
     def side(self) -> str | None:
-        """None when the expected minimum lies among the sizes, else 'below' or 'above'."""
+        """None when the expected minimum lies among the sizes, else 'below', 'above', 'none' (the parabola
+        opens downwards) or 'few' (too few sizes)."""
+        if self.few_sizes:
+            return "few"
         if not np.isfinite(self.expected_n_opt):
             return "none"
         if self.expected_n_opt < self.n_min:
@@ -131,6 +140,30 @@ def prior_from_fit(result: FitResult, path: str) -> Prior:
 
 def default_prior() -> Prior:
     return Prior(dict(DEFAULT_SURFACE), DEFAULT_SURFACE_SOURCE)
+
+
+def seed_repeat_noise(frame) -> tuple[float, int]:
+    """The loss noise measured from seed repeats in a sweep's results (a DataFrame of results.parquet):
+    the pooled SD of log(final_val_loss) within groups of completed runs that differ only in seed, and the
+    number of such groups. Refuses results without seed repeats."""
+    needed = {"seed", "final_val_loss", "status"} - set(frame.columns)
+    if needed:
+        raise DataError(f"results have no column(s) {sorted(needed)}: not a sweep's results.parquet; pass "
+                        "the results of `scaling sweep collect`")
+    done = frame[(frame["status"] == "completed") & np.isfinite(frame["final_val_loss"].astype(float))
+                 & (frame["final_val_loss"].astype(float) > 0)]
+    keys = [k for k in REPEAT_KEYS if k in done.columns]
+    squares, dof, groups = 0.0, 0, 0
+    for _, group in done.groupby(keys, dropna=False, sort=False):
+        if group["seed"].nunique() < 2:
+            continue
+        log_loss = np.log(group["final_val_loss"].to_numpy(float))
+        squares += float(np.sum((log_loss - log_loss.mean()) ** 2))
+        dof, groups = dof + len(log_loss) - 1, groups + 1
+    if groups == 0:
+        raise DataError("the results hold no seed repeats (completed runs with the same N, C and hyperparameters "
+                        "but different seeds): add a seed list (hparams.seed = [0, 1]) or pass --audit-noise SD")
+    return float(np.sqrt(squares / dof)), groups
 
 
 def design_from_plan(plan, n_convention: str = "total") -> Design:
@@ -224,7 +257,7 @@ def audit(design: Design, prior: Prior, noise: float, noise_source: str, draws: 
     a3_R = approach3_draws(design, loss_RxN, prior)
     checks = tuple(BudgetCheck(row["C"], row.get("N_min", np.nan), row.get("N_max", np.nan),
                                row.get("N_opt", np.nan) if row["reason"] != "opens_downwards" else np.nan,
-                               float(used_RxB[:, b].mean()))
+                               float(used_RxB[:, b].mean()), row["reason"] == "too_few_sizes")
                    for b, row in enumerate(expected_minima(design, prior)))
     return Audit(prior, noise, noise_source, draws, checks, ApproachDraws("approach 2", a2_R),
                  ApproachDraws("approach 3", a3_R), time.perf_counter() - start)
@@ -234,7 +267,9 @@ def verdict(result: Audit) -> str:
     """One line: the budgets approach 2 cannot use, then how tightly the design pins a."""
     parts = []
     for check in result.budgets:
-        if check.side == "none":
+        if check.side == "few":
+            parts.append(f"budget {check.flops:.3g}: fewer than 3 sizes, approach 2 cannot use it")
+        elif check.side == "none":
             parts.append(f"budget {check.flops:.3g}: the expected parabola opens downwards, approach 2 cannot "
                          "use it")
         elif check.side is not None:
@@ -255,6 +290,9 @@ def format_audit(result: Audit) -> str:
              f"{p['alpha']:.3g} + {p['B']:.3g}/D^{p['beta']:.3g} (true a = {result.prior.a:.3f}; "
              f"{result.prior.source}), loss noise {result.noise:.3g} log SD ({result.noise_source})"]
     for check in result.budgets:
+        if check.side == "few":
+            lines.append(f"  budget {check.flops:.3g}: fewer than 3 sizes, no parabola; approach 2 cannot use it")
+            continue
         where = {None: "inside its sizes", "none": "none (the parabola opens downwards)",
                  "below": "BELOW the smallest size", "above": "ABOVE the largest size"}[check.side]
         lines.append(f"  budget {check.flops:.3g}: expected minimum N {check.expected_n_opt:.3g}, {where} "

@@ -7,7 +7,7 @@ CLI package will move this wiring there.) Heavy imports stay inside the function
 
 from __future__ import annotations
 
-AUDIT_FLAGS = ("audit_fit", "audit_noise", "audit_draws")
+AUDIT_FLAGS = ("audit_fit", "audit_noise", "audit_noise_from", "audit_draws")
 
 
 def extend(plan_parser) -> None:
@@ -24,6 +24,9 @@ def extend(plan_parser) -> None:
                             "the make demo fit of byte-level stdlib runs")
     group.add_argument("--audit-noise", metavar="SD", type=float, default=None,
                        help=f"loss noise as a log SD (default {DEFAULT_NOISE}, that fit's log-residual SD)")
+    group.add_argument("--audit-noise-from", metavar="RESULTS", default=None,
+                       help="measure the loss noise from seed repeats in a finished sweep (its results.parquet or "
+                            "directory): runs that differ only in seed")
     group.add_argument("--audit-draws", metavar="N", type=int, default=None,
                        help=f"simulated sweeps (default {DEFAULT_DRAWS})")
     plan_parser.set_defaults(func=cmd_plan)
@@ -64,10 +67,38 @@ def _settings(args):
         raise ConfigError(f"--audit-noise {noise}: must be a positive log SD of the loss, e.g. 0.02")
     if draws is not None and draws < design_audit.MIN_DRAWS:
         raise ConfigError(f"--audit-draws {draws}: must be at least {design_audit.MIN_DRAWS} for a 95% interval")
+    if noise is not None and args.audit_noise_from is not None:
+        raise ConfigError("--audit-noise and --audit-noise-from both set the loss noise; pass one")
     prior = (design_audit.prior_from_fit(load_fit(args.audit_fit), args.audit_fit) if args.audit_fit
              else design_audit.default_prior())
     source = "--audit-noise" if noise is not None else design_audit.DEFAULT_NOISE_SOURCE
+    if args.audit_noise_from is not None:
+        noise, source = _measured_noise(args.audit_noise_from)
     return prior, noise or design_audit.DEFAULT_NOISE, source, draws or design_audit.DEFAULT_DRAWS
+
+
+def _measured_noise(where: str) -> tuple[float, str]:
+    """Noise from the seed repeats of a results.parquet (or a sweep directory holding one)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from analysis import design_audit
+    from scaling.errors import DataError
+
+    path = Path(where) / "results.parquet" if Path(where).is_dir() else Path(where)
+    if not path.is_file():
+        raise DataError(f"--audit-noise-from {where}: no results.parquet there; pass a sweep's results "
+                        "(`scaling sweep collect SWEEP_DIR`) or its directory")
+    try:
+        frame = pd.read_parquet(path)
+    except (OSError, ValueError) as err:
+        raise DataError(f"--audit-noise-from {path}: not a readable parquet table ({type(err).__name__})") from None
+    try:
+        sd, groups = design_audit.seed_repeat_noise(frame)
+    except DataError as err:
+        raise DataError(f"--audit-noise-from {path}: {err}") from None
+    return sd, f"measured from {groups} group(s) of seed repeats in {path}"
 
 
 def _audit_text(plan, prior, noise: float, noise_source: str, draws: int) -> str:

@@ -113,3 +113,45 @@ def test_default_prior_states_its_source():
     prior = design_audit.default_prior()
     assert "make demo" in prior.source
     assert 0.3 < prior.a < 0.8
+
+
+def test_a_budget_with_too_few_sizes_is_named():
+    d = design(points=6)
+    keep = (d.budget != 1e11) | (d.N < np.sort(d.N[d.budget == 1e11])[2])  # 2 sizes left at 1e11
+    few = design_audit.Design(d.N[keep], d.D[keep], d.C[keep], d.budget[keep])
+    with quiet_numerics():
+        result = design_audit.audit(few, TRUTH, NOISE, "test", draws=30, seed=0)
+    assert result.budgets[0].side == "few" and result.budgets[0].usable_share == 0
+    assert design_audit.verdict(result).startswith("budget 1e+11: fewer than 3 sizes, approach 2 cannot use it")
+
+
+def seed_results(sd, seeds=8, seed=0):
+    """results.parquet-like rows: 6 (N, C) points x `seeds` seeds with log-normal noise `sd`, plus runs at
+    another lr (one seed each, far off) that are not seed repeats."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i, n in enumerate(np.geomspace(1e4, 1e5, 6)):
+        for s in range(seeds):
+            rows.append({"n_params": int(n), "tokens": 10 ** 6, "budget": 1e12, "lr": 1e-3, "seed": s,
+                         "status": "completed", "final_val_loss": (2.0 + i * 0.1) * np.exp(sd * rng.standard_normal())})
+        rows.append({"n_params": int(n), "tokens": 10 ** 6, "budget": 1e12, "lr": 1e-2, "seed": 0,
+                     "status": "completed", "final_val_loss": 5.0 + i})
+    rows.append({"n_params": 1, "tokens": 1, "budget": 1e12, "lr": 1e-3, "seed": 1, "status": "failed",
+                 "final_val_loss": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def test_noise_is_measured_from_runs_that_differ_only_in_seed():
+    sd, groups = design_audit.seed_repeat_noise(seed_results(0.03, seeds=30))
+    assert groups == 6
+    assert sd == pytest.approx(0.03, rel=0.1)  # 174 degrees of freedom: about 5% standard error
+
+
+def test_results_without_seed_repeats_are_refused():
+    frame = seed_results(0.03, seeds=1)
+    with pytest.raises(DataError, match="no seed repeats"):
+        design_audit.seed_repeat_noise(frame)
+    with pytest.raises(DataError, match="seed"):
+        design_audit.seed_repeat_noise(frame.drop(columns=["seed"]))

@@ -83,3 +83,29 @@ def test_audit_of_a_spec_without_planned_budgets_is_refused(tmp_path, capsys, te
     spec = write(tmp_path, "other.toml", text)
     assert main(["sweep", "plan", spec, "--no-estimate", "--audit"]) == 2
     assert says in error_line(capsys)
+
+
+def test_noise_from_seed_repeats_of_a_finished_sweep(tmp_path, capsys):
+    import numpy as np
+    import pandas as pd
+
+    rows = [{"n_params": n, "tokens": 10 ** 6, "budget": 1e12, "lr": 1e-3, "seed": s, "status": "completed",
+             "final_val_loss": 2.0 * (1 + 0.05 * (s % 2 - 0.5))} for n in (10 ** 4, 2 * 10 ** 4) for s in range(2)]
+    pd.DataFrame(rows).to_parquet(tmp_path / "results.parquet")
+    spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
+    argv = ["sweep", "plan", spec, "--no-estimate", "--audit", "--audit-draws", "20", "--audit-noise-from", str(tmp_path)]
+    assert main(argv) == 0
+    sd = np.std(np.log([1.95, 2.05]), ddof=1)
+    assert f"loss noise {sd:.3g} log SD (measured from 2 group(s) of seed repeats in {tmp_path / 'results.parquet'})" \
+        in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--audit-noise-from", "{tmp}/nothing"], "no results.parquet there"),
+    (["--audit-noise-from", "{tmp}/iso.toml"], "not a readable parquet table"),
+    (["--audit-noise", "0.01", "--audit-noise-from", "{tmp}"], "pass one"),
+])
+def test_bad_noise_sources_are_one_line(tmp_path, capsys, flags, says):
+    spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
+    assert main(["sweep", "plan", spec, "--no-estimate", "--audit"] + [f.format(tmp=tmp_path) for f in flags]) == 2
+    assert says in error_line(capsys)
