@@ -36,7 +36,7 @@ tuned rows: a sweep with an lr list has several runs per (N, D) point. --best-of
 averages seeds and keeps each point's lowest-loss lr, and the notes say how many rows it dropped.
 --best-of none keeps every row: parametric, vpnls and kaplan then fit one surface through tuned and
 untuned runs (an lr-averaged loss, biased high where the grid is wide); isoflop fits each budget's
-parabola through every lr's loss; envelope takes the lowest loss per budget, so it tunes by itself.
+parabola through every lr's loss; envelope, whose curves take one loss per (N, D), refuses it.
 
 examples:
   scaling fit results.parquet --method parametric --bootstrap 200 --out fit.json
@@ -129,6 +129,7 @@ def run_fit(args) -> int:
     from analysis.fit import quiet_numerics
 
     table = load_table(args)
+    _check_best_of(table, names, args.best_of)
     with quiet_numerics():  # overflow in a wild replicate is handled; the diagnostics say what matters
         results, failed = _fit_all(table, names, args)
     compared = diagnostics.compare_methods(results) if len(results) > 1 else ()
@@ -183,6 +184,19 @@ def _fit_one(table, name: str, args):
         budgets = predict_at or frontier.default_budgets(float(table.C.max()))
         result = dataclasses.replace(result, predictions=frontier.predictions(result, budgets))
     return result
+
+
+def _check_best_of(table, names: list[str], best_of: str | None) -> None:
+    """Approach 1 interpolates each size's loss along C through one loss per point, so the repeated
+    points that --best-of none keeps have no meaning there."""
+    import numpy as np
+
+    if best_of != "none" or "envelope" not in names:
+        return
+    points = len(np.unique(np.stack([table.N, table.D]), axis=1).T)
+    if points < len(table):
+        raise ScalingError(f"--best-of none keeps {len(table)} rows at {points} (N, D) points, and approach 1 "
+                           "(envelope) needs one loss per point: use --best-of lr, or leave envelope out of --method")
 
 
 def _check_options(args, names: list[str]) -> None:

@@ -186,3 +186,13 @@ def test_fit_cli_takes_best_of_and_says_how_many_rows_it_dropped(tmp_path, capsy
     assert main(["fit", str(path), "--method", "isoflop", "--keep-extrapolated", "--best-of", "none"]) == 0
     out = capsys.readouterr().out
     assert "--best-of none: kept every lr's rows" in out and "dropped" not in out
+
+
+def test_envelope_refuses_best_of_none_with_several_rows_per_point(tmp_path, capsys):
+    from scaling.cli import main
+
+    path = tmp_path / "results.parquet"
+    _lr_table().to_parquet(path)
+    assert main(["fit", str(path), "--method", "isoflop,envelope", "--best-of", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --best-of none keeps 48 rows at 6 (N, D) points") and err.count("\n") == 1
