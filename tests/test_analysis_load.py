@@ -196,3 +196,25 @@ def test_envelope_refuses_best_of_none_with_several_rows_per_point(tmp_path, cap
     assert main(["fit", str(path), "--method", "isoflop,envelope", "--best-of", "none"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --best-of none keeps 48 rows at 6 (N, D) points") and err.count("\n") == 1
+
+
+def test_best_of_lr_recovers_the_true_exponent_that_untuned_rows_bias():
+    """Porian et al.'s point on a known truth: sizes want different lrs (the smallest the grid's largest,
+    the largest its smallest), so a fixed grid's rows mix tuned and untuned losses differently per size.
+    The tuned rows are the clean surface, and approach 2 gives its a exactly; all rows move it."""
+    from analysis.fit import fit
+    from analysis_helpers import chinchilla_surface
+
+    clean, truth = chinchilla_surface(sizes_per_budget=7, width=0.6)
+    lo, hi = np.log(clean.N.min()), np.log(clean.N.max())
+
+    def best(n):
+        return LRS[int(round(3 * (1 - (np.log(n) - lo) / (hi - lo))))]
+
+    rows = [{"N": n, "D": d, "C": c, "budget": c, "lr": lr, "loss": loss + 0.1 * np.log(lr / best(n)) ** 2}
+            for n, d, c, loss in zip(clean.N, clean.D, clean.C, clean.loss) for lr in LRS]
+    a_true = truth["beta"] / (truth["alpha"] + truth["beta"])
+    tuned = fit(load_runs(pd.DataFrame(rows)), "isoflop")
+    untuned = fit(load_runs(pd.DataFrame(rows), best_of="none"), "isoflop")
+    assert tuned.value("a") == pytest.approx(a_true, abs=1e-6)
+    assert abs(untuned.value("a") - a_true) > 0.03
