@@ -3,7 +3,7 @@
 Severity `invalid` means the numbers should not be used (an exponent outside the range a power law can
 have, a compute-optimal size that is not finite or lies orders of magnitude beyond the sizes trained);
 `warning` means they can be used with the stated caveat. Every method's result gets the same checks
-(`diagnose`, which also flags a tuned lr at the edge of its grid); the methods add their own (approach 2's per-budget exclusions); the bootstrap adds its
+(`diagnose`; it also flags a tuned lr at the edge of its grid); the methods add their own (approach 2's per-budget exclusions); the bootstrap adds its
 failure rate; `compare_methods` checks several methods against each other. The CLI, the JSON and the
 report all print this one list.
 """
@@ -195,9 +195,9 @@ def _lr_at_edge(table: RunTable) -> list[dict]:
     worst = edges[0]
     side = "smallest" if worst.best == worst.lrs[0] else "largest"
     return [diagnostic("best_lr_at_edge", WARNING, f"at {len(edges)} of {len(table.lr_choices)} points the best "
-                       f"lr is at the edge of the lrs tried (e.g. N = {worst.N:.3g}, D = {worst.D:.3g}: {worst.best:g}, "
-                       f"the {side} of {len(worst.lrs)} from {worst.lrs[0]:g} to {worst.lrs[-1]:g}): those losses "
-                       "may not be tuned; extend hparams.lr (or lr_multiplier) beyond that edge")]
+                       f"lr is at the edge of the lrs tried (e.g. N = {worst.N:.3g}, D = {worst.D:.3g}: "
+                       f"{worst.best:g}, the {side} of {len(worst.lrs)} from {worst.lrs[0]:g} to {worst.lrs[-1]:g}): "
+                       "those losses may not be tuned; extend hparams.lr (or lr_multiplier) beyond that edge")]
 
 
 def valid_samples(result: FitResult, samples: dict[str, np.ndarray], derived: dict[str, np.ndarray]) -> np.ndarray:

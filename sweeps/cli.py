@@ -152,8 +152,8 @@ def format_plan(plan, estimate=None, workers: int = 1) -> str:
     # A list axis names itself at the end of each label, so the label column widens to show it whole.
     width = max(24, *(len(run.label) for run in plan.runs)) if axes and plan.runs else 24
     header = (f"{'run_id':12} {'role':6} {'label':{width}} {'d':>5} {'L':>3} {'H':>3} {'d_ff':>5} {'N':>11} "
-              f"{'N_nonemb':>11} {'D':>12} {'D/N':>7} {'steps':>7} {'lr':>8} {'C_6ND':>9} {'C_6ND_ne':>9} {'C_exact':>9} "
-              f"{'est':>6}")
+              f"{'N_nonemb':>11} {'D':>12} {'D/N':>7} {'steps':>7} {'lr':>8} {'C_6ND':>9} {'C_6ND_ne':>9} "
+              f"{'C_exact':>9} {'est':>6}")
     lines = [f"sweep '{plan.spec.name}' ({plan.spec.kind}) from {plan.spec.path}: {len(plan.runs)} runs"]
     if axes:
         product = " x ".join(f"{key} {list(values)}" for key, values in axes)

@@ -292,11 +292,12 @@ def _isoflop_draft(spec: Spec, base: RunConfig, bi: int, target: float, shape: S
     steps = round(budget.flops / step_flops)
     miss = abs(steps * step_flops - budget.flops) / budget.flops
     if steps < 1 or miss > iso.tolerance:
+        centred = iso.points is not None and budget.n_params is None
         raise ConfigError(
             f"{spec.path}: key 'isoflop.budgets[{bi}]' = {budget.flops:.4g} is too small for {size_name} = "
             f"{target:.4g} (N={shape.n_params:,}{suffix}): one step of {per_step_tokens} tokens costs {step_flops:.4g} "
             f"FLOPs ({iso.formula}), so {max(steps, 1)} steps miss the budget by {miss:.1%} (tolerance "
-            f"{iso.tolerance:.0%}); raise the budget, {'narrow isoflop.span' if 'centred' in size_name else 'drop that size'}, "
+            f"{iso.tolerance:.0%}); raise the budget, {'narrow isoflop.span' if centred else 'drop that size'}, "
             "or lower hparams.batch_size")
     tokens_per_param = steps * per_step_tokens / shape.n_params
     window = iso.tokens_per_param

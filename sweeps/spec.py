@@ -269,8 +269,8 @@ def _nonnegative(value: Any, key: str, where: _Where) -> float:
 # How each [hparams] key is read; any of them may also be a list of such values (an axis of the sweep).
 HPARAM_READERS = {
     "lr": _number, "lr_multiplier": _number, "lr_base_width": lambda v, k, w: _number(v, k, w, integer=True),
-    "lr_width_exponent": _real, "warmup_fraction": _fraction, "batch_size": lambda v, k, w: _number(v, k, w, integer=True),
-    "weight_decay": _nonnegative, "seed": _seed,
+    "lr_width_exponent": _real, "warmup_fraction": _fraction,
+    "batch_size": lambda v, k, w: _number(v, k, w, integer=True), "weight_decay": _nonnegative, "seed": _seed,
 }
 
 

@@ -257,4 +257,5 @@ def test_a_best_lr_at_the_edge_of_its_grid_is_flagged_and_an_inner_one_is_not():
     flagged = [d for d in fit(table, "isoflop").diagnostics if d["code"] == "best_lr_at_edge"]
     n_edge = int(np.sum(table.N >= large))
     assert n_edge > 0 and len(flagged) == 1 and flagged[0]["severity"] == diagnostics.WARNING
-    assert f"at {n_edge} of {len(table)} points" in flagged[0]["message"] and "the smallest of 3" in flagged[0]["message"]
+    message = flagged[0]["message"]
+    assert f"at {n_edge} of {len(table)} points" in message and "the smallest of 3" in message

@@ -282,7 +282,8 @@ def test_grid_lists_keep_tokens_per_run():
             'seed = [0, 1]\n[grid]\ntokens = [8192]\n[base.train]\nseq_len = 32\n')
     plan = plan_of(text)
     assert len(plan.runs) == 4 and {run.tokens for run in plan.runs} == {8192}
-    assert {(run.config.train.batch_size, run.config.train.seed) for run in plan.runs} == {(4, 0), (4, 1), (8, 0), (8, 1)}
+    combos = {(run.config.train.batch_size, run.config.train.seed) for run in plan.runs}
+    assert combos == {(4, 0), (4, 1), (8, 0), (8, 1)}
 
 
 def test_wsd_lists_give_each_point_its_own_stable_run_whose_branches_inherit_it():
