@@ -40,6 +40,9 @@ from sweeps import executors, store
 
 SIGNAL_LEAD_S = 60  # how long before the time limit SLURM sends SIGTERM: one step and a checkpoint
 POLL_S = 2.0  # squeue at most this often
+# How long an ended job's outcome.json may take to appear here: on NFS another host's new file can stay
+# invisible for up to a minute (attribute caching); only then is the job taken to have died without one.
+OUTCOME_GRACE_S = 60.0
 RESUBMITS = 10  # per run and `sweep run`: a run preempted more often than this is recorded failed
 # States in which a job may still run; any other state is final. (squeue's long names.)
 ACTIVE = ("PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD",
@@ -178,6 +181,7 @@ class Job:
     job_id: str
     resubmits: int = 0
     outcome: executors.Outcome | None = None
+    ended: float | None = None  # when (monotonic) it was first seen ended without an outcome
 
 
 def _log_job(run_dir: Path, entry: dict) -> None:
@@ -200,13 +204,16 @@ def submit_job(options: SlurmOptions, run_dir: Path, threads: int, cwd: str) -> 
     return job_id
 
 
-def job_states(job_ids: list[str]) -> dict[str, str]:
-    """Job id -> SLURM state (squeue knows jobs until MinJobAge after they end; then sacct, where it works)."""
+def job_states(job_ids: list[str]) -> dict[str, str] | None:
+    """Job id -> SLURM state (squeue knows jobs until MinJobAge after they end; then sacct, where it works).
+    None when squeue could not answer (the controller busy or restarting): nothing is known, not even an end."""
     if not job_ids or shutil.which("squeue") is None:
         return {}
     states = {}
     for ids in (job_ids[i:i + 500] for i in range(0, len(job_ids), 500)):
         listing = _run(["squeue", "-h", "-t", "all", "-j", ",".join(ids), "-o", "%i|%T"])
+        if listing.returncode != 0 and "invalid job id" not in listing.stderr.lower():  # not just all ids unknown
+            return None
         states.update(_parse_listing(listing.stdout if listing.returncode == 0 else ""))
     missing = [job_id for job_id in job_ids if job_id not in states]
     if missing and shutil.which("sacct"):
@@ -276,11 +283,19 @@ class SlurmExecutor:
             return []
         self.last_poll = time.monotonic()
         states = job_states([job.job_id for job in futures])
+        if states is None:
+            return []  # ask again at the next poll
         return [job for job in futures if states.get(job.job_id) not in ACTIVE and self._settle(job, states)]
 
     def _settle(self, job: Job, states: dict[str, str]) -> bool:
-        """Give an ended job its outcome (True), or submit its run again (False)."""
-        outcome = job_outcome(job.run_dir, job.job_id, states.get(job.job_id))
+        """Give an ended job its outcome (True), or submit its run again (False), or wait (False) while its
+        outcome.json may still be on its way."""
+        state = states.get(job.job_id)
+        if read_outcome(job.run_dir, job.job_id) is None and state not in RESUBMIT:
+            job.ended = job.ended or time.monotonic()
+            if time.monotonic() - job.ended < OUTCOME_GRACE_S:
+                return False
+        outcome = job_outcome(job.run_dir, job.job_id, state)
         if outcome is None and job.resubmits >= RESUBMITS:
             outcome = executors.Outcome(job.run_dir.name, "failed", f"preempted {job.resubmits + 1} times; "
                                         "`sweep run` again to resume it")
@@ -288,7 +303,7 @@ class SlurmExecutor:
             job.outcome = outcome
             return True
         job.job_id = submit_job(self.options, job.run_dir, self.threads, self.cwd)
-        job.resubmits += 1
+        job.resubmits, job.ended = job.resubmits + 1, None
         return False
 
     @staticmethod
@@ -309,7 +324,7 @@ def status_lines(sweep_dir: Path, records: list[dict]) -> list[str]:
             latest[record["run_id"]] = (str(submits[-1]["job_id"]), record["label"])
     if not latest:
         return []
-    states = job_states([job_id for job_id, _ in latest.values()])
+    states = job_states([job_id for job_id, _ in latest.values()]) or {}
     named = {run_id: states.get(job_id, "UNKNOWN") for run_id, (job_id, _) in latest.items()}
     counts: dict[str, int] = {}
     for state in named.values():
