@@ -43,6 +43,7 @@ REPEAT_KEYS = ("n_params", "tokens", "budget", "lr", "batch_size", "seq_len", "w
                "mlp", "d_model", "n_layers")
 MIN_DRAWS = 20  # fewer draws make a 95% interval from percentiles meaningless
 LEVEL = 0.95
+OFTEN_USED = 0.75  # a budget inside its sizes that approach 2 keeps in fewer draws is named in the verdict
 A3_DELTA = 1e-3  # approach 3's Huber delta, as `scaling fit --method parametric` uses
 A3_START_JITTER = 0.1  # extra starts at the truth +- this in each raw parameter, so no draw relies on one start
 
@@ -54,6 +55,7 @@ class Prior:
     params: dict  # E, A, B, alpha, beta
     source: str
     n_convention: str = "total"
+    noise: float | None = None  # the fit's log-residual SD, when it recorded one
 
     @property
     def a(self) -> float:
@@ -135,7 +137,9 @@ def prior_from_fit(result: FitResult, path: str) -> Prior:
         raise DataError(f"{path}: is a {result.spec.form!r} fit ({result.spec.method}); the audit draws losses "
                         "from an L(N, D) surface: pass a fit of --method parametric or vpnls")
     params = {k: float(result.params[k]) for k in ("E", "A", "B", "alpha", "beta")}
-    return Prior(params, f"{path} ({result.spec.method} fit)", result.spec.n_convention)
+    sd = result.details.get("log_residual_sd")
+    noise = float(sd) if isinstance(sd, (int, float)) and np.isfinite(sd) and sd > 0 else None
+    return Prior(params, f"{path} ({result.spec.method} fit)", result.spec.n_convention, noise)
 
 
 def default_prior() -> Prior:
@@ -275,6 +279,9 @@ def verdict(result: Audit) -> str:
         elif check.side is not None:
             edge = "smallest" if check.side == "below" else "largest"
             parts.append(f"budget {check.flops:.3g}: minimum {check.side} the {edge} size, approach 2 cannot use it")
+        elif check.usable_share < OFTEN_USED:
+            parts.append(f"budget {check.flops:.3g}: minimum near the edge of its sizes, approach 2 loses it in "
+                         f"{1 - check.usable_share:.0%} of draws")
     widths = [(d.half_width(), d.name) for d in (result.approach3, result.approach2) if d.half_width() is not None]
     if widths:
         best, name = min(widths)

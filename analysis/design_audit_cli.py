@@ -23,7 +23,8 @@ def extend(plan_parser) -> None:
                        help="the prior law: an L(N, D) fit (scaling fit --method parametric|vpnls --out); default: "
                             "the make demo fit of byte-level stdlib runs")
     group.add_argument("--audit-noise", metavar="SD", type=float, default=None,
-                       help=f"loss noise as a log SD (default {DEFAULT_NOISE}, that fit's log-residual SD)")
+                       help=f"loss noise as a log SD (default: the --audit-fit's log-residual SD, else {DEFAULT_NOISE}, "
+                            "the make demo fit's)")
     group.add_argument("--audit-noise-from", metavar="RESULTS", default=None,
                        help="measure the loss noise from seed repeats in a finished sweep (its results.parquet or "
                             "directory): runs that differ only in seed")
@@ -72,6 +73,8 @@ def _settings(args):
     prior = (design_audit.prior_from_fit(load_fit(args.audit_fit), args.audit_fit) if args.audit_fit
              else design_audit.default_prior())
     source = "--audit-noise" if noise is not None else design_audit.DEFAULT_NOISE_SOURCE
+    if noise is None and prior.noise is not None:
+        noise, source = prior.noise, f"log-residual SD of {args.audit_fit}"
     if args.audit_noise_from is not None:
         noise, source = _measured_noise(args.audit_noise_from)
     return prior, noise or design_audit.DEFAULT_NOISE, source, draws or design_audit.DEFAULT_DRAWS

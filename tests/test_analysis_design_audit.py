@@ -155,3 +155,13 @@ def test_results_without_seed_repeats_are_refused():
         design_audit.seed_repeat_noise(frame)
     with pytest.raises(DataError, match="seed"):
         design_audit.seed_repeat_noise(frame.drop(columns=["seed"]))
+
+
+def test_a_budget_whose_minimum_sits_near_an_edge_is_named():
+    offsets = {1e11: 3.2}  # the optimum sits just inside the smallest budget's smallest size
+    with quiet_numerics():
+        result = design_audit.audit(design(offsets), TRUTH, 3 * NOISE, "test", draws=60, seed=0)
+    first = result.budgets[0]
+    assert first.side is None and first.usable_share < design_audit.OFTEN_USED
+    assert design_audit.verdict(result).startswith("budget 1e+11: minimum near the edge of its sizes, approach 2 "
+                                                   "loses it in ")

@@ -109,3 +109,19 @@ def test_bad_noise_sources_are_one_line(tmp_path, capsys, flags, says):
     spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
     assert main(["sweep", "plan", spec, "--no-estimate", "--audit"] + [f.format(tmp=tmp_path) for f in flags]) == 2
     assert says in error_line(capsys)
+
+
+def test_the_noise_defaults_to_the_given_fits_log_residual_sd(tmp_path, capsys):
+    from analysis.result import FitResult, FitSpec
+
+    spec = FitSpec(method="parametric", form="chinchilla", loss="huber_log", delta=1e-3, init_grid=None,
+                   n_convention="total", flops="exact", data_hash="x", n_points=18)
+    fit = FitResult(spec=spec, params={"E": 1.0, "A": 60.0, "B": 400.0, "alpha": 0.44, "beta": 0.36},
+                    details={"log_residual_sd": 0.031})
+    (tmp_path / "FIT.json").write_text(fit.to_json())
+    argv = ["sweep", "plan", write(tmp_path, "iso.toml", TINY_ISOFLOP), "--no-estimate", "--audit", "--audit-draws",
+            "20", "--audit-fit", str(tmp_path / "FIT.json")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"(true a = 0.450; {tmp_path / 'FIT.json'} (parametric fit)), loss noise 0.031 log SD (log-residual SD of " \
+        f"{tmp_path / 'FIT.json'})" in out
