@@ -324,6 +324,8 @@ def status_lines(sweep_dir: Path, records: list[dict]) -> list[str]:
             latest[record["run_id"]] = (str(submits[-1]["job_id"]), record["label"])
     if not latest:
         return []
+    if shutil.which("squeue") is None:
+        return [f"slurm jobs: {len(latest)} submitted (their ids in RUN_DIR/slurm/jobs.jsonl); no squeue here to ask"]
     states = job_states([job_id for job_id, _ in latest.values()]) or {}
     named = {run_id: states.get(job_id, "UNKNOWN") for run_id, (job_id, _) in latest.items()}
     counts: dict[str, int] = {}
