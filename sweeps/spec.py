@@ -315,14 +315,14 @@ def _prior(value: Any, where: _Where, key: str = "isoflop.prior") -> Prior:
             raise where.error(key, f"needs a positive tokens-per-parameter ratio, got {arg}")
         return Prior(value, (6 * ratio) ** -0.5, 0.5)
     if kind == "fit" and arg:
-        return _fit_prior(value, Path(arg), where)
+        return _fit_prior(value, Path(arg), where, key)
     raise where.error(key, f"{usage}, got {value!r}")
 
 
-def _fit_prior(text: str, path: Path, where: _Where) -> Prior:
+def _fit_prior(text: str, path: Path, where: _Where, key: str = "isoflop.prior") -> Prior:
     """N_opt(C) from a FIT.json, read directly: the sweeps layer sits below the analysis that wrote it."""
     def bad(why: str) -> ConfigError:
-        return where.error("isoflop.prior", f"fit file {path} {why}")
+        return where.error(key, f"fit file {path} {why}")
 
     if not path.is_file():
         raise bad("does not exist or is not a file; write one with `scaling fit ... --out`")
@@ -391,8 +391,11 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
             raise where.error("isoflop.tokens_per_param", f"has high below low: {list(window)}")
     tolerance = _number(table.get("tolerance", 0.01), "isoflop.tolerance", where)
     adaptive = table.get("prior") == "adaptive"
-    prior = _adaptive_prior(table, budgets, where) if adaptive else _prior(table["prior"], where) \
-        if "prior" in table else None
+    prior = None
+    if adaptive:
+        prior = _adaptive_prior(table, budgets, where)
+    elif "prior" in table:
+        prior = _prior(table["prior"], where)
     points, span = None, 16.0
     if "points" in table:
         points = _number(table["points"], "isoflop.points", where, integer=True)

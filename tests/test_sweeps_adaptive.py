@@ -110,7 +110,7 @@ def test_adaptive_spec_keys():
     (("tokens_per_param:0.4", "tokens_per_param:-1"), "'isoflop.adaptive_start' needs a positive"),
 ])
 def test_bad_adaptive_keys_are_one_line(change, says):
-    with pytest.raises(ConfigError, match=None) as err:
+    with pytest.raises(ConfigError) as err:
         spec_lib.parse_text(ISO.replace(*change), "t.toml")
     assert says in str(err.value) and "\n" not in str(err.value)
 
@@ -184,3 +184,9 @@ def test_a_tiny_adaptive_sweep_runs_stage_by_stage_and_a_rerun_trains_nothing(tm
     assert again.returncode == 0, again.stderr
     assert "(6 were already finished)" in again.stdout and "] start " not in again.stderr
     assert json.loads((sweep / adaptive.STATE_FILE).read_text())["stages"] == stages
+
+
+def test_a_missing_start_fit_names_adaptive_start():
+    text = ISO.replace("tokens_per_param:0.4", "fit:/no/such/FIT.json")
+    with pytest.raises(ConfigError, match="'isoflop.adaptive_start' fit file /no/such/FIT.json does not exist"):
+        spec_lib.parse_text(text, "t.toml")
