@@ -11,9 +11,9 @@ AUDIT_FLAGS = ("audit_fit", "audit_noise", "audit_noise_from", "audit_draws")
 
 
 def extend(plan_parser) -> None:
-    """Add --audit and its options to `sweep plan`, and route the command through `cmd_plan`."""
-    from analysis.design_audit import DEFAULT_DRAWS, DEFAULT_NOISE
-
+    """Add --audit and its options to `sweep plan`, and route the command through `cmd_plan`. (The
+    defaults live in analysis.design_audit, which imports numpy: the help names them without numbers so
+    that `scaling --help` imports nothing heavy.)"""
     group = plan_parser.add_argument_group(
         "design audit (isoflop specs): simulate the planned runs under a prior law and fit them many times")
     group.add_argument("--audit", action="store_true",
@@ -23,13 +23,13 @@ def extend(plan_parser) -> None:
                        help="the prior law: an L(N, D) fit (scaling fit --method parametric|vpnls --out); default: "
                             "the make demo fit of byte-level stdlib runs")
     group.add_argument("--audit-noise", metavar="SD", type=float, default=None,
-                       help=f"loss noise as a log SD (default: the --audit-fit's log-residual SD, else {DEFAULT_NOISE}, "
-                            "the make demo fit's)")
+                       help="loss noise as a log SD (default: the --audit-fit's log-residual SD, else the make "
+                            "demo fit's)")
     group.add_argument("--audit-noise-from", metavar="RESULTS", default=None,
                        help="measure the loss noise from seed repeats in a finished sweep (its results.parquet or "
                             "directory): runs that differ only in seed")
     group.add_argument("--audit-draws", metavar="N", type=int, default=None,
-                       help=f"simulated sweeps (default {DEFAULT_DRAWS})")
+                       help="simulated sweeps (default: a few hundred, analysis.design_audit.DEFAULT_DRAWS)")
     plan_parser.set_defaults(func=cmd_plan)
 
 

@@ -125,3 +125,14 @@ def test_the_noise_defaults_to_the_given_fits_log_residual_sd(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"(true a = 0.450; {tmp_path / 'FIT.json'} (parametric fit)), loss noise 0.031 log SD (log-residual SD of " \
         f"{tmp_path / 'FIT.json'})" in out
+
+
+def test_the_flags_are_added_without_importing_the_audit():
+    """`scaling --help` stays fast: the audit (numpy, the fitters) is imported only when --audit runs."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from scaling.cli import build_parser; build_parser(); "
+            "print('analysis.design_audit' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
