@@ -50,10 +50,6 @@ def cmd_plan(args) -> int:
     if spec.kind != "isoflop":
         raise ConfigError(f"{args.spec}: --audit audits isoflop sweeps (parabolas per budget); this spec is kind "
                           f"'{spec.kind}'")
-    if spec.isoflop.adaptive:
-        raise ConfigError(f"{args.spec}: --audit needs every budget's sizes before anything runs, and prior = "
-                          "'adaptive' places the later budgets from results; audit the spec with its adaptive_start "
-                          "as the prior")
     return sweeps_cli.cmd_plan(args, extra=lambda plan: _audit_text(plan, *settings))
 
 
@@ -108,7 +104,23 @@ def _audit_text(plan, prior, noise: float, noise_source: str, draws: int) -> str
     from analysis import design_audit
     from analysis.fit import quiet_numerics
 
+    head = ""
+    if plan.spec.isoflop.adaptive:
+        plan, head = _start_law_plan(plan), (
+            f"auditing every budget centred by the start law ({plan.spec.isoflop.prior.text}); the adaptive "
+            "sweep moves each later budget towards the optimum its results extrapolate to\n")
     design = design_audit.design_from_plan(plan, prior.n_convention)
     with quiet_numerics():
         result = design_audit.audit(design, prior, noise, noise_source, draws)
-    return design_audit.format_audit(result)
+    return head + design_audit.format_audit(result)
+
+
+def _start_law_plan(plan):
+    """An adaptive spec's runs as if its start law centred every budget: the design it starts from (its
+    later budgets are placed by results, unknown before running)."""
+    import dataclasses
+
+    from sweeps.plan import make_plan
+
+    iso = dataclasses.replace(plan.spec.isoflop, adaptive=False, centres=())
+    return make_plan(dataclasses.replace(plan.spec, isoflop=iso))

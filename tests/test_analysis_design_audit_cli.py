@@ -74,15 +74,21 @@ def test_bad_audit_input_is_one_line_before_planning(tmp_path, capsys, flags, sa
     assert says in error_line(capsys)
 
 
-@pytest.mark.parametrize("text, says", [
-    (TINY_GRID, "--audit audits isoflop sweeps"),
-    (TINY_ISOFLOP.replace("n_params = [2.06e4, 3.3e4, 4.5e4]\n", "").replace(
-        "tolerance = 0.05", 'tolerance = 0.05\nprior = "adaptive"\npoints = 3'), "places the later budgets from results"),
-])
-def test_audit_of_a_spec_without_planned_budgets_is_refused(tmp_path, capsys, text, says):
-    spec = write(tmp_path, "other.toml", text)
+def test_audit_of_a_grid_spec_is_refused(tmp_path, capsys):
+    spec = write(tmp_path, "grid.toml", TINY_GRID)
     assert main(["sweep", "plan", spec, "--no-estimate", "--audit"]) == 2
-    assert says in error_line(capsys)
+    assert "--audit audits isoflop sweeps" in error_line(capsys)
+
+
+def test_an_adaptive_spec_is_audited_as_its_start_law_would_centre_it(tmp_path, capsys):
+    text = TINY_ISOFLOP.replace("n_params = [2.06e4, 3.3e4, 4.5e4]\n", "tolerance = 0.3\n").replace(
+        "tolerance = 0.05", 'tolerance = 0.05\nprior = "adaptive"\nadaptive_start = "tokens_per_param:1"\npoints = 3')
+    spec = write(tmp_path, "adaptive.toml", text)
+    assert main(["sweep", "plan", spec, "--no-estimate", "--audit", "--audit-draws", "20"]) == 0
+    out = capsys.readouterr().out
+    assert ": 3 runs" in out  # the plan itself: the smallest budget only, the others pending
+    assert "auditing every budget centred by the start law (adaptive, start tokens_per_param:1)" in out
+    assert out.count("  budget ") == 3  # the audit: every budget
 
 
 def test_noise_from_seed_repeats_of_a_finished_sweep(tmp_path, capsys):
