@@ -65,6 +65,10 @@ def register(subparsers):
     run.add_argument("--ray-address", default=None,
                      help="Ray cluster to join (e.g. auto or HOST:6379); default: start one on this machine")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None,
+                     help="train the runs of one shape that differ only in lr/seed as one vmapped program "
+                          "(default: on when this machine has a GPU/TPU, off on CPU, where it measured slower; "
+                          "local and ray executors)")
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="counts per status, progress of running runs, failures")
@@ -134,6 +138,25 @@ def _check_counts(args) -> None:
         if value is not None and value < least:
             raise ConfigError(f"--{flag.replace('_', '-')} {value}: must be at least {least} (or leave it out "
                               "for the default)")
+
+
+PACK_ON_CPU = False  # bench/sweep_pack.py on this 2-core machine: packed sweeps were slower (BENCHMARKS.md)
+
+
+def _pack(args) -> bool:
+    """--pack/--no-pack, else on where this machine's JAX backend is an accelerator (GPU/TPU)."""
+    if args.executor == "slurm":
+        if args.pack:
+            from scaling.errors import ConfigError
+
+            raise ConfigError("--pack: the slurm executor submits one job per run and cannot pack; use "
+                              "--executor local or ray, or leave --pack out")
+        return False
+    if args.pack is not None:
+        return args.pack
+    import jax
+
+    return jax.default_backend() != "cpu" or PACK_ON_CPU
 
 
 def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
@@ -341,6 +364,7 @@ def _run_stage(args) -> int:
                      grows=adaptive.is_adaptive(spec))
     gpus = _local_gpus() if args.executor == "local" else []
     threads, workers = _parallelism(args, gpus)
+    pack = _pack(args)
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
     if adaptive.is_adaptive(spec):  # each centre is recorded with the plan, and used as recorded from then on
         adaptive.record(sweep_dir, adaptive.stages(spec, sweep_dir))
@@ -351,13 +375,13 @@ def _run_stage(args) -> int:
     else:
         executor = LocalExecutor(workers, threads, gpus)
     print(f"sweep '{spec.name}': {len(records)} runs in {sweep_dir}, {args.executor} executor, "
-          f"{executor.workers} worker(s) x {threads} thread(s)" + (f", GPUs {','.join(gpus)}" if gpus else ""),
-          file=sys.stderr)
+          f"{executor.workers} worker(s) x {threads} thread(s)" + (f", GPUs {','.join(gpus)}" if gpus else "")
+          + (", packing runs that differ only in lr/seed" if pack else ""), file=sys.stderr)
     done_before = sum(1 for r in records if (store.read_summary(store.run_dir(sweep_dir, r["run_id"])) or {})
                       .get("status") in ("completed", "diverged"))
     display = Display(sweep_dir, records, done_before, enabled=not args.quiet)
     try:
-        tally = run_sweep(sweep_dir, records, executor, retries=args.retries, on_event=display)
+        tally = run_sweep(sweep_dir, records, executor, retries=args.retries, on_event=display, pack=pack)
     finally:
         display.close()
         executor.close()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import dataclasses
+import json
+import math
 import os
 import queue
 import signal
@@ -25,13 +27,14 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from scaling.errors import EXIT_PREEMPTED
 from scaling.preemption import stop_on_signals
 from sweeps import store
 
 DONE = ("completed", "diverged")  # not retried; a failed run is retried by the next `sweep run`
+MAX_PACK = 64  # members per packed group: bench/replicas.py's gain levels off at K = 32-64 on an H100
 
 
 def worker_command(*args: str) -> list[str]:
@@ -134,6 +137,98 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
         store.release(fd)
 
 
+def pack_key(record: dict) -> str | None:
+    """Runs whose keys are equal may train as one packed program (scaling.packed): their configs differ at
+    most in scaling.replicas.VARYING (train.seed, train.lr). None: never packed (a WSD stable run or branch
+    keeps or starts from branch-point checkpoints; FSDP shards what packing keeps whole)."""
+    from scaling.replicas import VARYING
+
+    config = record["config"]
+    if record.get("role") in ("parent", "branch") or record.get("keep_steps") or config["train"].get("fsdp"):
+        return None
+    shared_train = {k: v for k, v in config["train"].items() if k not in VARYING}
+    return json.dumps({**config, "train": shared_train}, sort_keys=True)
+
+
+def execute_group(run_dirs: Sequence[str], threads: int, cores: list[int] | None = None, gpus: str | None = None,
+                  cwd: str | None = None, live: LiveWorkers | None = None) -> list[Outcome]:
+    """Train runs of one pack key as one packed worker (`sweeps.worker group`), holding every member's lock;
+    returns each member's outcome. A member another process holds is left out ("locked"), one finished
+    meanwhile is reported as it ended; a lone remaining member trains as a plain run (`execute`)."""
+    held: list[tuple[Path, int]] = []
+    outcomes: list[Outcome] = []
+    try:
+        for directory in map(Path, run_dirs):
+            fd = store.try_lock(directory)
+            summary = store.read_summary(directory) if fd is not None else None
+            if fd is None or (summary and summary.get("status") in DONE):
+                outcomes.append(Outcome(directory.name, "locked") if fd is None
+                                else Outcome(directory.name, summary["status"], summary.get("error")))
+                if fd is not None:
+                    store.release(fd)
+                continue
+            held.append((directory, fd))
+        if len(held) == 1:  # nothing to pack it with: exactly the unpacked run
+            directory, fd = held.pop()
+            store.release(fd)
+            return outcomes + [execute(str(directory), threads, cores, gpus, cwd, live)]
+        if held:
+            outcomes += _run_group(held, threads, cores, gpus, cwd, live)
+        return outcomes
+    finally:
+        for _, fd in held:
+            store.release(fd)
+
+
+def _run_group(held: list[tuple[Path, int]], threads: int, cores, gpus, cwd, live) -> list[Outcome]:
+    """Start the packed worker with every member's lock and read each member's outcome. The worker's output
+    goes to the first member's worker.log and is copied into the others'."""
+    directories = [d for d, _ in held]
+    started = time.time()
+    env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = gpus
+    cmd = worker_command("group", *map(str, directories), "--threads", str(threads),
+                         "--cores", ",".join(map(str, cores or [])))
+    for directory in directories:
+        store.append_attempt(directory, {"event": "start", "pid": os.getpid(), "host": os.uname().nodename,
+                                         "packed_with": [d.name for d in directories if d != directory]})
+    log_path = directories[0] / "worker.log"
+    with open(log_path, "ab") as log:
+        log.write(f"--- packed attempt at {time.strftime('%Y-%m-%d %H:%M:%S')} with "
+                  f"{' '.join(d.name for d in directories)}\n".encode())
+        log.flush()
+        offset = log.tell()
+        worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                  pass_fds=tuple(fd for _, fd in held), cwd=cwd)
+        with (live or LiveWorkers()).running(worker):
+            code = worker.wait()
+    with open(log_path, "rb") as log:
+        log.seek(offset)
+        text = log.read()
+    for directory in directories[1:]:
+        with open(directory / "worker.log", "ab") as log:
+            log.write(f"--- packed attempt (log of {directories[0].name}'s worker)\n".encode() + text)
+    outcomes = [_member_outcome(directory, code, started) for directory in directories]
+    for directory, outcome in zip(directories, outcomes):
+        store.append_attempt(directory, {"event": "end", "exit_code": code, "status": outcome.status,
+                                         "error": outcome.error})
+    return outcomes
+
+
+def _member_outcome(directory: Path, code: int, started: float) -> Outcome:
+    """A packed member's outcome from its own summary.json; the worker's exit code covers the whole pack."""
+    summary = store.read_summary(directory) or {}
+    fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
+    if fresh and summary["status"] in DONE:
+        return Outcome(directory.name, summary["status"], summary.get("error"), time.time() - started)
+    if code in (EXIT_PREEMPTED, -signal.SIGTERM):
+        return Outcome(directory.name, "preempted", None, time.time() - started)
+    error = (summary.get("error") if fresh and summary.get("status") == "failed" else None) \
+        or f"packed worker exited with code {code}: {store.log_tail(directory, 3)}"
+    return Outcome(directory.name, "failed", error, time.time() - started)
+
+
 class LocalExecutor:
     """K worker processes on this machine; slot i owns GPU i (when there are GPUs) or a block of CPUs."""
 
@@ -160,6 +255,18 @@ class LocalExecutor:
     def submit(self, run_dir: str):
         return self.pool.submit(self._execute, run_dir)
 
+    def _execute_group(self, run_dirs: list[str]) -> list[Outcome]:
+        slot = self.slots.get()
+        try:
+            gpus = self.gpus[slot % len(self.gpus)] if self.gpus else None
+            return execute_group(run_dirs, self.threads, cores_for(slot, self.threads), gpus, live=self.live)
+        finally:
+            self.slots.put(slot)
+
+    def submit_group(self, run_dirs: list[str]):
+        """One worker slot trains the group packed; the future's result is a list of Outcome."""
+        return self.pool.submit(self._execute_group, run_dirs)
+
     def wait(self, futures: list, timeout: float) -> list:
         done, _ = concurrent.futures.wait(futures, timeout=timeout, return_when=concurrent.futures.FIRST_COMPLETED)
         return list(done)
@@ -181,6 +288,16 @@ def _ray_execute(run_dir: str, threads: int, cwd: str | None = None) -> Outcome:
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")  # set by Ray for tasks that asked for GPUs
     cwd = cwd if cwd and os.path.isdir(cwd) else None  # the driver's directory, where this node has it
     return execute(run_dir, threads, cores_for(slot, threads), gpus, cwd)
+
+
+def _ray_execute_group(run_dirs: list[str], threads: int, cwd: str | None = None) -> list[Outcome]:
+    """Ray task body for a packed group: `execute_group`, placed and pinned as `_ray_execute` is."""
+    import zlib
+
+    slot = zlib.crc32(Path(run_dirs[0]).name.encode())
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES")
+    cwd = cwd if cwd and os.path.isdir(cwd) else None
+    return execute_group(run_dirs, threads, cores_for(slot, threads), gpus, cwd)
 
 
 # A sweep has no business on the network: no usage statistics and no prompt about them (a user's own
@@ -274,10 +391,15 @@ class RayExecutor:
         self.threads = threads
         self.cwd = os.getcwd()
         self.task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute)
+        self.group_task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute_group)
 
     def submit(self, run_dir: str):
         # Absolute: Ray's workers do not run in our working directory.
         return self.task.remote(os.path.abspath(run_dir), self.threads, self.cwd)
+
+    def submit_group(self, run_dirs: list[str]):
+        """One task trains the group packed; its result is a list of Outcome."""
+        return self.group_task.remote([os.path.abspath(d) for d in run_dirs], self.threads, self.cwd)
 
     def wait(self, futures: list, timeout: float) -> list:
         done, _ = self.ray.wait(futures, num_returns=len(futures), timeout=timeout)
@@ -303,12 +425,16 @@ STOPPING_SWEEP = "no new run starts; the running ones checkpoint their current s
 
 
 def run_sweep(sweep_dir: str | Path, records: list[dict], executor, retries: int = 1,
-              on_event: Callable[[str, dict, Outcome | None], None] | None = None, poll_s: float = 0.5) -> Tally:
+              on_event: Callable[[str, dict, Outcome | None], None] | None = None, poll_s: float = 0.5,
+              pack: bool = False) -> Tally:
     """Run every unfinished run of `records` once; returns what happened. Blocks until all are finished
     (including runs that another process holds: they are waited for, not duplicated), or, after SIGTERM or
-    SIGINT, until the running runs have checkpointed and stopped (see `_stop`)."""
+    SIGINT, until the running runs have checkpointed and stopped (see `_stop`). `pack`: runs of one pack_key
+    that are ready together train as one packed group (executor.submit_group), each member still locked,
+    reported and retried as a run of its own."""
     with stop_on_signals(STOPPING_SWEEP, on_first=getattr(executor, "stop", None)) as stop:
-        return _schedule(Path(sweep_dir), records, executor, retries, on_event or (lambda *_: None), poll_s, stop)
+        return _schedule(Path(sweep_dir), records, executor, retries, on_event or (lambda *_: None), poll_s, stop,
+                         pack)
 
 
 def _stop(executor, todo: list[str], in_flight: dict, tally: Tally) -> None:
@@ -320,8 +446,36 @@ def _stop(executor, todo: list[str], in_flight: dict, tally: Tally) -> None:
         in_flight.clear()
 
 
+def _pack_mates(sweep_dir: Path, run_id: str, todo: list[str], by_id: dict, free_workers: int) -> list[str]:
+    """The runs waiting in `todo` that may train packed with `run_id` now: the same pack_key, not held by
+    another process and not finished (those are left to the scheduler's own checks). The ready runs of a
+    key are split evenly over the free workers, so that packing never leaves idle a worker that would have
+    trained one of them."""
+    key = pack_key(by_id[run_id])
+    if key is None:
+        return []
+    mates = []
+    for other in todo:
+        directory = store.run_dir(sweep_dir, other)
+        if other != run_id and pack_key(by_id[other]) == key and not store.is_locked(directory) \
+                and (store.read_summary(directory) or {}).get("status") not in DONE:
+            mates.append(other)
+    size = min(MAX_PACK, math.ceil((len(mates) + 1) / max(1, free_workers)))
+    return mates[:size - 1]
+
+
+def _outcomes(executor, future, run_ids: str | tuple[str, ...]) -> list[Outcome]:
+    """The outcomes of a finished submission: one run's, or each member's of a packed group."""
+    members = (run_ids,) if isinstance(run_ids, str) else run_ids
+    try:
+        result = executor.result(future)
+    except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost with its node
+        return [Outcome(run_id, "failed", f"executor error: {type(err).__name__}: {err}") for run_id in members]
+    return result if isinstance(result, list) else [result]
+
+
 def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, notify, poll_s: float,
-              stop: threading.Event) -> Tally:
+              stop: threading.Event, pack: bool = False) -> Tally:
     tally = Tally()
     by_id = {r["run_id"]: r for r in records}
     todo: list[str] = []
@@ -339,6 +493,8 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
         for run_id in list(todo):
             if len(in_flight) >= executor.workers:
                 break
+            if run_id not in todo:
+                continue  # submitted just now, packed with an earlier run
             record, directory = by_id[run_id], store.run_dir(sweep_dir, run_id)
             summary = store.read_summary(directory)
             if summary and summary.get("status") in DONE and run_id not in failed_attempts:
@@ -361,20 +517,23 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
                 continue  # wait for the parent
             if store.is_locked(directory):
                 continue  # another sweep process is training it; look again later
-            todo.remove(run_id)
-            in_flight[executor.submit(str(directory))] = run_id
-            notify("start", record, None)
+            free = executor.workers - len(in_flight)
+            members = [run_id, *(_pack_mates(sweep_dir, run_id, todo, by_id, free) if pack else [])]
+            for member in members:
+                todo.remove(member)
+                notify("start", by_id[member], None)
+            if len(members) > 1:
+                in_flight[executor.submit_group([str(store.run_dir(sweep_dir, m)) for m in members])] = tuple(members)
+            else:
+                in_flight[executor.submit(str(directory))] = run_id
         notify("tick", None, None)
         if not in_flight:
             time.sleep(poll_s)
             continue
-        for future in executor.wait(list(in_flight), timeout=poll_s):
-            run_id = in_flight.pop(future)
+        ended = executor.wait(list(in_flight), timeout=poll_s)
+        for outcome in [o for future in ended for o in _outcomes(executor, future, in_flight.pop(future))]:
+            run_id = outcome.run_id
             record = by_id[run_id]
-            try:
-                outcome = executor.result(future)
-            except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost with its node
-                outcome = Outcome(run_id, "failed", f"executor error: {type(err).__name__}: {err}")
             if outcome.status in ("locked", "no_source"):
                 todo.append(run_id)  # someone else has it, or the parent's checkpoint vanished: look again
                 continue

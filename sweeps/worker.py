@@ -1,6 +1,7 @@
 """A child process that trains one planned run (or times a probe model), isolated from the sweep.
 
   python -P -m sweeps.worker run RUN_DIR [--threads T] [--cores 0,1]
+  python -P -m sweeps.worker group RUN_DIR RUN_DIR ... [--threads T] [--cores 0,1]   (packed: scaling.packed)
   python -P -m sweeps.worker probe CONFIG_JSON [--threads T] [--steps S]
 (-P: the installed code, never a sweeps/ in the working directory; see executors.worker_command)
 
@@ -122,6 +123,32 @@ def run(run_dir: Path) -> int:
     return 0
 
 
+def group(run_dirs: list[Path]) -> int:
+    """Train runs of one shape that differ only in seed/lr as one packed program (scaling.packed). Each member
+    writes its own summary; the exit code sums up the pack: 0 all completed, 3 some diverged (the others
+    completed), EXIT_PREEMPTED stopped by a signal, 1 a failure."""
+    from scaling import hardware, io
+    from scaling.config import from_dict
+    from scaling.errors import EXIT_PREEMPTED, PreemptedError
+    from scaling.packed import train_packed
+
+    records = [io.read_json(d / "run.json") for d in run_dirs]
+    configs = [from_dict(r["config"]) for r in records]
+    hardware.split_cpus_into_devices(configs[0].train.batch_size, configs[0].train.grad_accum)
+    print(f"worker pid {os.getpid()} on cpus {sorted(os.sched_getaffinity(0))} "
+          f"cuda {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}: {len(records)} runs packed: "
+          + ", ".join(f"{r['run_id']} ({r['label']})" for r in records), file=sys.stderr, flush=True)
+    try:
+        summaries = train_packed(configs, run_dirs)
+    except PreemptedError as err:
+        print(f"preempted: {err}", file=sys.stderr)
+        return EXIT_PREEMPTED
+    for record, summary in zip(records, summaries):
+        print(f"run {record['run_id']} {summary['status']}: val_loss {summary['final_val_loss']}", file=sys.stderr)
+    statuses = {s["status"] for s in summaries}
+    return 0 if statuses == {"completed"} else EXIT_DIVERGED
+
+
 def probe(config_json: str, steps: int) -> dict:
     """Seconds per train step of a config (after compilation), timed on random tokens."""
     import jax
@@ -154,18 +181,22 @@ def probe(config_json: str, steps: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sweeps.worker")
-    parser.add_argument("mode", choices=("run", "probe"))
-    parser.add_argument("target", help="RUN_DIR (run) or a run config as JSON (probe)")
+    parser.add_argument("mode", choices=("run", "group", "probe"))
+    parser.add_argument("target", nargs="+", help="RUN_DIR (run), RUN_DIRs (group) or a run config as JSON (probe)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cores", default="", help="comma-separated CPU ids to prefer")
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args(argv)
     die_with_parent()
     pin_threads(args.threads, [int(c) for c in args.cores.split(",") if c])
+    if args.mode == "group":
+        return group([Path(t) for t in args.target])
+    if len(args.target) != 1:
+        parser.error(f"{args.mode} takes one target, got {len(args.target)}")
     if args.mode == "probe":
-        print(json.dumps(probe(args.target, args.steps)))
+        print(json.dumps(probe(args.target[0], args.steps)))
         return 0
-    return run(Path(args.target))
+    return run(Path(args.target[0]))
 
 
 def exit_now(code: int) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from scaling.io import read_json, read_jsonl, write_json
 from conftest import PROJECT_ROOT
-from sweep_helpers import TINY_GRID, run_sweep_cli, start_sweep_cli, sweep_cmd, sweep_env, write_spec
+from sweep_helpers import TINY_GRID, TINY_WSD, run_sweep_cli, start_sweep_cli, sweep_cmd, sweep_env, write_spec
 from sweeps import spec as spec_lib
 from sweeps import store
 from sweeps.executors import LocalExecutor, run_sweep
@@ -255,3 +255,83 @@ def test_the_local_ray_cluster_names_its_provider_so_it_does_not_probe_cloud_met
         home = Path(os.environ["HOME"])
         assert home.parent == tmp_path and "type: local" in (home / "ray_bootstrap_config.yaml").read_text()
     assert os.environ["HOME"] == "/home/someone" and env["HOME"] == "/home/someone"
+
+
+# One shape, lr x seed = 4 runs that differ only in lr and seed: what `--pack` trains as one program.
+TINY_PACK = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [3.3e4]") \
+    .replace("lr = 3e-3", "lr = [3e-3, 1e-2]\nseed = [0, 1]")
+
+
+def pack_records(tmp_path, text=TINY_PACK):
+    spec = spec_lib.parse_text(text, "pack.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, text, "pack", "pack.toml", records)
+    return records
+
+
+def test_pack_key_groups_exactly_the_runs_that_differ_only_in_lr_and_seed(tmp_path):
+    from sweeps.executors import pack_key
+
+    two_sizes = TINY_PACK.replace("n_params = [3.3e4]", "n_params = [3.3e4, 4.5e4]")
+    records = pack_records(tmp_path, two_sizes)
+    keys = {}
+    for record in records:
+        keys.setdefault(pack_key(record), set()).add((record["config"]["train"]["lr"], record["config"]["train"]["seed"]))
+    assert len(records) == 8 and len(keys) == 2  # one group per size...
+    assert all(len(members) == 4 for members in keys.values())  # ...holding its 4 lr x seed runs
+    other_batch = {**records[0], "config": {**records[0]["config"],
+                                            "train": {**records[0]["config"]["train"], "batch_size": 4}}}
+    assert pack_key(other_batch) != pack_key(records[0])
+    fsdp = {**records[0], "config": {**records[0]["config"], "train": {**records[0]["config"]["train"], "fsdp": True}}}
+    assert pack_key(fsdp) is None
+    wsd_spec = spec_lib.parse_text(TINY_WSD, "wsd.toml")
+    assert all(pack_key(run.record(wsd_spec)) is None for run in make_plan(wsd_spec).runs)
+
+
+def test_packed_sweep_trains_each_run_once_with_the_losses_of_the_unpacked_sweep(tmp_path):
+    spec = write_spec(tmp_path, TINY_PACK, "pack")
+    packed, unpacked = tmp_path / "packed", tmp_path / "unpacked"
+    result = run_sweep_cli("run", spec, "--out", str(packed), "--pack", "--workers", "1", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "packing runs that differ only in lr/seed" in result.stderr
+    result = run_sweep_cli("run", spec, "--out", str(unpacked), "--no-pack", "--workers", "1", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    packed_losses, unpacked_losses = losses(packed), losses(unpacked)  # every step logged exactly once
+    assert sorted(packed_losses) == sorted(unpacked_losses) and len(packed_losses) == 4
+    for run_id, values in unpacked_losses.items():
+        # float32 rounding of the batched matmuls: 1e-5 on each step's loss, as in tests/test_replicas.py; the
+        # final validation loss (parameters after 20 steps at lr up to 1e-2) within 2e-4 (measured: 8e-5)
+        assert packed_losses[run_id][:-1] == pytest.approx(values[:-1], rel=1e-5)
+        assert packed_losses[run_id][-1] == pytest.approx(values[-1], rel=2e-4)
+        run = packed / "runs" / run_id
+        starts_ = [a for a in attempts(run) if a["event"] == "start"]
+        assert len(starts_) == 1 and len(starts_[0]["packed_with"]) == 3  # one packed attempt with the 3 others
+        assert read_json(run / "summary.json")["status"] == "completed"
+        assert "4 runs packed" in (run / "worker.log").read_text()
+    assert len(pd.read_parquet(packed / "results.parquet")) == 4
+    # A second `sweep run` trains nothing again.
+    result = run_sweep_cli("run", spec, "--out", str(packed), "--pack", "--workers", "1", "--quiet")
+    assert result.returncode == 0 and "(4 were already finished)" in result.stdout
+    assert total_starts(packed) == 4
+
+
+def test_a_group_leaves_out_a_locked_member_and_a_finished_one_and_reports_each_member(tmp_path):
+    from sweeps.executors import execute_group
+
+    records = pack_records(tmp_path)
+    locked, finished, healthy, diverging = (store.run_dir(tmp_path, r["run_id"]) for r in records)
+    write_json(finished / "summary.json", {"status": "completed", "error": None})
+    train = {**records[3]["config"]["train"], "lr": 1e30}  # still packable: only its lr differs
+    write_json(diverging / "run.json", {**records[3], "config": {**records[3]["config"], "train": train}})
+    fd = store.try_lock(locked)  # another process trains it
+    try:
+        outcomes = execute_group([str(d) for d in (locked, finished, healthy, diverging)], threads=1)
+    finally:
+        store.release(fd)
+    assert {o.run_id: o.status for o in outcomes} == {locked.name: "locked", finished.name: "completed",
+                                                      healthy.name: "completed", diverging.name: "diverged"}
+    assert starts(locked) == starts(finished) == 0  # neither was trained
+    for run, other in ((healthy, diverging), (diverging, healthy)):
+        assert [a.get("packed_with") for a in attempts(run) if a["event"] == "start"] == [[other.name]]
+    assert read_json(diverging / "summary.json")["status"] == "diverged"
+    assert [r["step"] for r in read_jsonl(healthy / "metrics.jsonl")] == list(range(1, 21))

@@ -67,3 +67,48 @@ def test_wsd_branches_continue_from_the_parent_state(tmp_path):
     assert (table.parent_run_id == parent["run_id"]).all()
     assert sorted(table.branch_tokens) == [13 * 256, 19 * 256] and sorted(table.tokens) == [16 * 256, 24 * 256]
     assert table.budget.isna().all() and (table.kind == "wsd").all()
+
+
+# Two 8-step runs of one shape that differ only in lr.
+PACK_PAIR = """
+kind = "grid"
+[sizes]
+n_params = [3.3e4]
+aspect_ratio = 16
+[hparams]
+lr = [3e-3, 1e-2]
+batch_size = 8
+[grid]
+tokens = [2048]
+[base.data]
+val_batches = 2
+[base.train]
+seq_len = 32
+warmup_steps = 2
+eval_every = 4
+log_every = 1
+peak_flops = 1e11
+"""
+
+
+def test_group_mode_trains_the_members_packed_each_into_its_own_run_directory(tmp_path):
+    from sweeps import spec as spec_lib
+    from sweeps.plan import make_plan
+
+    text = PACK_PAIR
+    spec = spec_lib.parse_text(text, "pack.toml")
+    records = [run.record(spec) for run in make_plan(spec).runs]
+    store.write_plan(tmp_path, text, "pack", "pack.toml", records)
+    dirs = [str(store.run_dir(tmp_path, r["run_id"])) for r in records]
+    worker = [sys.executable, "-P", "-m", "sweeps.worker"]
+    done = subprocess.run([*worker, "group", *dirs, "--threads", "1"], capture_output=True, text=True,
+                          cwd=PROJECT_ROOT, env=sweep_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 runs packed" in done.stderr
+    for record, directory in zip(records, dirs):
+        summary = read_json(os.path.join(directory, "summary.json"))
+        assert summary["status"] == "completed" and summary["run_id"] == record["run_id"]
+        assert summary["config"]["train"]["lr"] == record["config"]["train"]["lr"]
+        assert [r["step"] for r in read_jsonl(os.path.join(directory, "metrics.jsonl"))] == list(range(1, 9))
+    usage = subprocess.run([*worker, "run", *dirs], capture_output=True, text=True, cwd=PROJECT_ROOT, env=sweep_env())
+    assert usage.returncode == 2 and "run takes one target, got 2" in usage.stderr
