@@ -195,14 +195,16 @@ def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int) -> np.ndarray
     return np.stack([tokens[start:start + seq_len + 1] for start in starts]).astype(np.int32)
 
 
-def train_batch(ds: Dataset, seed: int, step: int, batch_size: int, seq_len: int) -> np.ndarray:
-    """Training batch `step`: int32 (batch_size, seq_len + 1), a function of (seed, step) alone."""
+def train_batch(ds: Dataset, seed: int, step: int, batch_size: int, seq_len: int,
+                rows: slice = slice(None)) -> np.ndarray:
+    """Training batch `step`: int32 (batch_size, seq_len + 1), a function of (seed, step) alone; `rows`: only
+    those rows of it (a process of a multi-process run builds the rows of its own devices)."""
     if seed < 0 or step < 0:
         raise DataError(f"the sampler needs seed >= 0 and step >= 0, got seed {seed}, step {step}; check train.seed")
     _check_length(ds.train_tokens, ds.val_tokens, seq_len, ds.fingerprint["source"])
     rng = np.random.default_rng([seed, step])
     starts_B = rng.integers(0, len(ds.train_tokens) - seq_len, size=batch_size)
-    return _windows(ds.train_tokens, starts_B, seq_len)
+    return _windows(ds.train_tokens, starts_B[rows], seq_len)
 
 
 def val_batches(ds: Dataset, n_batches: int, batch_size: int, seq_len: int) -> np.ndarray:

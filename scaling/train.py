@@ -30,6 +30,7 @@ from typing import Callable, Collection
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import accounting, hardware, io
 from scaling.checkpoint import Checkpoints, abstract_like
@@ -104,7 +105,7 @@ def estimated_bytes(config: RunConfig, n_dev: int) -> int:
 def available_bytes() -> tuple[int, str] | None:
     """(bytes, what) one device may use: a GPU/TPU's memory limit, or on CPU this machine's memory shared by
     its host devices; None where it cannot be told."""
-    device = jax.devices()[0]
+    device = jax.local_devices()[0]  # in a multi-process run another process's devices cannot be queried
     if jax.default_backend() == "cpu":
         try:
             total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -178,10 +179,11 @@ def read_summary(run_dir: Path, warn: bool = True) -> dict | None:
 @contextlib.contextmanager
 def run_directory(run_dir: Path, lock: bool):
     """Create the run directory and, with `lock`, hold its lock (the file sweeps.store locks; a sweep worker
-    trains under the lock its executor took, so it passes lock=False)."""
+    trains under the lock its executor took, so it passes lock=False). In a multi-process run process 0
+    holds it for all: the others train the same run with it."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        fd = io.try_lock_directory(run_dir) if lock else -1
+        fd = io.try_lock_directory(run_dir) if lock and jax.process_index() == 0 else -1
     except OSError as err:
         raise ScalingError(f"cannot write the run directory {run_dir}: {err.strerror}; choose a writable --out") from err
     if fd is None:
@@ -283,6 +285,12 @@ class Attempt:
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set by SIGTERM/SIGINT
 
     @property
+    def primary(self) -> bool:
+        """Whether this process writes the run's files (metrics, summary, logs): process 0 of a multi-process
+        run, or the only one. Checkpoints are written by all, through orbax's multi-process path."""
+        return jax.process_index() == 0
+
+    @property
     def n_dev(self) -> int:
         return self.mesh.shape["data"]
 
@@ -297,13 +305,15 @@ class Attempt:
 
 def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dict:
     config, t = a.config, a.config.train
-    write_run_files(a)
+    if a.primary:
+        write_run_files(a)
     tick = time.perf_counter()
     graphdef, state, _ = init_state(config, a.mesh)
     init_s = time.perf_counter() - tick  # mostly compiling the initialiser
     checkpoints = Checkpoints(a.run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
     state = _restore(a, checkpoints, state)
-    io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
+    if a.primary:
+        io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
 
     step_fn = compile_train_step(config, graphdef, state, a.mesh)
     eval_fn = compile_eval_step(graphdef, a.mesh)
@@ -311,8 +321,8 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     start_timings(a, init_s)
     if a.start_step == t.steps:
         _finish_from_final_checkpoint(a, state, eval_fn, validation)
-    writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
-    progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet)
+    writer = io.JsonlWriter(a.run_dir / "metrics.jsonl" if a.primary else os.devnull)
+    progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet and a.primary)
     status, error, raise_after = "completed", None, None
     try:  # one exit path: whatever ends the loop (an interrupt included), everything is closed once, here
         state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
@@ -433,9 +443,9 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
     a.window_start, loop_start = time.perf_counter(), time.perf_counter()
     pending = None  # (step, device metrics) of the step before the one in flight
     for index in range(a.start_step, t.steps):
-        if index == a.start_step and a.stop.is_set():  # the signal came during set-up: nothing new to save
+        if index == a.start_step and stop_requested(a):  # the signal came during set-up: nothing new to save
             return state, "preempted"
-        batch = shard_batch(train_batch(a.ds, t.seed, index, t.batch_size, t.seq_len), a.mesh)
+        batch = global_train_batch(a, index)
         tick = time.perf_counter()
         state, device_metrics = step_fn(state, batch, lrs[index])
         if index == a.start_step:
@@ -452,7 +462,7 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
         do_eval = step % t.eval_every == 0 or step == t.steps
         do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
             and step < t.steps
-        preempted = a.stop.is_set() and step < t.steps  # at the last step the run simply completes
+        preempted = stop_requested(a) and step < t.steps  # at the last step the run simply completes
         if do_eval or do_save or preempted:
             jax.block_until_ready(device_metrics)
             evaluated = _timed_eval(a, eval_fn, state, validation) if do_eval else None
@@ -472,6 +482,27 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
         _timed_save(a, checkpoints, t.steps, state)
     a.timings["loop_s"] = time.perf_counter() - loop_start
     return state, status
+
+
+def global_train_batch(a: Attempt, index: int) -> jax.Array:
+    """Training batch `index` sharded over the mesh's `data` axis. Each process builds only the rows of its
+    own devices: every process draws the same offsets from (seed, step), so together they hold exactly the
+    batch a single process would build, and the losses match it."""
+    t = a.config.train
+    return jax.make_array_from_callback(
+        (t.batch_size, t.seq_len + 1), NamedSharding(a.mesh, P("data")),
+        lambda where: train_batch(a.ds, t.seed, index, t.batch_size, t.seq_len, rows=where[0]))
+
+
+def stop_requested(a: Attempt) -> bool:
+    """Whether to stop after this step (SIGTERM/SIGINT). The processes of a multi-process run must stop at the
+    same step, or the others would wait forever in the next step's collectives: a request in any process
+    stops all, for one small all-gather between processes per step."""
+    if jax.process_count() == 1:
+        return a.stop.is_set()
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(a.stop.is_set()))))
 
 
 def _timed_eval(a: Attempt, eval_fn, state, validation) -> float:
@@ -531,7 +562,8 @@ def _write_summary(a: Attempt, state, status: str, error: str | None, raise_afte
     steps_done = int(state.step) if status != "failed" else a.start_step
     summary = summary_record(a, status, error, steps_done, validation)
     try:
-        io.write_json(a.run_dir / "summary.json", summary)
+        if a.primary:
+            io.write_json(a.run_dir / "summary.json", summary)
     except OSError as err:
         raise_after = raise_after or err  # the disk that stopped the run may refuse the summary too
     if raise_after is not None:

@@ -29,6 +29,9 @@ RUN_DIR at a time (it holds RUN_DIR/.lock). SIGTERM or Ctrl-C stops the run afte
 checkpoint there (summary.json status "preempted"); re-running resumes at that step.
 Exit codes: 0 completed, 2 bad input or environment (one `error:` line), 3 diverged (non-finite loss),
 75 preempted (stopped by SIGTERM/SIGINT, checkpointed; rerun to resume).
+
+Multi-process runs: start the same command once per process with JAX_COORDINATOR_ADDRESS=host:port
+JAX_NUM_PROCESSES=N JAX_PROCESS_ID=i (0..N-1), or under srun with several tasks (README: Devices).
 """
 
 
@@ -50,12 +53,53 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def maybe_initialize_distributed() -> None:
-    """Multi-host runs: initialise from the standard environment when it asks for it."""
-    if os.environ.get("JAX_COORDINATOR_ADDRESS") or os.environ.get("SCALING_DISTRIBUTED") == "1":
-        import jax
+PROCESS_VARIABLES = ("JAX_NUM_PROCESSES", "JAX_PROCESS_ID")
 
-        jax.distributed.initialize()
+
+def distributed_arguments(environ) -> dict | None:
+    """jax.distributed.initialize's arguments for this process, or None for a single-process run.
+
+    JAX_COORDINATOR_ADDRESS=host:port (JAX's own variable) with JAX_NUM_PROCESSES=N and JAX_PROCESS_ID=i: the
+    launch the README documents, one process per host (or several on one). With the address alone, under
+    `srun` with several tasks (SLURM_STEP_NUM_TASKS > 1), or with SCALING_DISTRIBUTED=1, JAX finds the rest
+    itself (SLURM, Open MPI, TPU pods)."""
+    from scaling.errors import ConfigError
+
+    given = {name: environ[name] for name in PROCESS_VARIABLES if environ.get(name)}
+    address = environ.get("JAX_COORDINATOR_ADDRESS")
+    missing = [name for name in ("JAX_COORDINATOR_ADDRESS", *PROCESS_VARIABLES) if not environ.get(name)]
+    if given and missing:
+        raise ConfigError(f"{' and '.join(missing)} not set: a multi-process run needs JAX_COORDINATOR_ADDRESS="
+                          "host:port, JAX_NUM_PROCESSES=N and JAX_PROCESS_ID=i (0..N-1) together")
+    if given:
+        try:
+            count, index = int(given["JAX_NUM_PROCESSES"]), int(given["JAX_PROCESS_ID"])
+        except ValueError:
+            count = index = -1
+        if not 0 <= index < count:
+            raise ConfigError(f"JAX_NUM_PROCESSES={given['JAX_NUM_PROCESSES']} and JAX_PROCESS_ID={given['JAX_PROCESS_ID']} "
+                              "must be whole numbers with 0 <= JAX_PROCESS_ID < JAX_NUM_PROCESSES")
+        return {"coordinator_address": address, "num_processes": count, "process_id": index}
+    if address or environ.get("SCALING_DISTRIBUTED") == "1" or int(environ.get("SLURM_STEP_NUM_TASKS") or 1) > 1:
+        return {}
+    return None
+
+
+def maybe_initialize_distributed() -> None:
+    """Multi-process runs: join the others (see `distributed_arguments`) before JAX starts its backend. On CPU
+    the processes' collectives go through gloo (jax_cpu_collectives_implementation, JAX's default here)."""
+    arguments = distributed_arguments(os.environ)
+    if arguments is None:
+        return
+    import jax
+
+    try:
+        jax.distributed.initialize(**arguments)
+    except (ValueError, RuntimeError) as err:
+        from scaling.errors import ConfigError
+
+        raise ConfigError(f"cannot start the multi-process run ({' '.join(str(err).split())[:300]}); check "
+                          "JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID") from err
 
 
 SHUTDOWN_NOISE = ("Event loop is closed", "Python is likely shutting down")
@@ -103,6 +147,10 @@ def run(args: argparse.Namespace) -> int:
     hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum, host_devices)
     maybe_initialize_distributed()
     summary = train(config, args.out, quiet=args.quiet, lock=True)
+    import jax
+
+    if jax.process_index() != 0:  # process 0 reports for a multi-process run
+        return 0
     val = summary.get("final_val_loss")
     print(f"run {summary['run_id']} {summary['status']}: N={summary['n_params']:,} D={summary['tokens']:,} "
           f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "

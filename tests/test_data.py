@@ -97,6 +97,16 @@ def test_train_batch_is_a_function_of_seed_and_step(text_dir):
         train_batch(ds, -1, 0, 8, 24)
 
 
+def test_processes_building_their_rows_make_up_the_whole_batch(text_dir):
+    """A multi-process run: each process builds the rows of its devices, and together they are the batch."""
+    ds = prepare_dataset(DataConfig(source=str(text_dir)), seq_len=24)
+    whole = train_batch(ds, 3, 7, 8, 24)
+    parts = [train_batch(ds, 3, 7, 8, 24, rows=slice(start, start + 2)) for start in range(0, 8, 2)]
+    assert [part.shape for part in parts] == [(2, 25)] * 4
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    assert not np.array_equal(parts[0], parts[1])
+
+
 def test_val_batches_are_fixed(text_dir):
     ds = prepare_dataset(DataConfig(source=str(text_dir), val_fraction=0.2), seq_len=24)
     vb = val_batches(ds, n_batches=3, batch_size=4, seq_len=24)

@@ -1,0 +1,123 @@
+"""Multi-process runs: two `scaling train` processes on this machine (CPU, collectives through gloo)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PROJECT_ROOT
+from scaling.io import read_json, read_jsonl
+from scaling.train_cli import distributed_arguments
+from scaling.errors import ConfigError
+
+pytestmark = pytest.mark.slow
+
+STEPS = 40  # long enough that a SIGTERM sent after the first logged step lands before the last
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def train_command(run_dir, overrides, host_devices: int) -> list[str]:
+    command = [sys.executable, "-m", "scaling.cli", "train", "--quiet", "--host-devices", str(host_devices),
+               "--out", str(run_dir)]
+    return command + [arg for o in overrides for arg in ("--set", o)]
+
+
+def start_processes(run_dir, overrides, n: int = 2) -> list[subprocess.Popen]:
+    """The documented launch, n processes of one device each on this machine."""
+    address = f"127.0.0.1:{free_port()}"
+    return [subprocess.Popen(train_command(run_dir, overrides, 1), cwd=PROJECT_ROOT, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             env=dict(os.environ, JAX_PLATFORMS="cpu", JAX_COORDINATOR_ADDRESS=address,
+                                      JAX_NUM_PROCESSES=str(n), JAX_PROCESS_ID=str(i)))
+            for i in range(n)]
+
+
+def finish(processes) -> list[tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each process, once it has ended."""
+    outputs = [p.communicate(timeout=300) for p in processes]
+    return [(p.returncode, *output) for p, output in zip(processes, outputs)]
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory):
+    """The same global batch on one process with two host devices: the run to match."""
+    from conftest import TINY
+
+    run_dir = tmp_path_factory.mktemp("one") / "run"
+    overrides = TINY + [f"train.steps={STEPS}", "train.eval_every=20", "checkpoint.every=16"]
+    done = subprocess.run(train_command(run_dir, overrides, 2), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu"), timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return overrides, read_jsonl(run_dir / "metrics.jsonl"), read_json(run_dir / "summary.json")
+
+
+def assert_matches(run_dir, one_process):
+    _, rows, summary = one_process
+    mine = read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in mine] == list(range(1, STEPS + 1))  # every step logged once, by one process
+    assert [r["loss"] for r in mine] == pytest.approx([r["loss"] for r in rows], rel=1e-5)
+    evaluated = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    assert [r["step"] for r in mine if "val_loss" in r] == [step for step, _ in evaluated] == [20, 40]
+    assert [r["val_loss"] for r in mine if "val_loss" in r] == pytest.approx([v for _, v in evaluated], rel=1e-5)
+    written = read_json(run_dir / "summary.json")
+    assert written["status"] == "completed" and written["n_devices"] == 2 and written["n_processes"] == 2
+    assert written["final_val_loss"] == pytest.approx(summary["final_val_loss"], rel=1e-5)
+
+
+def test_two_processes_train_the_same_run_as_one(tmp_path, one_process):
+    overrides = one_process[0]
+    results = finish(start_processes(tmp_path / "run", overrides))
+    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
+    reports = [[line for line in out.splitlines() if line.startswith("run ")] for _, out, _ in results]
+    assert [len(lines) for lines in reports] == [1, 0]  # process 0 reports (gloo prints its own lines)
+    assert_matches(tmp_path / "run", one_process)
+    assert sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir()) == ["32", "40"]
+
+
+def test_a_signal_to_one_process_stops_both_at_one_step_and_they_resume(tmp_path, one_process):
+    overrides = one_process[0]
+    run_dir = tmp_path / "run"
+    processes = start_processes(run_dir, overrides)
+    while not read_jsonl(run_dir / "metrics.jsonl") and all(p.poll() is None for p in processes):
+        time.sleep(0.01)
+    processes[1].send_signal(signal.SIGTERM)  # SIGTERM to process 1 only: process 0 must stop with it
+    results = finish(processes)
+    assert [code for code, _, _ in results] == [75, 75], [err[-2000:] for _, _, err in results]
+    stopped_at = read_json(run_dir / "summary.json")["steps"]
+    assert 1 <= stopped_at < STEPS and (run_dir / "checkpoints" / str(stopped_at)).is_dir()
+    results = finish(start_processes(run_dir, overrides))
+    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
+    assert read_json(run_dir / "summary.json")["resumed_from_step"] == stopped_at
+    assert_matches(run_dir, one_process)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, None),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1234", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"},
+     {"coordinator_address": "h:1234", "num_processes": 2, "process_id": 1}),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1234"}, {}),  # the rest from the cluster's environment
+    ({"SLURM_STEP_NUM_TASKS": "4", "SLURM_JOB_ID": "7"}, {}),  # srun: JAX reads SLURM's variables
+    ({"SLURM_STEP_NUM_TASKS": "1", "SLURM_JOB_ID": "7"}, None),  # a one-task job step trains alone
+])
+def test_distributed_arguments_from_the_environment(environ, expected):
+    assert distributed_arguments(environ) == expected
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({"JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "0"}, "JAX_COORDINATOR_ADDRESS not set"),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2"}, "JAX_PROCESS_ID not set"),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "2"}, "0 <= JAX_PROCESS_ID <"),
+    ({"JAX_COORDINATOR_ADDRESS": "h:1", "JAX_NUM_PROCESSES": "two", "JAX_PROCESS_ID": "0"}, "whole numbers"),
+])
+def test_incomplete_or_wrong_process_variables_are_one_error(environ, message):
+    with pytest.raises(ConfigError, match=message):
+        distributed_arguments(environ)
