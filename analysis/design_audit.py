@@ -39,8 +39,8 @@ DEFAULT_NOISE = 0.02
 DEFAULT_NOISE_SOURCE = "log-residual SD of the make demo fit"
 DEFAULT_DRAWS = 300
 # Columns that must agree for runs to be seed repeats (the rest of a run's identity is its seed).
-REPEAT_KEYS = ("n_params", "tokens", "budget", "lr", "batch_size", "seq_len", "warmup_steps", "weight_decay", "schedule",
-               "mlp", "d_model", "n_layers")
+REPEAT_KEYS = ("n_params", "tokens", "budget", "lr", "batch_size", "seq_len", "warmup_steps", "weight_decay",
+               "schedule", "mlp", "d_model", "n_layers")
 MIN_DRAWS = 20  # fewer draws make a 95% interval from percentiles meaningless
 LEVEL = 0.95
 OFTEN_USED = 0.75  # a budget inside its sizes that approach 2 keeps in fewer draws is named in the verdict

@@ -99,7 +99,8 @@ def test_noise_from_seed_repeats_of_a_finished_sweep(tmp_path, capsys):
              "final_val_loss": 2.0 * (1 + 0.05 * (s % 2 - 0.5))} for n in (10 ** 4, 2 * 10 ** 4) for s in range(2)]
     pd.DataFrame(rows).to_parquet(tmp_path / "results.parquet")
     spec = write(tmp_path, "iso.toml", TINY_ISOFLOP)
-    argv = ["sweep", "plan", spec, "--no-estimate", "--audit", "--audit-draws", "20", "--audit-noise-from", str(tmp_path)]
+    argv = ["sweep", "plan", spec, "--no-estimate", "--audit", "--audit-draws", "20",
+            "--audit-noise-from", str(tmp_path)]
     assert main(argv) == 0
     sd = np.std(np.log([1.95, 2.05]), ddof=1)
     assert f"loss noise {sd:.3g} log SD (measured from 2 group(s) of seed repeats in {tmp_path / 'results.parquet'})" \
