@@ -91,6 +91,10 @@ def test_algorithmic_progress_set_by_hand_carries_into_every_result():
     assert result["effective_compute_doubling_months"] == pytest.approx(1 / (1 / compute_months + 1 / 4.0))
     assert result["cost_to_fixed_loss"]["compute_halving_months"] == pytest.approx(4.0)
     assert result["algorithmic"]["sensitivity"] == []  # no published estimate is faster than 4 months
+    # No interval is claimed for a hand-set rate: not a degenerate "95% CI 4.0-4.0".
+    cost_sentence = result["answers"][1]
+    assert "(set by hand, no interval)" in cost_sentence and "95% CI 4.0-4.0" not in cost_sentence
+    assert ": FLOP/s per dollar only)" in cost_sentence
 
 
 def test_definition_bands_and_per_format_series_are_surfaced_when_present():

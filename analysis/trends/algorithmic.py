@@ -3,7 +3,8 @@
 Three sources, one shape (`AlgorithmicProgress`, whose `trend` is the growth of the *effective-compute
 multiplier* 2^(t / tau), so its slope is 12 / tau doublings per year and its bootstrap replicates carry the
 interval into every result that uses it):
-- the default: Ho et al. 2024 (arXiv:2403.05812), tau = 8 months, 95% CI 5-14, drawn log-normal;
+- the default: Ho et al. 2024 (arXiv:2403.05812), tau = 8 months, 95% CI 5-14, drawn split log-normal
+  (each side matching its end of the interval);
 - `--algorithmic-halving-months X`: tau set by hand, no interval (stated as such);
 - `--algorithmic CSV`: a table of (date, compute needed to reach one fixed performance), fitted as a
   log-linear trend of 1 / compute on the decimal year with the row bootstrap of `doubling.fit_trend`.
@@ -49,7 +50,7 @@ class AlgorithmicProgress:
 def default(n_boot: int = 1000, seed: int = 0) -> AlgorithmicProgress:
     trend = published_trend("algorithmic_halving", HO_2024.months, HO_2024.what, HO_2024.ci, n_boot, seed)
     return AlgorithmicProgress(HO_2024.months, HO_2024.ci, "published",
-                               f"{HO_2024.what} ({HO_2024.citation}); replicates log-normal on its 95% CI",
+                               f"{HO_2024.what} ({HO_2024.citation}); replicates split log-normal on its 95% CI",
                                trend)
 
 

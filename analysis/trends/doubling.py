@@ -134,10 +134,17 @@ def _ols_rows(x_BxN: np.ndarray, y_BxN: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def published_trend(name: str, months: float, definition: str, ci: tuple[float, float] | None = None,
                     n_boot: int = 1000, seed: int = 0) -> Trend:
-    """A stand-in trend at a published doubling time. Its replicates are log-normal around `months` with the
-    published 95% interval (if any) as +-1.96 sigma of the log, so intervals propagate like fitted ones."""
-    sigma = (np.log(ci[1]) - np.log(ci[0])) / (2 * 1.96) if ci else 0.0
-    months_B = months * np.exp(sigma * np.random.default_rng(seed).standard_normal(n_boot))
+    """A stand-in trend at a published doubling time. Its replicates are split log-normal around `months`:
+    each side's sigma puts 1.96 sigma of the log at its own end of the published 95% interval (if any), so the
+    replicates reproduce an asymmetric interval (Ho et al.'s 5-14 months around 8) and intervals propagate
+    like fitted ones."""
+    z = np.random.default_rng(seed).standard_normal(n_boot)
+    if ci:
+        sigma_lo = max(np.log(months) - np.log(ci[0]), 0.0) / 1.96
+        sigma_hi = max(np.log(ci[1]) - np.log(months), 0.0) / 1.96
+        months_B = months * np.exp(np.where(z < 0, sigma_lo, sigma_hi) * z)
+    else:
+        months_B = np.full(n_boot, float(months))
     return Trend(name, definition, 12.0 / months, 0.0, 0.0, 0, float("nan"), float("nan"),
                  12.0 / months_B, np.zeros(n_boot), source="published")
 

@@ -207,8 +207,10 @@ def headline_sentences(result: dict) -> list[str]:
         f"{best['compute_doubling_months']:.1f} months and the compute needed for a fixed loss halving every "
         f"{alg['halving_months']:.1f} months ({alg_ci}{alg['source']}).",
         f"The compute needed to reach a fixed loss halves every {cost['compute_halving_months']:.1f} months "
-        f"({_ci(cost['compute_halving_months_ci'])}) and its cost every {cost['cost_halving_months']:.1f} months "
-        f"({_ci(cost['cost_halving_months_ci'])}), with FLOP/s per dollar from {cost['price_performance_series']}.",
+        f"({_ci(cost['compute_halving_months_ci']) if alg['halving_months_ci'] else 'set by hand, no interval'}) "
+        f"and its cost every {cost['cost_halving_months']:.1f} months ({_ci(cost['cost_halving_months_ci'])}"
+        f"{'' if alg['halving_months_ci'] else ': FLOP/s per dollar only'}), with FLOP/s per dollar from "
+        f"{cost['price_performance_series']}.",
         _stamped(
             f"At a fixed budget (the {first['year']} frontier run's dollars, {first['effective_compute']:.1e} FLOP "
             f"then), the reachable compute-optimal loss falls from {first['loss']:.3f} in {first['year']} to "
