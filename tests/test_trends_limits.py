@@ -38,3 +38,12 @@ def test_saturating_variant_holds_compute_and_tokens_at_the_limits():
     assert out["loss_saturating"][0] == pytest.approx(float(EPOCH_CHINCHILLA.loss_opt(4e25)))
     assert out["loss_saturating"][2] == pytest.approx(out["loss_saturating"][3])
     assert (out["loss_saturating"] >= EPOCH_CHINCHILLA.loss_opt(effective) - 1e-12).all()
+
+
+def test_an_overridden_limit_is_not_attributed_to_the_published_source():
+    published = limits.Limits().as_dict()
+    assert published["data_stock_citation"] == limits.DATA_STOCK_CITATION
+    assert published["max_feasible_citation"] == limits.MAX_FEASIBLE_CITATION
+    overridden = limits.Limits(data_stock_tokens=1e15, max_feasible_compute=1e30).as_dict()
+    assert overridden["data_stock_citation"].startswith("set by --data-stock-tokens (published: 3e+14")
+    assert overridden["max_feasible_citation"].startswith("set by --max-feasible-compute (published: 2e+29")

@@ -32,8 +32,16 @@ class Limits:
     max_feasible_compute: float = MAX_FEASIBLE_COMPUTE
 
     def as_dict(self) -> dict:
-        return {"data_stock_tokens": self.data_stock_tokens, "data_stock_citation": DATA_STOCK_CITATION,
-                "max_feasible_compute": self.max_feasible_compute, "max_feasible_citation": MAX_FEASIBLE_CITATION}
+        """The limits with their sources: the published citation only for the published value; an overridden
+        limit is attributed to its flag, not to a paper that never gave that number."""
+        def source(value, default, citation, flag):
+            return citation if value == default else f"set by {flag} (published: {default:.0e}, {citation})"
+        return {"data_stock_tokens": self.data_stock_tokens,
+                "data_stock_citation": source(self.data_stock_tokens, DATA_STOCK_TOKENS, DATA_STOCK_CITATION,
+                                              "--data-stock-tokens"),
+                "max_feasible_compute": self.max_feasible_compute,
+                "max_feasible_citation": source(self.max_feasible_compute, MAX_FEASIBLE_COMPUTE,
+                                                MAX_FEASIBLE_CITATION, "--max-feasible-compute")}
 
 
 def crossing_year(start_value: float, start_year: float, doublings_per_year: float, limit: float) -> float:
