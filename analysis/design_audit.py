@@ -171,8 +171,12 @@ def seed_repeat_noise(frame) -> tuple[float, int]:
 
 
 def design_from_plan(plan, n_convention: str = "total") -> Design:
-    """The isoFLOP runs of a sweeps.plan.Plan, with C under the spec's formula (as the sweep records it)."""
-    runs = [run for run in plan.runs if run.role == "run" and run.budget is not None]
+    """The isoFLOP runs of a sweeps.plan.Plan, with C under the spec's formula (as the sweep records it).
+    One run per (size, budget, seed): the prior law gives every learning rate (or batch size) of a point the
+    same loss, and the analysis keeps the best of them (--best-of lr), so they are one data point; seeds are
+    repeats of it."""
+    runs = list({(run.counts["n_params"], run.budget, run.config.train.seed): run for run in plan.runs
+                 if run.role == "run" and run.budget is not None}.values())
     if plan.spec.kind != "isoflop" or not runs:
         raise DataError(f"{plan.spec.path}: --audit audits isoFLOP sweeps; this is a {plan.spec.kind!r} spec")
     formula = plan.spec.isoflop.formula

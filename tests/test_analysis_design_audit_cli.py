@@ -143,3 +143,17 @@ def test_the_flags_are_added_without_importing_the_audit():
             "print('analysis.design_audit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_an_lr_list_is_one_point_and_a_seed_list_repeats_it(tmp_path):
+    from analysis.design_audit import design_from_plan
+    from sweeps import spec as spec_lib
+    from sweeps.plan import make_plan
+
+    def points(hparams: str) -> int:
+        text = TINY_ISOFLOP.replace("lr = 3e-3\n", hparams)
+        return len(design_from_plan(make_plan(spec_lib.load(write(tmp_path, "s.toml", text)))).N)
+
+    assert points("lr = 3e-3\n") == 9
+    assert points("lr = [1e-3, 3e-3]\n") == 9  # the analysis keeps the best lr of each point
+    assert points("lr = 3e-3\nseed = [0, 1]\n") == 18
