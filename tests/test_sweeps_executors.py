@@ -230,7 +230,9 @@ def test_ray_executor_matches_local(tmp_path, reference):
     pytest.importorskip("ray")
     spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
     ray_tmp = f"/tmp/ray{os.getpid()}"  # Ray's socket paths must stay short
-    env = dict(sweep_env(), RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(sweep_env(), RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0", HOME=str(home))
     try:
         result = subprocess.run(sweep_cmd("run", spec, "--out", str(out), "--executor", "ray", "--workers", "2"),
                                 capture_output=True, text=True, timeout=400, cwd=PROJECT_ROOT, env=env)
@@ -238,6 +240,10 @@ def test_ray_executor_matches_local(tmp_path, reference):
         shutil.rmtree(ray_tmp, ignore_errors=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "ray executor" in result.stderr
+    # Neither JAX's os.fork() deadlock warning (Ray's start-up forks and execs at once) nor Ray's notice that
+    # it enabled token authentication and saved a token in ~/.ray (the local cluster has a token of its own).
+    assert "os.fork()" not in result.stderr and "Token authentication" not in result.stderr, result.stderr[-3000:]
+    assert not list(home.rglob("auth_token")) and not list(out.rglob("auth_token"))
     assert_each_run_completed_once(out)
     assert losses(out) == reference
     table = pd.read_parquet(out / "results.parquet")
