@@ -100,6 +100,21 @@ def test_a_signal_to_one_process_stops_both_at_one_step_and_they_resume(tmp_path
     assert_matches(run_dir, one_process)
 
 
+def test_srun_with_two_tasks_trains_one_run_over_both(tmp_path, one_process):
+    """Under `srun -n 2` no JAX_* variable is set: JAX reads SLURM's (tested on a real one-node SLURM)."""
+    from test_sweeps_slurm import SLURM_MISSING
+
+    if SLURM_MISSING:
+        pytest.skip(SLURM_MISSING)
+    command = ["srun", "-n", "2", "--cpus-per-task=1", "--export=ALL,JAX_PLATFORMS=cpu",
+               *train_command(tmp_path / "run", one_process[0], 1)]
+    done = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("JAX_")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len([line for line in done.stdout.splitlines() if line.startswith("run ")]) == 1  # from process 0
+    assert_matches(tmp_path / "run", one_process)
+
+
 @pytest.mark.parametrize("environ, expected", [
     ({}, None),
     ({"JAX_COORDINATOR_ADDRESS": "h:1234", "JAX_NUM_PROCESSES": "2", "JAX_PROCESS_ID": "1"},
