@@ -58,8 +58,8 @@ def register(subparsers):
                      help="sweep directory: new, empty, or one of this spec's (resumed)")
     run.add_argument("--force", action="store_true",
                      help="re-plan a sweep directory of another spec (its finished runs stay in results.parquet)")
-    run.add_argument("--executor", choices=("local", "ray"), default="local",
-                     help="local worker processes (default) or tasks on a Ray cluster")
+    run.add_argument("--executor", choices=("local", "ray", "slurm"), default="local",
+                     help="local worker processes (default), tasks on a Ray cluster, or one SLURM job per run")
     run.add_argument("--retries", type=int, default=1, help="extra attempts for a failed run (default 1)")
     run.add_argument("--gpus-per-run", type=float, default=None, help="Ray: GPUs per run (default 1 if GPUs)")
     run.add_argument("--ray-address", default=None,
@@ -69,6 +69,7 @@ def register(subparsers):
                      help="train the runs of one shape that differ only in lr/seed as one vmapped program "
                           "(default: on when this machine has a GPU/TPU, off on CPU, where it measured slower; "
                           "local and ray executors)")
+    slurm_args(run)
     run.set_defaults(func=cmd_run)
 
     status = sub.add_parser("status", help="counts per status, progress of running runs, failures")
@@ -80,6 +81,34 @@ def register(subparsers):
     collect.add_argument("--out", default=None, help="output file (default SWEEP_DIR/results.parquet)")
     collect.set_defaults(func=cmd_collect)
     return plan
+
+
+def slurm_args(run) -> None:
+    """--slurm-*: override the spec's [slurm] table (see sweeps/slurm.py)."""
+    group = run.add_argument_group("SLURM (--executor slurm; each overrides the spec's [slurm] key)")
+    group.add_argument("--slurm-partition", metavar="NAME", help="partition to submit to (default: the cluster's)")
+    group.add_argument("--slurm-time", metavar="TIME",
+                       help="time limit per run: minutes or [days-]hours:minutes:seconds")
+    group.add_argument("--slurm-cpus-per-task", type=int, metavar="N", help="CPUs per run (default --threads)")
+    group.add_argument("--slurm-gpus", type=int, metavar="N", help="GPUs per run")
+    group.add_argument("--slurm-mem", metavar="SIZE", help="memory per run, e.g. 8G")
+    group.add_argument("--slurm-account", metavar="NAME", help="account to charge")
+    group.add_argument("--slurm-arg", action="append", default=[], dest="slurm_extra", metavar="ARG",
+                       help="a further sbatch argument, e.g. --slurm-arg=--qos=low (repeatable)")
+
+
+def _slurm_executor(args, spec, threads: int, n_runs: int):
+    """The SLURM executor (None for the other executors, which take no --slurm-* flag)."""
+    from scaling.errors import ConfigError
+    from sweeps import slurm
+
+    flags = {key: getattr(args, f"slurm_{key}") for key in slurm.FIELDS}
+    if args.executor != "slurm":
+        given = [slurm.flag(key) for key, value in flags.items() if value not in (None, [])]
+        if given:
+            raise ConfigError(f"{given[0]} applies to --executor slurm only; add --executor slurm or remove it")
+        return None
+    return slurm.SlurmExecutor(slurm.with_flags(spec.slurm, flags), threads, args.workers or n_runs)
 
 
 def _quiet_jax() -> None:
@@ -365,6 +394,8 @@ def _run_stage(args) -> int:
     gpus = _local_gpus() if args.executor == "local" else []
     threads, workers = _parallelism(args, gpus)
     pack = _pack(args)
+    # Checked before the plan is written: a bad partition or a missing sbatch leaves nothing behind.
+    slurm_executor = _slurm_executor(args, spec, threads, len(records))
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
     if adaptive.is_adaptive(spec):  # each centre is recorded with the plan, and used as recorded from then on
         adaptive.record(sweep_dir, adaptive.stages(spec, sweep_dir))
@@ -372,6 +403,8 @@ def _run_stage(args) -> int:
             print(line, file=sys.stderr)
     if args.executor == "ray":  # GPUs per run default from the cluster's GPUs, not this machine's
         executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
+    elif slurm_executor is not None:
+        executor = slurm_executor
     else:
         executor = LocalExecutor(workers, threads, gpus)
     print(f"sweep '{spec.name}': {len(records)} runs in {sweep_dir}, {args.executor} executor, "
@@ -410,7 +443,7 @@ def _warn(lines: list[str]) -> None:
 
 
 def cmd_status(args) -> int:
-    from sweeps import store
+    from sweeps import slurm, store
 
     sweep_dir = Path(args.sweep_dir)
     records = store.load_records(sweep_dir)
@@ -430,6 +463,8 @@ def cmd_status(args) -> int:
         if state.status == store.CORRUPT:
             print(f"  {state.status} {state.run_id} {record['label']:24} step {state.step}/{state.steps}")
     _warn([f"run {s.run_id}: {s.error}" for _, s in states if s.status == store.CORRUPT])
+    for line in slurm.status_lines(sweep_dir, records):  # nothing unless the sweep ran with --executor slurm
+        print(line)
     return 0
 
 
