@@ -10,6 +10,12 @@ WSD branches once their parent has checkpointed the branch point, retries failur
 times, and records a run as failed when its worker died without saying why. On SIGTERM or SIGINT it
 starts no new run and passes SIGTERM on to the running workers, which checkpoint their current step
 and exit EXIT_PREEMPTED; those runs are preempted, not failed, and the next `sweep run` resumes them.
+
+Packing (`run_sweep(pack=True)`, `sweep run --pack`): runs with one `pack_key` (the same config but for
+train.seed and train.lr) that are ready together are split evenly over the free workers, and each share
+is one `execute_group`: every member's lock taken (a member held elsewhere or finished meanwhile is left
+out), one `python -P -m sweeps.worker group DIR...` (scaling.packed), and each member's outcome read from
+its own summary.json, so the scheduler retries, fails or finishes members one by one as it does runs.
 """
 
 from __future__ import annotations

@@ -341,3 +341,22 @@ def test_a_group_leaves_out_a_locked_member_and_a_finished_one_and_reports_each_
         assert [a.get("packed_with") for a in attempts(run) if a["event"] == "start"] == [[other.name]]
     assert read_json(diverging / "summary.json")["status"] == "diverged"
     assert [r["step"] for r in read_jsonl(healthy / "metrics.jsonl")] == list(range(1, 21))
+
+
+def test_ray_executor_trains_a_packed_group_as_one_task(tmp_path):
+    pytest.importorskip("ray")
+    spec, out = write_spec(tmp_path, TINY_PACK, "pack"), tmp_path / "sweep"
+    ray_tmp = f"/tmp/ray{os.getpid()}p"  # Ray's socket paths must stay short
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(sweep_env(), RAY_TMPDIR=ray_tmp, RAY_USAGE_STATS_ENABLED="0", HOME=str(home))
+    try:
+        result = subprocess.run(sweep_cmd("run", spec, "--out", str(out), "--executor", "ray", "--workers", "1",
+                                          "--pack"), capture_output=True, text=True, timeout=400, cwd=PROJECT_ROOT,
+                                env=env)
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert_each_run_completed_once(out, n_runs=4)
+    for run in (out / "runs").iterdir():
+        assert [len(a["packed_with"]) for a in attempts(run) if a["event"] == "start"] == [3]
