@@ -44,8 +44,9 @@ from scaling.replicas import (check_replicas, compile_replicas_step, init_replic
                               shard_replica_batch)
 from scaling.step import compile_eval_step, make_mesh
 from scaling.train import (Attempt, _close_checkpoints, _restore, _timed_eval, _timed_save, _write_summary,
-                           check_devices, check_memory, check_run_dir, checked_out_dir, handle, resolve_for_run,
-                           run_directory, start_timings, train, usable_cache_dir, validation_set, write_run_files)
+                           available_bytes, check_devices, check_memory, check_run_dir, checked_out_dir,
+                           estimated_bytes, handle, resolve_for_run, run_directory, start_timings, train,
+                           usable_cache_dir, validation_set, write_run_files)
 
 SHARED_SECTIONS = ("data", "checkpoint")  # besides model and train (checked by scaling.replicas)
 
@@ -82,6 +83,7 @@ def train_packed(configs: Sequence[RunConfig], run_dirs: Sequence[str | Path], q
     mesh = make_mesh()
     check_devices(resolved[0], mesh.shape["data"])
     check_memory(resolved[0], mesh.shape["data"])
+    check_pack_memory(resolved, mesh.shape["data"])
     with contextlib.ExitStack() as held:
         for directory in dirs:
             held.enter_context(run_directory(directory, lock))
@@ -107,6 +109,17 @@ def _check_shared_sections(configs: Sequence[RunConfig]) -> None:
         if differing:
             raise ConfigError(f"packed replicas may differ only in train.seed and train.lr, but replica {i} "
                               f"differs from replica 0 in its [{'], ['.join(differing)}] section(s)")
+
+
+def check_pack_memory(configs: Sequence[RunConfig], n_dev: int) -> None:
+    """Refuse, before allocating, a pack whose K members together cannot fit where one member would."""
+    available = available_bytes()
+    need = len(configs) * estimated_bytes(configs[0], n_dev)
+    if available is not None and need > available[0]:
+        gib = 2**30
+        raise ConfigError(f"these {len(configs)} packed runs need at least {need / gib:.1f} GiB per device together, "
+                          f"more than the {available[0] / gib:.1f} GiB of {available[1]}; pack fewer runs "
+                          "(sweep run --no-pack trains them one at a time)")
 
 
 def checkpoint_steps(run_dir: Path) -> list[int]:

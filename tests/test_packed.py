@@ -126,3 +126,52 @@ packed.train_packed([load(None, {PACKED + MEMBERS[0]!r}), load(None, {PACKED + M
         assert losses(killed_dirs[k], "val_loss") == losses(tmp_path / f"whole{k}", "val_loss")
         assert resumed[k]["resumed_from_step"] == 4 and resumed[k]["final_val_loss"] == whole[k]["final_val_loss"]
     assert json.loads((killed_dirs[0] / "summary.json").read_text())["steps"] == 12
+
+
+def test_a_pack_too_big_for_memory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
+    from scaling import packed
+    from scaling.data import prepare_dataset
+    from scaling.train import estimated_bytes, resolve_for_run
+
+    config = configs(1)[0]
+    one = estimated_bytes(resolve_for_run(config, prepare_dataset(config.data, 32)), 1)
+    monkeypatch.setattr(packed, "available_bytes", lambda: (int(2.5 * one), "a test"))  # room for 2 members
+    with pytest.raises(ConfigError, match="these 3 packed runs need at least .* pack fewer runs"):
+        train_packed(configs(3), [tmp_path / f"m{k}" for k in range(3)])
+    assert not any(tmp_path.iterdir())
+    assert [s["status"] for s in train_packed(configs(2), [tmp_path / f"m{k}" for k in range(2)])] == ["completed"] * 2
+
+
+def test_a_stop_signal_checkpoints_every_member_and_the_rerun_matches_an_uninterrupted_pack(tmp_path):
+    """SIGTERM in a fresh process after step 6's metrics are read: every member checkpoints the step in
+    flight, writes a 'preempted' summary, and the process raises PreemptedError (the worker's exit 75)."""
+    stopped_dirs = [tmp_path / f"stopped{k}" for k in range(2)]
+    code = f"""
+import os, signal, sys
+from scaling import packed
+from scaling.config import load
+from scaling.errors import PreemptedError
+real_handle = packed._handle
+def handle(members, pending, *args, **kwargs):
+    if pending[0] == 6:
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real_handle(members, pending, *args, **kwargs)
+packed._handle = handle
+try:
+    packed.train_packed([load(None, {PACKED + MEMBERS[0]!r}), load(None, {PACKED + MEMBERS[1]!r})],
+                        {[str(d) for d in stopped_dirs]!r})
+except PreemptedError:
+    sys.exit(75)
+"""
+    stopped = run_python(code)
+    assert stopped.returncode == 75, stopped.stderr[-2000:]
+    for directory in stopped_dirs:
+        summary = read_json(directory / "summary.json")
+        assert summary["status"] == "preempted" and summary["steps"] in (7, 8)  # the step in flight, or the next
+        assert checkpoint_steps(directory)[-1] == summary["steps"]
+    resumed = train_packed(configs(2), stopped_dirs)
+    whole = train_packed(configs(2), [tmp_path / f"whole{k}" for k in range(2)])
+    for k in range(2):
+        assert [r["step"] for r in read_jsonl(stopped_dirs[k] / "metrics.jsonl")] == list(range(1, 13))
+        assert losses(stopped_dirs[k]) == losses(tmp_path / f"whole{k}")
+        assert resumed[k]["status"] == "completed" and resumed[k]["final_val_loss"] == whole[k]["final_val_loss"]
