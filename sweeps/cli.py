@@ -67,8 +67,8 @@ def register(subparsers):
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.add_argument("--pack", action=argparse.BooleanOptionalAction, default=None,
                      help="train the runs of one shape that differ only in lr/seed as one vmapped program "
-                          "(default: on when this machine has a GPU/TPU, off on CPU, where it measured slower; "
-                          "local and ray executors)")
+                          "(default: on when this machine has a GPU/TPU; off on CPU, where only sweeps of very short "
+                          "runs gained; local and ray executors)")
     slurm_args(run)
     run.set_defaults(func=cmd_run)
 
@@ -169,7 +169,7 @@ def _check_counts(args) -> None:
                               "for the default)")
 
 
-PACK_ON_CPU = False  # bench/sweep_pack.py on this 2-core machine: packed sweeps were slower (BENCHMARKS.md)
+PACK_ON_CPU = False  # bench/sweep_pack.py on 2 cores: slower unless the runs are very short (BENCHMARKS.md)
 
 
 def _pack(args) -> bool:
