@@ -58,7 +58,7 @@ class Member:
     checkpoints: Checkpoints
     writer: io.JsonlWriter | None = None
     progress: Progress | None = None
-    status: str = "completed"  # completed, diverged, preempted or failed
+    status: str = "completed"  # "completed" while training and after; or diverged, preempted, failed
     diverged_state: object = None  # the member's state when its divergence was seen
 
 
