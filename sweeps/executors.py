@@ -470,6 +470,20 @@ def _pack_mates(sweep_dir: Path, run_id: str, todo: list[str], by_id: dict, free
     return mates[:size - 1]
 
 
+def _submit(executor, sweep_dir: Path, run_id: str, todo: list[str], by_id: dict, in_flight: dict, pack: bool,
+            notify) -> None:
+    """Start `run_id`, with its pack mates as one group when packing; each member leaves `todo`."""
+    free = executor.workers - len(in_flight)
+    members = [run_id, *(_pack_mates(sweep_dir, run_id, todo, by_id, free) if pack else [])]
+    for member in members:
+        todo.remove(member)
+        notify("start", by_id[member], None)
+    if len(members) > 1:
+        in_flight[executor.submit_group([str(store.run_dir(sweep_dir, m)) for m in members])] = tuple(members)
+    else:
+        in_flight[executor.submit(str(store.run_dir(sweep_dir, run_id)))] = run_id
+
+
 def _outcomes(executor, future, run_ids: str | tuple[str, ...]) -> list[Outcome]:
     """The outcomes of a finished submission: one run's, or each member's of a packed group."""
     members = (run_ids,) if isinstance(run_ids, str) else run_ids
@@ -523,15 +537,7 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
                 continue  # wait for the parent
             if store.is_locked(directory):
                 continue  # another sweep process is training it; look again later
-            free = executor.workers - len(in_flight)
-            members = [run_id, *(_pack_mates(sweep_dir, run_id, todo, by_id, free) if pack else [])]
-            for member in members:
-                todo.remove(member)
-                notify("start", by_id[member], None)
-            if len(members) > 1:
-                in_flight[executor.submit_group([str(store.run_dir(sweep_dir, m)) for m in members])] = tuple(members)
-            else:
-                in_flight[executor.submit(str(directory))] = run_id
+            _submit(executor, sweep_dir, run_id, todo, by_id, in_flight, pack, notify)
         notify("tick", None, None)
         if not in_flight:
             time.sleep(poll_s)
