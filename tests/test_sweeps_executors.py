@@ -360,3 +360,24 @@ def test_ray_executor_trains_a_packed_group_as_one_task(tmp_path):
     assert_each_run_completed_once(out, n_runs=4)
     for run in (out / "runs").iterdir():
         assert [len(a["packed_with"]) for a in attempts(run) if a["event"] == "start"] == [3]
+
+
+def test_ready_runs_of_a_shape_are_split_over_the_free_workers_leaving_out_held_and_finished_ones(tmp_path):
+    from sweeps.executors import _pack_mates
+
+    records = pack_records(tmp_path)
+    by_id = {r["run_id"]: r for r in records}
+    first, *others = [r["run_id"] for r in records]
+    todo = [first, *others]
+    assert len(_pack_mates(tmp_path, first, todo, by_id, free_workers=1)) == 3  # one worker: all 4 together
+    assert len(_pack_mates(tmp_path, first, todo, by_id, free_workers=2)) == 1  # two: 2 + 2
+    assert _pack_mates(tmp_path, first, todo, by_id, free_workers=4) == []  # one each: nothing to pack
+    fd = store.try_lock(store.run_dir(tmp_path, others[0]))  # another process trains it
+    write_json(store.run_dir(tmp_path, others[1]) / "summary.json", {"status": "completed"})
+    try:
+        assert _pack_mates(tmp_path, first, todo, by_id, free_workers=1) == [others[2]]
+    finally:
+        store.release(fd)
+    wsd_spec = spec_lib.parse_text(TINY_WSD, "wsd.toml")
+    wsd = {r["run_id"]: r for r in (run.record(wsd_spec) for run in make_plan(wsd_spec).runs)}
+    assert _pack_mates(tmp_path, next(iter(wsd)), list(wsd), wsd, free_workers=1) == []
