@@ -324,9 +324,10 @@ def preempt_by_urgent_job(job_id: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("preempt", [preempt_by_signal, preempt_by_urgent_job])
 def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_path, preempt):
-    # One run of 200 steps, checkpointed every 50; the preemption lands mid-run.
+    # One run of 400 steps, checkpointed every 50; the preemption lands early enough to find it running
+    # (SLURM's scheduler takes a second or two to preempt for the urgent job).
     text = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4]").replace(
-        "tokens = [5120]", "tokens = [51200]").replace("every = 5", "every = 50")
+        "tokens = [5120]", "tokens = [102400]").replace("every = 5", "every = 50")
     spec, local, on_slurm = write_spec(tmp_path, text), tmp_path / "local", tmp_path / "slurm"
     result = run_sweep_cli("run", spec, "--out", str(local), "--workers", "1")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -335,10 +336,12 @@ def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_
     try:
         metrics = wait_for(lambda: next((on_slurm / "runs").glob("*/metrics.jsonl"), None), "training", proc=proc)
         run_dir = metrics.parent
-        wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 20, "20 steps", proc=proc)
+        wait_for(lambda: len(read_jsonl(run_dir / "metrics.jsonl")) >= 10, "10 steps", proc=proc)
         job_id = job_starts(run_dir)[0][0]
         preempt(job_id)
-        wait_for(lambda: scontrol_field(job_id, "Restarts") == "1", "the job's requeue", proc=proc)
+        # Requeued and back in the queue (not still COMPLETING on the node, which would refuse to start it).
+        wait_for(lambda: scontrol_field(job_id, "Restarts") == "1" and scontrol_field(job_id, "JobState") == "PENDING",
+                 "the job's requeue", proc=proc)
         status = run_sweep_cli("status", str(on_slurm))
         assert f"job {job_id} {run_dir.name}" in status.stdout and "PENDING" in status.stdout, status.stdout
         # SLURM holds a requeued job for about two minutes before it may start again; not this test.
