@@ -431,8 +431,8 @@ def _run_stage(args) -> int:
     if tally.stopped or tally.preempted:
         from scaling.errors import EXIT_PREEMPTED
 
-        print(f"sweep stopped by a signal: {len(tally.preempted)} run(s) checkpointed and stopped; run the same "
-              "command again to resume them and start the rest", file=sys.stderr)
+        print(f"sweep stopped by a signal: {len(tally.preempted)} running run(s) stopped, each resumable from its "
+              "last checkpoint; run the same command again to resume them and start the rest", file=sys.stderr)
         return EXIT_PREEMPTED
     return 1 if tally.failures else 0
 

@@ -95,6 +95,19 @@ class LiveWorkers:
                 worker.send_signal(signum)
 
 
+def wait_passing_interrupt(worker: subprocess.Popen) -> int:
+    """The worker's exit code. A KeyboardInterrupt meanwhile (Ray's way of cancelling a running task, or
+    Ctrl-C) is passed on as SIGTERM, so that the run checkpoints and exits EXIT_PREEMPTED, and waited out.
+    The wait polls: Ray raises the interrupt between bytecodes, never inside a blocking waitpid."""
+    try:
+        while True:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return worker.wait(timeout=0.5)
+    except KeyboardInterrupt:
+        worker.send_signal(signal.SIGTERM)
+        return worker.wait()
+
+
 def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: str | None = None,
             cwd: str | None = None, live: LiveWorkers | None = None) -> Outcome:
     """Train one run in a worker process (started in `cwd`, default ours), holding its lock; returns how it ended.
@@ -120,7 +133,7 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
             log.flush()
             worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, pass_fds=(fd,), cwd=cwd)
             with (live or LiveWorkers()).running(worker):
-                code = worker.wait()
+                code = wait_passing_interrupt(worker)
         summary = store.read_summary(directory) or {}
         fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
         if code == 0 and summary.get("status") == "completed":
@@ -208,7 +221,7 @@ def _run_group(held: list[tuple[Path, int]], threads: int, cores, gpus, cwd, liv
         worker = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                   pass_fds=tuple(fd for _, fd in held), cwd=cwd)
         with (live or LiveWorkers()).running(worker):
-            code = worker.wait()
+            code = wait_passing_interrupt(worker)
     with open(log_path, "rb") as log:
         log.seek(offset)
         text = log.read()
@@ -397,21 +410,31 @@ class RayExecutor:
         self.threads = threads
         self.cwd = os.getcwd()
         self.task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute)
+        self.submitted: list = []  # the tasks not yet read back, for `stop`
         self.group_task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute_group)
 
     def submit(self, run_dir: str):
         # Absolute: Ray's workers do not run in our working directory.
-        return self.task.remote(os.path.abspath(run_dir), self.threads, self.cwd)
+        self.submitted.append(self.task.remote(os.path.abspath(run_dir), self.threads, self.cwd))
+        return self.submitted[-1]
+
+    def stop(self) -> None:
+        """Cancel the submitted tasks: a waiting one never starts, and Ray raises KeyboardInterrupt in a running
+        one, which passes SIGTERM on to its worker (`wait_passing_interrupt`): the run checkpoints and stops."""
+        for future in self.submitted:
+            self.ray.cancel(future)
 
     def submit_group(self, run_dirs: list[str]):
         """One task trains the group packed; its result is a list of Outcome."""
-        return self.group_task.remote([os.path.abspath(d) for d in run_dirs], self.threads, self.cwd)
+        self.submitted.append(self.group_task.remote([os.path.abspath(d) for d in run_dirs], self.threads, self.cwd))
+        return self.submitted[-1]
 
     def wait(self, futures: list, timeout: float) -> list:
         done, _ = self.ray.wait(futures, num_returns=len(futures), timeout=timeout)
         return done
 
     def result(self, future) -> Outcome:
+        self.submitted = [f for f in self.submitted if f != future]
         return self.ray.get(future)
 
     def close(self) -> None:

@@ -196,34 +196,67 @@ def test_damaged_checkpoints_fall_back_and_say_so(tmp_path, reference):
     assert losses(out)[run_dir.name] == reference[run_dir.name]
 
 
-def test_sigterm_stops_the_sweep_with_checkpoints_and_the_rerun_matches_uninterrupted(tmp_path, reference):
+# Two 80-step runs: long enough that a SIGTERM sent at a run's second step reaches it mid-training, even
+# through Ray's task cancellation.
+LONG_GRID = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4, 3.3e4]").replace(
+    "tokens = [5120]", "tokens = [20480]")
+
+
+def every_step_once(sweep_dir, steps: int) -> dict[str, list[float]]:
+    """Per run: the training loss of each step (each logged exactly once) and the final validation loss."""
+    found = {}
+    for run in sorted((sweep_dir / "runs").iterdir()):
+        rows = read_jsonl(run / "metrics.jsonl")
+        assert [r["step"] for r in rows] == list(range(1, steps + 1)), run.name
+        found[run.name] = [r["loss"] for r in rows] + [read_json(run / "summary.json")["final_val_loss"]]
+    return found
+
+
+@pytest.fixture(scope="module")
+def long_reference(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("long_reference")
+    result = run_sweep_cli("run", write_spec(tmp, LONG_GRID), "--out", str(tmp / "sweep"), "--workers", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return every_step_once(tmp / "sweep", 80)
+
+
+@pytest.mark.parametrize("executor", ["local", "ray"])
+def test_sigterm_stops_the_sweep_with_checkpoints_and_the_rerun_matches_uninterrupted(executor, tmp_path,
+                                                                                      long_reference):
     """What SLURM or Kubernetes does before taking the machine: SIGTERM to the sweep while runs train."""
-    spec, out = write_spec(tmp_path, TINY_GRID), tmp_path / "sweep"
+    if executor == "ray":
+        pytest.importorskip("ray")
+    spec, out = write_spec(tmp_path, LONG_GRID), tmp_path / "sweep"
+    ray_tmp = f"/tmp/ray{os.getpid()}"  # Ray's socket paths must stay short
+    command = sweep_cmd("run", spec, "--out", str(out), "--workers", "2", "--executor", executor)
     with open(tmp_path / "log", "wb") as log:
-        proc = start_sweep_cli("run", spec, "--out", str(out), "--workers", "2", log=log)
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
+                                env=dict(sweep_env(), RAY_TMPDIR=ray_tmp))
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:  # a run in the middle of its training
             runs = list((out / "runs").glob("*")) if (out / "runs").exists() else []
-            if any(len(read_jsonl(r / "metrics.jsonl")) >= 2 and not (r / "summary.json").exists() for r in runs):
+            if any(len(read_jsonl(r / "metrics.jsonl")) >= 2 for r in runs):
                 break
             time.sleep(0.01)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(120) == 75, (tmp_path / "log").read_text()[-3000:]
+        code = proc.wait(120)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    log_text = (tmp_path / "log").read_text()
+    assert code == 75, log_text[-3000:]
     assert not processes_mentioning(str(out)), "a worker outlived its stopped sweep"
     summaries = {run.name: store.read_summary(run) or {} for run in (out / "runs").iterdir()}
-    preempted = [name for name, s in summaries.items() if s.get("status") == "preempted"]
-    assert preempted, summaries
-    assert all(s.get("status") in (None, "completed", "preempted") for s in summaries.values()), summaries
-    for name in preempted:
-        run = out / "runs" / name
-        assert store.has_checkpoint(run, summaries[name]["steps"])
-        assert [a.get("status") for a in attempts(run) if a["event"] == "end"] == ["preempted"]
+    assert all(s.get("status") in (None, "preempted") for s in summaries.values()), summaries
+    stopped_at = {name: s["steps"] for name, s in summaries.items() if s}  # 0: stopped during its set-up
+    assert any(0 < step < 80 for step in stopped_at.values()), (stopped_at, log_text[-3000:])
+    for name, step in stopped_at.items():
+        assert step == 0 or store.has_checkpoint(out / "runs" / name, step)
+        assert [a.get("status") for a in attempts(out / "runs" / name) if a["event"] == "end"] == ["preempted"]
     status = run_sweep_cli("status", str(out))
-    assert f"{len(preempted)} preempted" in status.stdout and f"preempted   {preempted[0]}" in status.stdout
+    assert f"{len(stopped_at)} preempted" in status.stdout, status.stdout
     result = run_sweep_cli("run", spec, "--out", str(out), "--workers", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert_each_run_completed_once(out)
-    assert losses(out) == reference  # every step logged once, the losses bit for bit
+    assert every_step_once(out, 80) == long_reference  # the losses bit for bit
+    assert "Traceback" not in log_text
 
 
 def test_ray_executor_matches_local(tmp_path, reference):
