@@ -28,9 +28,9 @@ def test_the_spec_table_sets_each_jobs_resources_and_flags_override_it():
     text = TINY_GRID + '[slurm]\npartition = "debug"\ntime = 30\nmem = "2G"\nextra = ["--qos=low"]\n'
     options = spec_lib.parse_text(text, "s.toml").slurm
     assert options == slurm.SlurmOptions(partition="debug", time="30", mem="2G", extra=("--qos=low",))
-    options = slurm.with_flags(options, {"partition": "urgent", "time": None, "gpus": 1, "extra": []})
+    options = slurm.with_flags(options, {"partition": "preemptible", "time": None, "gpus": 1, "extra": []})
     args = slurm.sbatch_args(options, Path("/s/runs/abc"), threads=2, cwd="/w")
-    assert "--partition=urgent" in args and "--time=30" in args and "--gpus=1" in args and "--mem=2G" in args
+    assert "--partition=preemptible" in args and "--time=30" in args and "--gpus=1" in args and "--mem=2G" in args
     assert "--qos=low" in args  # no --slurm-arg given: the spec's extra arguments stay
     assert "--cpus-per-task=2" in args  # --threads unless cpus_per_task says otherwise
     assert {"--requeue", f"--signal=B:TERM@{slurm.SIGNAL_LEAD_S}", "--chdir=/w"} <= set(args)
@@ -68,7 +68,7 @@ FAKE_TOOLS = {
     # Each records its arguments; sbatch hands out ids 1, 2, ...; squeue prints the states the test wrote.
     "sbatch": 'echo "$@" >> "$FAKE/sbatch.log"; n=$(( $(cat "$FAKE/next" 2>/dev/null || echo 0) + 1 )); '
               'echo $n > "$FAKE/next"; echo $n',
-    "sinfo": 'printf "debug\\nurgent\\n"',
+    "sinfo": 'printf "debug\\npreemptible\\n"',
     "squeue": 'cat "$FAKE/states" 2>/dev/null',
     "sacct": 'exit 1',
     "scontrol": 'echo "$@" >> "$FAKE/scontrol.log"',
@@ -210,7 +210,7 @@ def test_missing_sbatch_an_unknown_partition_or_a_stray_flag_exits_2_and_writes_
     result = run_sweep_cli("run", spec, "--out", str(out), "--executor", "slurm", "--slurm-partition", "nope")
     assert result.returncode == 2 and not out.exists()
     assert result.stderr.strip().splitlines()[-1].startswith("error: slurm partition 'nope' does not exist here "
-                                                             "(partitions: debug, urgent)")
+                                                             "(partitions: debug, preemptible)")
     result = run_sweep_cli("run", spec, "--out", str(out), "--slurm-partition", "debug")  # local executor
     assert result.returncode == 2 and not out.exists()
     assert result.stderr.strip().splitlines()[-1] == ("error: --slurm-partition applies to --executor slurm only; "
@@ -311,28 +311,33 @@ def preempt_by_signal(job_id: str) -> None:
     subprocess.run(["scancel", "--batch", "--signal=TERM", job_id], check=True)
 
 
-def preempt_by_urgent_job(job_id: str) -> None:
-    """A job in the higher-priority partition that needs every CPU: SLURM preempts ours (PreemptMode=REQUEUE)."""
-    cpus = subprocess.run(["sinfo", "-h", "-p", "urgent", "-o", "%c"], capture_output=True, text=True).stdout.split()
-    if not cpus:
-        pytest.skip("this SLURM has no 'urgent' partition that preempts others (.ci/start_slurm.sh makes one)")
-    subprocess.run(["sbatch", "-p", "urgent", f"--cpus-per-task={cpus[0]}", "--output=/dev/null", "--wrap", "sleep 1"],
+def preempt_by_job(job_id: str) -> None:
+    """A job in the default partition that needs every CPU: SLURM preempts ours, in the lower-tier
+    'preemptible' partition, by requeueing it (PreemptMode=REQUEUE)."""
+    cpus = subprocess.run(["sinfo", "-h", "-N", "-o", "%c"], capture_output=True, text=True).stdout.split()[0]
+    subprocess.run(["sbatch", f"--cpus-per-task={cpus}", "--output=/dev/null", "--wrap", "sleep 1"],
                    check=True, capture_output=True)
 
 
 @needs_slurm
 @pytest.mark.slow
-@pytest.mark.parametrize("preempt", [preempt_by_signal, preempt_by_urgent_job])
-def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_path, preempt):
+@pytest.mark.parametrize("preempt, partition", [(preempt_by_signal, None), (preempt_by_job, "preemptible")],
+                         ids=["signal", "job"])
+def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_path, preempt, partition):
+    partitions = subprocess.run(["sinfo", "-h", "-o", "%R"], capture_output=True, text=True).stdout.split()
+    if partition is not None and partition not in partitions:
+        pytest.skip(f"this SLURM has no '{partition}' partition whose jobs others preempt "
+                    "(.ci/start_slurm.sh makes one)")
     # One run of 400 steps, checkpointed every 50; the preemption lands early enough to find it running
-    # (SLURM's scheduler takes a second or two to preempt for the urgent job).
+    # (SLURM's scheduler takes a second or two to preempt for the other job).
     text = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4]").replace(
         "tokens = [5120]", "tokens = [102400]").replace("every = 5", "every = 50")
     spec, local, on_slurm = write_spec(tmp_path, text), tmp_path / "local", tmp_path / "slurm"
     result = run_sweep_cli("run", spec, "--out", str(local), "--workers", "1")
     assert result.returncode == 0, result.stderr[-3000:]
     log = open(tmp_path / "sweep.log", "w")
-    proc = start_sweep_cli("run", spec, "--out", str(on_slurm), "--executor", "slurm", log=log)
+    where = ("--slurm-partition", partition) if partition else ()
+    proc = start_sweep_cli("run", spec, "--out", str(on_slurm), "--executor", "slurm", *where, log=log)
     try:
         metrics = wait_for(lambda: next((on_slurm / "runs").glob("*/metrics.jsonl"), None), "training", proc=proc)
         run_dir = metrics.parent
