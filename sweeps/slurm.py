@@ -272,10 +272,13 @@ class SlurmExecutor:
         self.options, self.threads, self.workers = options, threads, workers
         self.cwd = cwd or os.getcwd()
         self.last_poll = 0.0
+        self.unfinished: set[Job] = set()
 
     def submit(self, run_dir: str) -> Job:
         directory = Path(run_dir).resolve()
-        return Job(directory, submit_job(self.options, directory, self.threads, self.cwd))
+        job = Job(directory, submit_job(self.options, directory, self.threads, self.cwd))
+        self.unfinished.add(job)
+        return job
 
     def wait(self, futures: list[Job], timeout: float) -> list[Job]:
         time.sleep(max(0.0, min(timeout, self.last_poll + POLL_S - time.monotonic())))
@@ -285,7 +288,9 @@ class SlurmExecutor:
         states = job_states([job.job_id for job in futures])
         if states is None:
             return []  # ask again at the next poll
-        return [job for job in futures if states.get(job.job_id) not in ACTIVE and self._settle(job, states)]
+        done = [job for job in futures if states.get(job.job_id) not in ACTIVE and self._settle(job, states)]
+        self.unfinished.difference_update(done)
+        return done
 
     def _settle(self, job: Job, states: dict[str, str]) -> bool:
         """Give an ended job its outcome (True), or submit its run again (False), or wait (False) while its
@@ -311,7 +316,12 @@ class SlurmExecutor:
         return future.outcome
 
     def close(self) -> None:
-        pass  # jobs outlive an interrupted sweep: a later `sweep run` waits for their locks, never duplicates
+        """Jobs outlive a stopped sweep (they hold their runs' locks: a later `sweep run` waits, never duplicates)."""
+        if self.unfinished:
+            ids = sorted(job.job_id for job in self.unfinished)
+            print(f"note: {len(ids)} SLURM job(s) of this sweep still queued or running ({', '.join(ids[:10])}"
+                  f"{', ...' if len(ids) > 10 else ''}); `scaling sweep status` follows them, `scancel` stops them",
+                  file=sys.stderr)
 
 
 def status_lines(sweep_dir: Path, records: list[dict]) -> list[str]:

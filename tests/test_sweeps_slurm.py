@@ -121,6 +121,21 @@ def test_a_preempted_job_is_submitted_again_and_the_next_jobs_outcome_is_the_res
     assert (fake_slurm / "sbatch.log").read_text().count("--partition=debug") == 3
 
 
+def test_a_stopped_sweep_names_the_jobs_it_leaves_queued_or_running(tmp_path, fake_slurm, capsys):
+    executor = slurm.SlurmExecutor(slurm.SlurmOptions(), threads=1, workers=2, cwd=str(tmp_path))
+    first, second = (executor.submit(str(tmp_path / "runs" / name)) for name in ("r1", "r2"))
+    write_outcome(first.run_dir, "1", "completed")
+    set_states(fake_slurm, {"1": "COMPLETED", "2": "RUNNING"})
+    assert executor.wait([first, second], timeout=0) == [first]
+    executor.close()  # as after SIGTERM: run_sweep stops waiting, the jobs go on
+    assert "note: 1 SLURM job(s) of this sweep still queued or running (2)" in capsys.readouterr().err
+    set_states(fake_slurm, {"2": "COMPLETED"})
+    write_outcome(second.run_dir, "2", "completed")
+    assert executor.wait([second], timeout=0) == [second]
+    executor.close()
+    assert capsys.readouterr().err == ""  # nothing left behind
+
+
 def test_a_job_that_ended_without_an_outcome_fails_the_run_with_its_state(tmp_path, fake_slurm, monkeypatch):
     run_dir = tmp_path / "sweep" / "runs" / "r1"
     executor = slurm.SlurmExecutor(slurm.SlurmOptions(), threads=1, workers=1, cwd=str(tmp_path))
