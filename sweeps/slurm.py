@@ -126,16 +126,20 @@ def with_flags(options: SlurmOptions, flags: dict) -> SlurmOptions:
     return dataclasses.replace(options, **given)
 
 
-def sbatch_args(options: SlurmOptions, run_dir: Path, threads: int, cwd: str) -> list[str]:
-    """sbatch's options for one run's job (run_dir absolute)."""
-    args = [f"--job-name=sweep-{run_dir.name}", f"--output={run_dir / 'slurm' / '%j.out'}", f"--chdir={cwd}",
-            "--ntasks=1", f"--cpus-per-task={options.cpus_per_task or threads}", "--requeue",
-            f"--signal=B:TERM@{SIGNAL_LEAD_S}", "--parsable"]
+def resource_args(options: SlurmOptions, threads: int) -> list[str]:
+    """What each job asks for: one task of `cpus_per_task` (default `threads`) CPUs, and the options given."""
+    args = ["--ntasks=1", f"--cpus-per-task={options.cpus_per_task or threads}"]
     for key in ("partition", "time", "mem", "account", "gpus"):
         value = getattr(options, key)
         if value is not None:
             args.append(f"--{key}={value}")
     return args + list(options.extra)
+
+
+def sbatch_args(options: SlurmOptions, run_dir: Path, threads: int, cwd: str) -> list[str]:
+    """sbatch's options for one run's job (run_dir absolute)."""
+    return [f"--job-name=sweep-{run_dir.name}", f"--output={run_dir / 'slurm' / '%j.out'}", f"--chdir={cwd}",
+            "--requeue", f"--signal=B:TERM@{SIGNAL_LEAD_S}", "--parsable", *resource_args(options, threads)]
 
 
 def job_script(run_dir: Path, threads: int) -> str:
@@ -162,9 +166,10 @@ def _run(cmd: list[str], timeout: float = 60) -> subprocess.CompletedProcess:
                            "(`sinfo` should list the partitions)") from None
 
 
-def check_cluster(options: SlurmOptions) -> None:
-    """Refuse before anything is written: no sbatch, no answer from the controller, an unknown partition."""
-    _tool("sbatch")
+def check_cluster(options: SlurmOptions, threads: int) -> None:
+    """Refuse before anything is written: no sbatch, no answer from the controller, an unknown partition,
+    resources the cluster cannot give (`sbatch --test-only`: validated and scheduled, never submitted)."""
+    sbatch = _tool("sbatch")
     listing = _run([_tool("sinfo"), "-h", "-o", "%R"])
     if listing.returncode != 0:
         first = (listing.stderr.strip().splitlines() or ["no output"])[0]
@@ -173,6 +178,12 @@ def check_cluster(options: SlurmOptions) -> None:
     if options.partition is not None and options.partition not in partitions:
         raise ConfigError(f"slurm partition '{options.partition}' does not exist here (partitions: "
                           f"{', '.join(partitions) or 'none'}); set [slurm] partition or --slurm-partition")
+    asked = resource_args(options, threads)
+    trial = _run([sbatch, "--test-only", *asked, "--wrap", "true"])
+    if trial.returncode != 0:
+        why = " | ".join([line for line in trial.stderr.strip().splitlines() if line.strip()][:2]) or "no reason given"
+        raise ConfigError(f"SLURM refuses the job settings {' '.join(asked)} ({why}); change the [slurm] table or "
+                          "the --slurm-* flags")
 
 
 @dataclasses.dataclass(eq=False)  # hashed by identity: run_sweep keys its in-flight dict by these
@@ -268,7 +279,7 @@ class SlurmExecutor:
     """The executor interface of executors.LocalExecutor: submit, wait, result, close."""
 
     def __init__(self, options: SlurmOptions, threads: int, workers: int, cwd: str | None = None):
-        check_cluster(options)
+        check_cluster(options, threads)
         self.options, self.threads, self.workers = options, threads, workers
         self.cwd = cwd or os.getcwd()
         self.last_poll = 0.0

@@ -66,7 +66,9 @@ def test_the_batch_script_execs_the_job_entry_on_a_quoted_run_directory(tmp_path
 
 FAKE_TOOLS = {
     # Each records its arguments; sbatch hands out ids 1, 2, ...; squeue prints the states the test wrote.
-    "sbatch": 'echo "$@" >> "$FAKE/sbatch.log"; n=$(( $(cat "$FAKE/next" 2>/dev/null || echo 0) + 1 )); '
+    # --test-only (the settings check) submits nothing; it fails, as SLURM does, when $FAKE/refuse says why.
+    "sbatch": 'if [ "$1" = --test-only ]; then [ ! -f "$FAKE/refuse" ] || { cat "$FAKE/refuse" >&2; exit 1; }; '
+              'exit 0; fi; echo "$@" >> "$FAKE/sbatch.log"; n=$(( $(cat "$FAKE/next" 2>/dev/null || echo 0) + 1 )); '
               'echo $n > "$FAKE/next"; echo $n',
     "sinfo": 'printf "debug\\npreemptible\\n"',
     "squeue": 'cat "$FAKE/states" 2>/dev/null',
@@ -218,6 +220,14 @@ def test_status_counts_the_latest_jobs_states_and_lists_the_unfinished(tmp_path,
     os.environ["PATH"] = str(fake_slurm / "bin")  # restored by monkeypatch
     assert slurm.status_lines(sweep_dir, records) == [
         "slurm jobs: 2 submitted (their ids in RUN_DIR/slurm/jobs.jsonl); no squeue here to ask"]
+
+
+def test_settings_the_cluster_cannot_give_are_refused_before_any_job(tmp_path, fake_slurm):
+    (fake_slurm / "refuse").write_text("sbatch: error: Invalid generic resource (gres) specification\n")
+    with pytest.raises(ConfigError, match=r"SLURM refuses the job settings --ntasks=1 --cpus-per-task=1 --gpus=4 "
+                                          r"\(sbatch: error: Invalid generic resource"):
+        slurm.SlurmExecutor(slurm.SlurmOptions(gpus=4), threads=1, workers=1, cwd=str(tmp_path))
+    assert not (fake_slurm / "sbatch.log").exists()  # nothing was submitted
 
 
 def test_missing_sbatch_an_unknown_partition_or_a_stray_flag_exits_2_and_writes_nothing(tmp_path, fake_slurm):
