@@ -7,7 +7,9 @@ host writes. The last `keep` checkpoints are kept, and those listed in `preserve
 notice flipped bytes inside an array file, so each save also records a checksum of the state
 (computed on the device) and a restore verifies it: a checkpoint that fails to restore or to
 verify is reported and the next older one is tried; the unusable one is moved aside to
-`<dir>.corrupt/<step>` for inspection.
+`<dir>.corrupt/<step>` for inspection. In a multi-process run every process restores (its own shards):
+they agree on whether a checkpoint restored, process 0 alone moves an unusable one, and the others wait
+for that, so that all of them fall back to the same older checkpoint.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Collection
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
@@ -62,28 +65,40 @@ class Checkpoints:
         """
         steps = self.steps()
         for step in reversed(steps):
-            try:
-                restored = self.manager.restore(step, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
-                meta = dict(restored["meta"])
-                if meta.get("checksum") != state_checksum(restored["state"]):
-                    raise ValueError("state checksum does not match the one recorded at save time")
-                return step, restored["state"], meta
-            except Exception as err:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
-                moved = self._move_aside(step)
-                print(f"warning: checkpoint at step {step} could not be restored ({one_line(err)}); "
-                      f"moved to {moved}; trying an older one", file=sys.stderr)
+            restored, error = self._restore(step, abstract_state)
+            if all_processes(error is None):
+                return step, restored["state"], dict(restored["meta"])
+            moved = self._move_aside(step)
+            why = one_line(error) if error is not None else "another process could not restore it"
+            print(f"warning: checkpoint at step {step} could not be restored ({why}); moved to {moved}; "
+                  "trying an older one", file=sys.stderr)
         if steps:
             print(f"warning: none of the {len(steps)} checkpoint(s) in {self.directory} could be restored; "
                   "training starts again from step 0", file=sys.stderr)
         return None
 
+    def _restore(self, step: int, abstract_state: Any) -> tuple[dict | None, Exception | None]:
+        """(the restored state and meta, None), or (None, why this process could not restore or verify it)."""
+        try:
+            restored = self.manager.restore(step, args=ocp.args.Composite(
+                state=ocp.args.StandardRestore(abstract_state), meta=ocp.args.JsonRestore()))
+            if restored["meta"].get("checksum") != state_checksum(restored["state"]):
+                raise ValueError("state checksum does not match the one recorded at save time")
+            return restored, None
+        except Exception as err:  # noqa: BLE001 - any failure to read means this checkpoint is unusable
+            return None, err
+
     def _move_aside(self, step: int) -> Path:
         target = self.directory.with_name(self.directory.name + ".corrupt") / str(step)
-        if target.exists():
-            shutil.rmtree(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(self.directory / str(step)), target)
+        if jax.process_index() == 0:
+            if target.exists():
+                shutil.rmtree(target)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.directory / str(step)), target)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            multihost_utils.sync_global_devices(f"checkpoint {step} moved aside")
         self.manager.reload()
         return target
 
@@ -98,6 +113,15 @@ class Checkpoints:
         finally:
             with contextlib.suppress(Exception):  # the same failure, reported by the wait
                 self.manager.close()
+
+
+def all_processes(true_here: bool) -> bool:
+    """Whether `true_here` holds in every process of the run (just here, in a single-process run)."""
+    if jax.process_count() == 1:
+        return true_here
+    from jax.experimental import multihost_utils
+
+    return bool(np.all(multihost_utils.process_allgather(np.int32(true_here))))
 
 
 def one_line(err: BaseException, limit: int = 300) -> str:

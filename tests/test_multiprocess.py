@@ -42,8 +42,13 @@ def start_processes(run_dir, overrides, n: int = 2) -> list[subprocess.Popen]:
 
 
 def finish(processes) -> list[tuple[int, str, str]]:
-    """(exit code, stdout, stderr) of each process, once it has ended."""
-    outputs = [p.communicate(timeout=300) for p in processes]
+    """(exit code, stdout, stderr) of each process, once it has ended; processes that hang are killed."""
+    try:
+        outputs = [p.communicate(timeout=240) for p in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
     return [(p.returncode, *output) for p, output in zip(processes, outputs)]
 
 
@@ -97,6 +102,28 @@ def test_a_signal_to_one_process_stops_both_at_one_step_and_they_resume(tmp_path
     results = finish(start_processes(run_dir, overrides))
     assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
     assert read_json(run_dir / "summary.json")["resumed_from_step"] == stopped_at
+    assert_matches(run_dir, one_process)
+
+
+def test_a_corrupt_checkpoint_is_set_aside_once_and_both_processes_fall_back(tmp_path, one_process):
+    overrides = one_process[0]
+    run_dir = tmp_path / "run"
+    processes = start_processes(run_dir, overrides)
+    while len(read_jsonl(run_dir / "metrics.jsonl")) < 20 and all(p.poll() is None for p in processes):
+        time.sleep(0.01)
+    processes[0].send_signal(signal.SIGTERM)
+    assert [code for code, _, _ in finish(processes)] == [75, 75]
+    newest = read_json(run_dir / "summary.json")["steps"]
+    assert 20 <= newest < STEPS and (run_dir / "checkpoints" / "16").is_dir()
+    for path in (run_dir / "checkpoints" / str(newest) / "state").rglob("*"):
+        if path.is_file() and path.parent.name == "d":  # flip a byte inside every array file
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 0xFF
+            path.write_bytes(bytes(data))
+    results = finish(start_processes(run_dir, overrides))
+    assert [code for code, _, _ in results] == [0, 0], [err[-2000:] for _, _, err in results]
+    assert (run_dir / "checkpoints.corrupt" / str(newest)).is_dir()
+    assert read_json(run_dir / "summary.json")["resumed_from_step"] == 16
     assert_matches(run_dir, one_process)
 
 
