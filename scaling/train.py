@@ -12,6 +12,11 @@ A run can always be finished: each checkpoint's meta carries what the summary ne
 summary (killed, or summary.json deleted, unreadable or replaced by a "failed" stub) is finished from
 that checkpoint without training or saving again. Everything that can be checked before the run
 directory exists (config values, data, devices, memory, the directory itself) is checked first.
+
+SIGTERM or SIGINT stops a run after its current step with a checkpoint at that step (scaling.preemption),
+summary status "preempted" and PreemptedError (exit 75); the rerun resumes there. In a multi-process run
+(jax.distributed) every process trains and checkpoints its shards, process 0 alone writes the run's other
+files, and the processes agree on the step to stop at.
 """
 
 from __future__ import annotations
