@@ -163,3 +163,16 @@ def test_distributed_arguments_from_the_environment(environ, expected):
 def test_incomplete_or_wrong_process_variables_are_one_error(environ, message):
     with pytest.raises(ConfigError, match=message):
         distributed_arguments(environ)
+
+
+def test_scaling_train_with_half_the_process_variables_exits_2_and_writes_nothing(tmp_path):
+    from conftest import TINY
+
+    done = subprocess.run(train_command(tmp_path / "run", TINY, 1), cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu", JAX_NUM_PROCESSES="2", JAX_PROCESS_ID="0"),
+                          timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: JAX_COORDINATOR_ADDRESS not set: a multi-process run needs JAX_COORDINATOR_ADDRESS=host:port, "
+        "JAX_NUM_PROCESSES=N and JAX_PROCESS_ID=i (0..N-1) together"]
+    assert not (tmp_path / "run").exists()
