@@ -370,8 +370,8 @@ def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_
         job_id = job_starts(run_dir)[0][0]
         preempt(job_id)
         # Requeued and back in the queue (not still COMPLETING on the node, which would refuse to start it).
-        wait_for(lambda: scontrol_field(job_id, "Restarts") == "1" and scontrol_field(job_id, "JobState") == "PENDING",
-                 "the job's requeue", proc=proc)
+        wait_for(lambda: scontrol_field(job_id, "Restarts") not in ("", "0")
+                 and scontrol_field(job_id, "JobState") == "PENDING", "the job's requeue", proc=proc)
         status = run_sweep_cli("status", str(on_slurm))
         assert f"job {job_id} {run_dir.name}" in status.stdout and "PENDING" in status.stdout, status.stdout
         # SLURM holds a requeued job for about two minutes before it may start again; not this test.
@@ -381,8 +381,11 @@ def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_
         if proc.poll() is None:
             proc.kill()
         log.close()
-    assert job_starts(run_dir) == [(job_id, 0), (job_id, 1)]  # the same job, started again by SLURM
+    # The same job, started again by SLURM (more than once if another test's job preempted it too), each
+    # attempt but the last checkpointed on SIGTERM and the last finished from there.
+    starts = job_starts(run_dir)
+    assert len(starts) >= 2 and starts == [(job_id, restart) for restart in range(len(starts))]
     assert "resuming" in (run_dir / "worker.log").read_text()
     ends = [e["exit_code"] for e in read_jsonl(run_dir / "attempts.jsonl") if e["event"] == "end"]
-    assert ends == [EXIT_PREEMPTED, 0]  # checkpointed on SIGTERM, then finished from there
+    assert ends == [EXIT_PREEMPTED] * (len(ends) - 1) + [0] and len(ends) >= 2
     assert losses(on_slurm) == losses(local)
