@@ -21,8 +21,37 @@ def chinchilla_G(A, B, alpha, beta):
     return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
 
 
+def chinchilla_loss_exponent(alpha, beta):
+    """gamma = alpha beta/(alpha+beta): L_opt(C) - E ∝ (C/6)^-gamma."""
+    return alpha * beta / (alpha + beta)
+
+
+def chinchilla_K(A, B, alpha, beta):
+    """K = A G^-alpha (alpha+beta)/beta: L_opt(C) - E = K (C/6)^-gamma (alpha A N^-alpha = beta B D^-beta
+    at the optimum, so the D term is alpha/beta of the N term)."""
+    return A * chinchilla_G(A, B, alpha, beta) ** -alpha * (alpha + beta) / beta
+
+
 def chinchilla_loss(p: dict, N, D):
     return p["E"] + p["A"] / np.power(N, p["alpha"]) + p["B"] / np.power(D, p["beta"])
+
+
+def chinchilla_n_opt(p: dict, C):
+    """N_opt = G (C/6)^a."""
+    a, _ = chinchilla_exponents(p["alpha"], p["beta"])
+    return chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"]) * (np.asarray(C, float) / 6.0) ** a
+
+
+def chinchilla_d_opt(p: dict, C):
+    """D_opt = (C/6)^b / G."""
+    _, b = chinchilla_exponents(p["alpha"], p["beta"])
+    return (np.asarray(C, float) / 6.0) ** b / chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"])
+
+
+def chinchilla_reducible_opt(p: dict, C):
+    """L_opt(C) - E in closed form (no cancellation against E, so it stays exact far out in C)."""
+    gamma = chinchilla_loss_exponent(p["alpha"], p["beta"])
+    return chinchilla_K(p["A"], p["B"], p["alpha"], p["beta"]) * (np.asarray(C, float) / 6.0) ** -gamma
 
 
 def kaplan_nd_loss(p: dict, N, D):
@@ -34,11 +63,8 @@ def optimum_from_params(form: str, p: dict, C) -> dict:
     """N_opt, D_opt, L_opt and D/N at budget(s) C for a fitted form (arrays broadcast)."""
     C = np.asarray(C, float)
     if form == "chinchilla":
-        a, b = chinchilla_exponents(p["alpha"], p["beta"])
-        G = chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"])
-        n = G * (C / 6.0) ** a
-        d = (C / 6.0) ** b / G
-        loss = chinchilla_loss(p, n, d)
+        n, d = chinchilla_n_opt(p, C), chinchilla_d_opt(p, C)
+        loss = p["E"] + chinchilla_reducible_opt(p, C)
     elif form == "kaplan_nd":
         # minimise (N_c/N)^r + 6 D_c N / C over N: N^(r+1) = r N_c^r C / (6 D_c)
         r = p["alpha_N"] / p["alpha_D"]

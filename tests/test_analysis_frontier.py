@@ -26,6 +26,16 @@ def test_exponents_and_G_follow_the_published_formulas():
     assert at["N_opt"] == pytest.approx(G * 1e20 ** a)
 
 
+def test_closed_form_reducible_loss_is_the_loss_at_the_optimum_less_E():
+    C = np.array([1e18, 1e22, 1e26])
+    n, d = frontier.chinchilla_n_opt(CHINCHILLA, C), frontier.chinchilla_d_opt(CHINCHILLA, C)
+    np.testing.assert_allclose(frontier.chinchilla_reducible_opt(CHINCHILLA, C),
+                               frontier.chinchilla_loss(CHINCHILLA, n, d) - CHINCHILLA["E"], rtol=1e-12)
+    gamma = frontier.chinchilla_loss_exponent(0.34, 0.28)
+    ratio = frontier.chinchilla_reducible_opt(CHINCHILLA, 2e20) / frontier.chinchilla_reducible_opt(CHINCHILLA, 1e20)
+    assert ratio == pytest.approx(2 ** -gamma) and gamma == pytest.approx(0.34 * 0.28 / 0.62)
+
+
 def test_kaplan_nd_optimum_minimises_loss_on_the_budget():
     p = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}
     C = 1e21

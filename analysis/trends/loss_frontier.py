@@ -1,7 +1,7 @@
 """The compute-optimal loss frontier the synthesis runs through: a Chinchilla-form fit, the range of N, D
 and C it was fitted on, the units of its loss, and draws of its parameters for intervals.
 
-Derivation (the exponents and G come from analysis.frontier, defined once there). With x = C/6 and
+Derivation (every formula below is analysis.frontier's, defined once there). With x = C/6 and
 D = x/N, minimising A N^-alpha + B D^-beta over N gives alpha A N^-alpha = beta B D^-beta, hence
 N_opt = G x^a, D_opt = x / N_opt, and L_opt(C) - E = K (C/6)^-gamma with gamma = alpha beta / (alpha + beta),
 K = A G^-alpha (alpha + beta) / beta. Every property works elementwise, so a frontier whose parameters are
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.frontier import chinchilla_G, chinchilla_exponents
+from analysis import frontier
 from analysis.result import SCHEMA, load_fit
 from scaling.errors import DataError
 
@@ -53,41 +53,44 @@ class LossFrontier:
     draws_note: str = "none: the frontier is held fixed"
 
     @property
+    def params(self) -> dict:
+        return {k: getattr(self, k) for k in PARAMS}
+
+    @property
     def a(self):
-        return chinchilla_exponents(self.alpha, self.beta)[0]
+        return frontier.chinchilla_exponents(self.alpha, self.beta)[0]
 
     @property
     def b(self):
-        return chinchilla_exponents(self.alpha, self.beta)[1]
+        return frontier.chinchilla_exponents(self.alpha, self.beta)[1]
 
     @property
     def G(self):
-        return chinchilla_G(self.A, self.B, self.alpha, self.beta)
+        return frontier.chinchilla_G(self.A, self.B, self.alpha, self.beta)
 
     @property
     def gamma(self):
-        return self.alpha * self.beta / (self.alpha + self.beta)
+        return frontier.chinchilla_loss_exponent(self.alpha, self.beta)
 
     @property
     def K(self):
-        return self.A * self.G ** -self.alpha * (self.alpha + self.beta) / self.beta
+        return frontier.chinchilla_K(self.A, self.B, self.alpha, self.beta)
 
     @property
     def in_frontier_units(self) -> bool:
         return self.units == FRONTIER_UNITS
 
     def loss(self, N, D):
-        N, D = np.asarray(N, dtype=float), np.asarray(D, dtype=float)
-        return self.E + self.A * N ** -self.alpha + self.B * D ** -self.beta
+        return frontier.chinchilla_loss(self.params, np.asarray(N, dtype=float), np.asarray(D, dtype=float))
 
     def n_opt(self, C):
-        return self.G * (np.asarray(C, dtype=float) / 6.0) ** self.a
+        return frontier.chinchilla_n_opt(self.params, C)
 
     def d_opt(self, C):
-        return (np.asarray(C, dtype=float) / 6.0) ** self.b / self.G
+        return frontier.chinchilla_d_opt(self.params, C)
 
     def reducible_opt(self, C):
-        return self.K * (np.asarray(C, dtype=float) / 6.0) ** -self.gamma
+        return frontier.chinchilla_reducible_opt(self.params, C)
 
     def loss_opt(self, C):
         return self.E + self.reducible_opt(C)
