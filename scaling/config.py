@@ -2,8 +2,8 @@
 
 A config has four sections, `model`, `data`, `train` and `checkpoint`. Unknown keys and wrong
 types are rejected with the key named. `resolve` fills the fields that depend on the data
-(vocabulary size) or on other fields (d_ff, steps from tokens); a run is identified by the hash of
-its resolved config.
+(vocabulary size), on the backend (the compute dtype) or on other fields (d_ff, steps from tokens);
+a run is identified by the hash of its resolved config.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ SCHEDULES = ("cosine", "wsd", "constant")
 DECAY_SHAPES = ("linear", "1-sqrt")
 MLP_KINDS = ("gelu", "swiglu")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,12 +259,16 @@ def default_d_ff(model: ModelConfig) -> int:
     return 4 * model.d_model
 
 
-def resolve(config: RunConfig, vocab_size: int) -> RunConfig:
-    """Fill vocab_size (from the tokenizer), d_ff and steps so that nothing is left implicit."""
+def resolve(config: RunConfig, vocab_size: int, backend: str | None = None) -> RunConfig:
+    """Fill vocab_size (from the tokenizer), d_ff, steps and the compute dtype ("auto" for `backend`,
+    default JAX's) so that nothing is left implicit: a run's id is the hash of what this returns."""
+    from scaling.model import compute_dtype  # here, so that reading a config does not import JAX
+
     m, t = config.model, config.train
     if m.vocab_size is not None and m.vocab_size < vocab_size:
         raise ConfigError(f"model.vocab_size ({m.vocab_size}) is smaller than the tokenizer's vocabulary ({vocab_size})")
-    model = dataclasses.replace(m, vocab_size=m.vocab_size or vocab_size, d_ff=m.d_ff or default_d_ff(m))
+    model = dataclasses.replace(m, vocab_size=m.vocab_size or vocab_size, d_ff=m.d_ff or default_d_ff(m),
+                                dtype=compute_dtype(m.dtype, backend).name)
     tokens_per_step = t.batch_size * t.seq_len
     if t.steps is None and t.tokens is None:
         raise ConfigError("set train.steps or train.tokens (e.g. --set train.steps=200)")

@@ -35,7 +35,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import hardware, io
 from scaling.checkpoint import Checkpoints, abstract_like
-from scaling.config import RunConfig, config_hash
+from scaling.config import RunConfig, config_hash, resolve
 from scaling.data import prepare_dataset, train_batch
 from scaling.errors import ConfigError, DivergedError, PreemptedError
 from scaling.preemption import stop_on_signals
@@ -45,7 +45,7 @@ from scaling.replicas import (check_replicas, compile_replicas_step, init_replic
 from scaling.step import compile_eval_step, make_mesh
 from scaling.train import (Attempt, _close_checkpoints, _restore, _timed_eval, _timed_save, _write_summary,
                            available_bytes, check_devices, check_memory, check_run_dir, checked_out_dir,
-                           estimated_bytes, handle, resolve_for_run, run_directory, start_timings, train,
+                           estimated_bytes, handle, run_directory, start_timings, train,
                            usable_cache_dir, validation_set, write_run_files)
 
 SHARED_SECTIONS = ("data", "checkpoint")  # besides model and train (checked by scaling.replicas)
@@ -79,7 +79,7 @@ def train_packed(configs: Sequence[RunConfig], run_dirs: Sequence[str | Path], q
     _check_shared_sections(configs)
     hardware.enable_compilation_cache(usable_cache_dir(configs[0].data.cache_dir))
     ds = prepare_dataset(configs[0].data, configs[0].train.seq_len, configs[0].model.vocab_size)
-    resolved = check_replicas([resolve_for_run(c, ds) for c in configs])
+    resolved = check_replicas([resolve(c, ds.vocab_size) for c in configs])
     mesh = make_mesh()
     check_devices(resolved[0], mesh.shape["data"])
     check_memory(resolved[0], mesh.shape["data"])

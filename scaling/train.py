@@ -39,26 +39,17 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import accounting, hardware, io
 from scaling.checkpoint import Checkpoints, abstract_like
-from scaling.config import RunConfig, config_hash, resolve, to_dict, to_toml
+from scaling.config import EVAL_BATCH, RunConfig, config_hash, resolve, to_dict, to_toml
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import ConfigError, DivergedError, PreemptedError, ScalingError
-from scaling.model import compute_dtype
 from scaling.preemption import stop_on_signals
 from scaling.progress import Progress
 from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
 
-EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 FINAL_LOSS_WINDOW = 10  # final_train_loss averages the last this-many steps
 BYTES_PER_PARAM = 16  # float32 parameter, gradient and Adam's two moments
 BYTES_PER_LOGIT = 12  # float32 logits, their softmax and their gradient
-
-
-def resolve_for_run(config: RunConfig, ds: Dataset) -> RunConfig:
-    """Resolve data-dependent fields and the compute dtype for this backend."""
-    config = resolve(config, ds.vocab_size)
-    model = dataclasses.replace(config.model, dtype=compute_dtype(config.model.dtype).name)
-    return dataclasses.replace(config, model=model)
 
 
 def checked_out_dir(run_dir: str | Path) -> Path:
@@ -242,7 +233,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     run_dir = checked_out_dir(run_dir)
     hardware.enable_compilation_cache(usable_cache_dir(config.data.cache_dir))
     ds = prepare_dataset(config.data, config.train.seq_len, config.model.vocab_size)
-    config = resolve_for_run(config, ds)
+    config = resolve(config, ds.vocab_size)
     run_id = config_hash(config)
     finished = check_run_dir(run_dir, run_id, warn=False)
     if finished is not None:

@@ -41,7 +41,7 @@ import math
 from typing import Any
 
 from scaling import accounting
-from scaling.config import RunConfig, config_hash, to_dict
+from scaling.config import RunConfig, config_hash, resolve, to_dict
 from scaling.errors import ConfigError
 from scaling.shapes import Shape, choose_shape
 from sweeps.spec import HParams, Spec
@@ -146,7 +146,6 @@ class Plan:
 def make_plan(spec: Spec) -> Plan:
     """All runs of `spec`. Tokenizes the data once (cached) for the vocabulary and unique-token count."""
     from scaling.data import prepare_dataset
-    from scaling.train import resolve_for_run
 
     base = spec.base_config()
     ds = prepare_dataset(base.data, base.train.seq_len, base.model.vocab_size)
@@ -156,7 +155,7 @@ def make_plan(spec: Spec) -> Plan:
     drafts = planner(spec, base, vocab, notes)
     runs, seen, label_ids = [], {}, {}
     for draft in drafts:
-        config = resolve_for_run(draft.pop("config"), ds)
+        config = resolve(draft.pop("config"), ds.vocab_size)
         run_id = label_ids[draft["label"]] = config_hash(config)
         if run_id in seen:
             notes.append(f"{draft['label']} is the same run as {seen[run_id]}; kept once")

@@ -17,12 +17,10 @@ import os
 import subprocess
 
 from scaling import accounting, io
-from scaling.config import to_dict
+from scaling.config import EVAL_BATCH, to_dict
 from scaling.errors import ScalingError
 from sweeps.executors import worker_command
 from sweeps.plan import Plan, PlannedRun
-
-EVAL_BATCH = 16  # sequences per validation batch, as in scaling.train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +95,7 @@ def measure(plan: Plan, threads: int, steps: int = 5) -> Estimate:
     for run in plan.runs:
         t = run.config.train
         evals = t.steps // t.eval_every + (1 if t.steps % t.eval_every else 0)
-        eval_flops = step_flops(run) / 3 / t.batch_size * EVAL_BATCH  # forward only, 16 sequences
+        eval_flops = step_flops(run) / 3 / t.batch_size * EVAL_BATCH  # forward only, one validation batch
         seconds[run.run_id] = (startup + t.steps * run.work_fraction * (overhead + step_flops(run) * seconds_per_flop)
                                + evals * run.config.data.val_batches * (overhead + eval_flops * seconds_per_flop))
     how = (f"measured on {device} with {threads} CPU thread(s) per run: {startup:.0f}s start-up per run, then "

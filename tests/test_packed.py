@@ -131,10 +131,11 @@ packed.train_packed([load(None, {PACKED + MEMBERS[0]!r}), load(None, {PACKED + M
 def test_a_pack_too_big_for_memory_is_refused_before_anything_is_written(tmp_path, monkeypatch):
     from scaling import packed
     from scaling.data import prepare_dataset
-    from scaling.train import estimated_bytes, resolve_for_run
+    from scaling.config import resolve
+    from scaling.train import estimated_bytes
 
     config = configs(1)[0]
-    one = estimated_bytes(resolve_for_run(config, prepare_dataset(config.data, 32)), 1)
+    one = estimated_bytes(resolve(config, prepare_dataset(config.data, 32).vocab_size), 1)
     monkeypatch.setattr(packed, "available_bytes", lambda: (int(2.5 * one), "a test"))  # room for 2 members
     with pytest.raises(ConfigError, match="these 3 packed runs need at least .* pack fewer runs"):
         train_packed(configs(3), [tmp_path / f"m{k}" for k in range(3)])

@@ -60,12 +60,12 @@ def test_hyperparameter_rule_is_recorded_in_each_config():
 
 def test_run_ids_are_the_ids_train_computes():
     from scaling.data import prepare_dataset
-    from scaling.train import resolve_for_run
+    from scaling.config import resolve
 
     plan = plan_of(ISOFLOP.replace("FORMULA", "flops_exact"))
     run = plan.runs[0]
     ds = prepare_dataset(run.config.data, run.config.train.seq_len, run.config.model.vocab_size)
-    assert config_hash(resolve_for_run(run.config, ds)) == run.run_id
+    assert config_hash(resolve(run.config, ds.vocab_size)) == run.run_id
 
 
 def test_budget_too_small_for_a_size_fails_naming_the_budget():
