@@ -33,6 +33,12 @@ def cooldown(lr: float, final_lr: float, steps: int, shape: str) -> optax.Schedu
     return schedule
 
 
+def decay_steps(total_steps: int, fraction: float) -> int:
+    """Cooldown length of a wsd run: at least one step unless `fraction` is 0 (sweeps.plan branches a
+    wsd family at total_steps - this, so both must agree)."""
+    return max(round(fraction * total_steps), 1) if fraction > 0 else 0
+
+
 def make_schedule(train: TrainConfig) -> optax.Schedule:
     """The run's schedule; `train.steps` must be resolved."""
     lr, steps, warmup = train.lr, train.steps, train.warmup_steps
@@ -43,12 +49,12 @@ def make_schedule(train: TrainConfig) -> optax.Schedule:
     if train.schedule == "cosine":
         return warmup_then(lr, warmup, optax.cosine_decay_schedule(lr, max(after_warmup - 1, 1), alpha=train.min_lr_ratio))
     if train.schedule == "wsd":
-        decay_steps = max(round(train.decay_fraction * steps), 1) if train.decay_fraction > 0 else 0
-        stable_steps = max(after_warmup - decay_steps, 0)
-        if decay_steps == 0:
+        cooldown_steps = decay_steps(steps, train.decay_fraction)
+        stable_steps = max(after_warmup - cooldown_steps, 0)
+        if cooldown_steps == 0:
             return warmup_then(lr, warmup, optax.constant_schedule(lr))
         stable_then_decay = optax.join_schedules(
-            [optax.constant_schedule(lr), cooldown(lr, final_lr, decay_steps - 1, train.decay_shape)], [stable_steps])
+            [optax.constant_schedule(lr), cooldown(lr, final_lr, cooldown_steps - 1, train.decay_shape)], [stable_steps])
         return warmup_then(lr, warmup, stable_then_decay)
     raise ValueError(f"unknown schedule {train.schedule!r}")
 

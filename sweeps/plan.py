@@ -43,6 +43,7 @@ from typing import Any
 from scaling import accounting
 from scaling.config import RunConfig, config_hash, resolve, to_dict
 from scaling.errors import ConfigError
+from scaling.schedules import decay_steps
 from scaling.shapes import Shape, choose_shape
 from sweeps.spec import HParams, Spec
 
@@ -323,11 +324,6 @@ def _grid_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> lis
                 drafts.append({"config": hparams_for(spec, base, shape, steps, hp=hp), "role": "run",
                                "target_n": target, "label": f"N~{target:.3g} {tag}{suffix}"})
     return drafts
-
-
-def decay_steps(total_steps: int, fraction: float) -> int:
-    """Cooldown length of a wsd run, computed as scaling.schedules.make_schedule does."""
-    return max(round(fraction * total_steps), 1)
 
 
 def _wsd_runs(spec: Spec, base: RunConfig, vocab: int, notes: list[str]) -> list[dict]:
