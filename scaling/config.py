@@ -146,21 +146,39 @@ def to_dict(config: RunConfig) -> dict[str, Any]:
     return dataclasses.asdict(config)
 
 
-def parse_override(text: str) -> tuple[str, str, Any]:
-    """Parse `section.key=value`; the value is read as TOML, falling back to a bare string."""
+def parse_setting(text: str, usage: str) -> tuple[list[str], Any]:
+    """The one `--set KEY=VALUE` parser (run configs and sweep specs): the dotted key split into its parts,
+    and the value read as TOML, falling back to a bare string; null or none is None, as TOML has no null.
+    `usage` says what the caller expects, e.g. "section.key=value"."""
     if "=" not in text:
-        raise ConfigError(f"--set expects section.key=value, got '{text}'")
-    path, value_text = text.split("=", 1)
-    parts = path.strip().split(".")
-    if len(parts) != 2 or not all(parts):
-        raise ConfigError(f"--set key must look like section.key (e.g. train.lr), got '{path}'")
-    value_text = value_text.strip()
+        raise ConfigError(f"--set expects {usage}, got '{text}'")
+    dotted, value_text = (part.strip() for part in text.split("=", 1))
     try:
         value = tomllib.loads(f"v = {value_text}")["v"]
     except tomllib.TOMLDecodeError:
         value = value_text
     if value_text.lower() in ("none", "null"):
         value = None
+    return dotted.split("."), value
+
+
+def set_key(raw: dict, parts: list[str], value: Any, where: str) -> None:
+    """Set a parsed `--set` in nested tables read from TOML (`where` names their file), making tables
+    on the way."""
+    *parents, leaf = parts
+    table = raw
+    for part in parents:
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"--set {'.'.join(parts)}: '{part}' is not a table in {where}")
+    table[leaf] = value
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """Parse a run config's `section.key=value`."""
+    parts, value = parse_setting(text, "section.key=value")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set key must look like section.key (e.g. train.lr), got '{text.split('=', 1)[0]}'")
     return parts[0], parts[1], value
 
 
@@ -177,10 +195,7 @@ def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig
             raise ConfigError(f"cannot parse config {path}: {err}") from err
     for text in overrides:
         section, key, value = parse_override(text)
-        raw.setdefault(section, {})
-        if not isinstance(raw[section], dict):
-            raise ConfigError(f"config section '{section}' must be a table of keys")
-        raw[section][key] = value
+        set_key(raw, [section, key], value, str(path or "the default config"))
     return from_dict(raw)
 
 

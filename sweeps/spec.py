@@ -509,26 +509,9 @@ def parse_text(text: str, path: str = "<spec>", overrides: list[str] = ()) -> Sp
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     for item in overrides:
-        _override(raw, item, path)
+        parts, value = config_lib.parse_setting(item, "key=value (e.g. base.train.seed=1)")
+        config_lib.set_key(raw, parts, value, path)
     return parse(raw, path)
-
-
-def _override(raw: dict, item: str, path: str) -> None:
-    """Apply one `a.b.c=value` override (the value is read as TOML, else taken as a string)."""
-    if "=" not in item:
-        raise ConfigError(f"--set expects key=value (e.g. base.train.seed=1), got '{item}'")
-    dotted, value_text = (s.strip() for s in item.split("=", 1))
-    try:
-        value = tomllib.loads(f"v = {value_text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = value_text
-    *parents, leaf = dotted.split(".")
-    table = raw
-    for part in parents:
-        table = table.setdefault(part, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"--set {dotted}: '{part}' is not a table in {path}")
-    table[leaf] = value
 
 
 def load(path: str | Path, overrides: list[str] = ()) -> Spec:

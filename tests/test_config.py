@@ -97,3 +97,12 @@ def test_from_dict_rejects_non_table_section():
     with pytest.raises(ConfigError, match="table"):
         from_dict({"model": 3})
     assert set(config_lib.SECTIONS) == {"model", "data", "train", "checkpoint"}
+
+
+def test_set_below_a_value_in_the_file_is_refused_naming_the_file(tmp_path):
+    path = tmp_path / "flat.toml"
+    path.write_text("model = 3\n")
+    with pytest.raises(ConfigError, match=r"--set model.d_model: 'model' is not a table in .*flat.toml"):
+        load(path, ["model.d_model=64"])
+    with pytest.raises(ConfigError, match="--set expects section.key=value"):
+        load(None, ["train.lr"])

@@ -244,3 +244,13 @@ def test_bad_hparam_values_name_the_element(line, key, why):
 def test_a_listed_hparam_still_conflicts_with_base_train():
     with pytest.raises(ConfigError, match="'base.train.seed' conflicts with hparams.seed"):
         parse(GOOD.replace("seq_len = 32", "seq_len = 32\nseed = 3") + "\n[hparams]\nseed = [0, 1]\n")
+
+
+def test_set_reads_values_as_the_run_config_does_and_refuses_a_key_below_a_value():
+    spec = spec_lib.parse_text(GOOD, "test.toml", ["base.train.peak_flops=2e12", "base.data.source=/some/path"])
+    assert spec.base_config().train.peak_flops == 2e12 and spec.base_config().data.source == "/some/path"
+    assert spec_lib.parse_text(GOOD, "test.toml", ["base.train.peak_flops=null"]).base_config().train.peak_flops is None
+    with pytest.raises(ConfigError, match=r"--set name.first: 'name' is not a table in test.toml"):
+        spec_lib.parse_text(GOOD, "test.toml", ["name=x", "name.first=y"])
+    with pytest.raises(ConfigError, match=r"--set expects key=value"):
+        spec_lib.parse_text(GOOD, "test.toml", ["base.train.seed"])
