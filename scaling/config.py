@@ -24,6 +24,7 @@ SCHEDULES = ("cosine", "wsd", "constant")
 DECAY_SHAPES = ("linear", "1-sqrt")
 MLP_KINDS = ("gelu", "swiglu")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+BYTE_VOCAB = 256  # the byte tokenizer's vocabulary; a BPE vocabulary must be larger
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
@@ -225,12 +226,7 @@ def validate(config: RunConfig) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got '{value}'")
-    if not (d.tokenizer == "byte" or d.tokenizer.startswith("bpe:")):
-        raise ConfigError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>', got '{d.tokenizer}'")
-    if d.tokenizer.startswith("bpe:"):
-        size = d.tokenizer[4:]
-        if not size.isdigit() or int(size) < 257:
-            raise ConfigError(f"data.tokenizer 'bpe:<vocab_size>' needs an integer vocab_size >= 257, got '{size}'")
+    bpe_vocab_size(d.tokenizer)
     if not 0.0 < d.val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if t.steps is not None and t.tokens is not None:
@@ -266,6 +262,17 @@ def _validate_numbers(config: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
+
+
+def bpe_vocab_size(tokenizer: str) -> int | None:
+    """data.tokenizer -> the BPE vocabulary size, or None for "byte": the one check of the spec."""
+    if tokenizer == "byte":
+        return None
+    size = tokenizer.removeprefix("bpe:")
+    if tokenizer.startswith("bpe:") and size.isdigit() and int(size) > BYTE_VOCAB:
+        return int(size)
+    raise ConfigError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>' with vocab_size > {BYTE_VOCAB}, "
+                      f"got '{tokenizer}'")
 
 
 def default_d_ff(model: ModelConfig) -> int:

@@ -17,10 +17,9 @@ import numpy as np
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
-from scaling.errors import DataError
+from scaling.config import BYTE_VOCAB, bpe_vocab_size
+from scaling.errors import ConfigError, DataError
 from scaling.io import atomic_write
-
-BYTE_VOCAB = 256
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -97,12 +96,12 @@ def tokenizer_hash(description: dict) -> str:
 
 
 def parse_spec(spec: str) -> int | None:
-    """data.tokenizer -> BPE vocabulary size, or None for "byte"."""
-    if spec == "byte":
-        return None
-    if spec.startswith("bpe:") and spec[4:].isdigit() and int(spec[4:]) > BYTE_VOCAB:
-        return int(spec[4:])
-    raise DataError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>' with vocab_size > 256, got '{spec}'")
+    """data.tokenizer -> BPE vocabulary size, or None for "byte", checked by scaling.config; a DataConfig
+    built in code has skipped that check, so here a bad spec is an error of the data."""
+    try:
+        return bpe_vocab_size(spec)
+    except ConfigError as err:
+        raise DataError(str(err)) from None
 
 
 # --- cache -------------------------------------------------------------------------------------------

@@ -106,3 +106,16 @@ def test_set_below_a_value_in_the_file_is_refused_naming_the_file(tmp_path):
         load(path, ["model.d_model=64"])
     with pytest.raises(ConfigError, match="--set expects section.key=value"):
         load(None, ["train.lr"])
+
+
+def test_the_tokenizer_spec_has_one_rule_for_the_config_and_the_data():
+    from scaling.errors import DataError
+    from scaling.tokenizer import parse_spec
+
+    assert load(None, ["data.tokenizer=bpe:257"]).data.tokenizer == "bpe:257" and parse_spec("bpe:257") == 257
+    for bad in ("bpe:256", "bpe:x", "bpe:", "word"):
+        with pytest.raises(ConfigError, match="data.tokenizer must be 'byte' or 'bpe:<vocab_size>'") as config_err:
+            load(None, [f"data.tokenizer={bad}"])
+        with pytest.raises(DataError) as data_err:
+            parse_spec(bad)
+        assert str(config_err.value) == str(data_err.value)
