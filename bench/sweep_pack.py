@@ -66,7 +66,7 @@ def spec_text(k: int, args) -> str:
 def run_sweep(spec: Path, pack: bool, args) -> dict:
     """One `scaling sweep run` into a fresh directory: its wall time and the tokens its runs trained."""
     with tempfile.TemporaryDirectory(prefix="sweep_pack_") as out:
-        cmd = [sys.executable, "-m", "scaling.cli", "sweep", "run", str(spec), "--out", out, "--quiet",
+        cmd = [sys.executable, "-m", "scaling_cli", "sweep", "run", str(spec), "--out", out, "--quiet",
                "--pack" if pack else "--no-pack", "--workers", str(args.workers), "--threads", str(args.threads)]
         started, cpu_before = time.perf_counter(), children_cpu_s()
         done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)

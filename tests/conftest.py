@@ -56,5 +56,5 @@ def run_python(code: str, devices: int = 1, timeout: int = 300) -> subprocess.Co
 
 def run_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     """Run the `scaling` CLI as a user would, in a fresh process."""
-    return subprocess.run([sys.executable, "-m", "scaling.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "scaling_cli", *args], capture_output=True, text=True,
                           timeout=timeout, cwd=PROJECT_ROOT, env=dict(os.environ, JAX_PLATFORMS="cpu"))

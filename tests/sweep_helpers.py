@@ -71,7 +71,7 @@ def sweep_env() -> dict:
 
 
 def sweep_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "scaling.cli", "sweep", *args]
+    return [sys.executable, "-m", "scaling_cli", "sweep", *args]
 
 
 def run_sweep_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:

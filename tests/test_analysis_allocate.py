@@ -7,7 +7,7 @@ import pytest
 from analysis.allocate import allocate
 from analysis.frontier import optimum_from_params
 from analysis.result import FitResult, FitSpec
-from scaling.cli import main
+from scaling_cli.main import main
 from scaling.errors import DataError
 
 PARAMS = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}

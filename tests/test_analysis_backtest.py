@@ -8,7 +8,7 @@ import pytest
 from analysis_helpers import chinchilla_surface, olmo_table
 from analysis.backtest import backtest
 from analysis.frontier import chinchilla_loss
-from scaling.cli import main
+from scaling_cli.main import main
 from scaling.errors import DataError
 
 

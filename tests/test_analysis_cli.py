@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_CSV, chinchilla_surface, need
-from scaling.cli import main
+from scaling_cli.main import main
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_user_errors_are_one_line_and_write_nothing(tmp_path, capsys):
 
 
 def test_importing_the_cli_module_stays_light():
-    code = "import sys, analysis.cli; print(any(m in sys.modules for m in ('jax', 'pandas', 'scipy')))"
+    code = "import sys, scaling_cli.fit; print(any(m in sys.modules for m in ('jax', 'pandas', 'scipy')))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 
@@ -133,6 +133,6 @@ def test_fit_out_a_directory_is_one_line(surface_csv, tmp_path, capfd):
 
 
 def test_the_cli_names_every_registered_method():
-    from analysis.cli import METHOD_NAMES
+    from scaling_cli.fit import METHOD_NAMES
     from analysis.fit import METHODS
     assert tuple(METHODS) == METHOD_NAMES

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from scaling.cli import main
+from scaling_cli.main import main
 from sweep_helpers import TINY_GRID
 
 # Two budgets x 3 listed sizes of the tiny shapes: plans in a second, no training.
@@ -139,7 +139,7 @@ def test_the_flags_are_added_without_importing_the_audit():
     import subprocess
     import sys
 
-    code = ("import sys; from scaling.cli import build_parser; build_parser(); "
+    code = ("import sys; from scaling_cli.main import build_parser; build_parser(); "
             "print('analysis.design_audit' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"

@@ -170,13 +170,14 @@ def test_best_of_lr_without_an_lr_column_is_refused_naming_the_way_out():
 
 
 def test_the_clis_best_of_choices_are_the_loaders():
-    from analysis import cli, load
+    from analysis import load
+    from scaling_cli import tables as cli
 
     assert cli.BEST_OF == load.BEST_OF
 
 
 def test_fit_cli_takes_best_of_and_says_how_many_rows_it_dropped(tmp_path, capsys):
-    from scaling.cli import main
+    from scaling_cli.main import main
 
     path = tmp_path / "results.parquet"
     _lr_table().to_parquet(path)
@@ -189,7 +190,7 @@ def test_fit_cli_takes_best_of_and_says_how_many_rows_it_dropped(tmp_path, capsy
 
 
 def test_envelope_refuses_best_of_none_with_several_rows_per_point(tmp_path, capsys):
-    from scaling.cli import main
+    from scaling_cli.main import main
 
     path = tmp_path / "results.parquet"
     _lr_table().to_parquet(path)

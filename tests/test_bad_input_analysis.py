@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import chinchilla_surface
-from scaling.cli import main
+from scaling_cli.main import main
 
 
 @pytest.fixture(scope="module")

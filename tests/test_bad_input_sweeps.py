@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from report_helpers import make_sweep
-from scaling.cli import main
+from scaling_cli.main import main
 from scaling.io import MANIFEST, write_json
 from sweep_helpers import TINY_GRID, sweep_env, write_spec
 from sweeps import spec as spec_lib

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import TINY
 from scaling import io
-from scaling.cli import main
+from scaling_cli.main import main
 from scaling.config import load
 from scaling.train import train
 

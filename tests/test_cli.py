@@ -5,7 +5,7 @@ import pytest
 
 from conftest import TINY, run_cli
 from scaling import hardware
-from scaling.cli import main
+from scaling_cli.main import main
 
 
 def sets(overrides):

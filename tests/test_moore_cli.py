@@ -5,7 +5,7 @@ import sys
 import pytest
 
 from conftest import PROJECT_ROOT, SHARED_DATA, run_cli
-from scaling.cli import main
+from scaling_cli.main import main
 
 NOTABLE = SHARED_DATA / "epoch__notable_ai_models_2025-05.csv"
 HARDWARE = SHARED_DATA / "epoch__ml_hardware_2025-12.csv"
@@ -133,7 +133,7 @@ def test_out_must_be_a_directory(tmp_path, capsys):
 
 
 def test_help_lists_moore_and_stays_light():
-    code = ("import sys; from scaling.cli import build_parser; p = build_parser(); "
+    code = ("import sys; from scaling_cli.main import build_parser; p = build_parser(); "
             "print(any(m in sys.modules for m in ('pandas', 'matplotlib', 'analysis.trends.loaders')))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, timeout=60)
     assert proc.returncode == 0 and proc.stdout.strip() == "False", proc.stdout + proc.stderr

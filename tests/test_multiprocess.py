@@ -26,7 +26,7 @@ def free_port() -> int:
 
 
 def train_command(run_dir, overrides, host_devices: int) -> list[str]:
-    command = [sys.executable, "-m", "scaling.cli", "train", "--quiet", "--host-devices", str(host_devices),
+    command = [sys.executable, "-m", "scaling_cli", "train", "--quiet", "--host-devices", str(host_devices),
                "--out", str(run_dir)]
     return command + [arg for o in overrides for arg in ("--set", o)]
 

@@ -101,7 +101,7 @@ def test_sigterm_to_scaling_train_exits_75_and_a_rerun_resumes_exactly(tmp_path,
     straight = tmp_path / "straight"
     train(load(None, overrides), straight, quiet=True)
     run = tmp_path / "run"
-    command = [sys.executable, "-m", "scaling.cli", "train", "--quiet", "--host-devices", "1", "--out", str(run)]
+    command = [sys.executable, "-m", "scaling_cli", "train", "--quiet", "--host-devices", "1", "--out", str(run)]
     command += [arg for o in overrides for arg in ("--set", o)]
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stderr=subprocess.PIPE, text=True,
                                env=dict(os.environ, JAX_PLATFORMS="cpu"))

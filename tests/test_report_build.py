@@ -7,7 +7,7 @@ import pytest
 from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_COLUMNS, EPOCH_CSV, epoch_fit, need
 from analysis.report.build import build_report
 from report_helpers import TRUTH, make_sweep
-from scaling.cli import main
+from scaling_cli.main import main
 from scaling.errors import ScalingError
 from scaling.io import MANIFEST
 

@@ -1,5 +1,5 @@
 from conftest import run_cli
-from scaling.cli import build_parser
+from scaling_cli.main import build_parser
 from scaling.io import write_json
 from sweep_helpers import TINY_GRID
 from sweeps import spec as spec_lib

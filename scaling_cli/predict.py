@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 
-from analysis.cli import METHOD_NAMES as METHODS
 from scaling.errors import ConfigError
+from scaling_cli.fit import METHOD_NAMES as METHODS
+from scaling_cli.tables import (add_bootstrap_argument, add_columns_argument, add_flops_argument,
+                                add_n_convention_argument, load_table, parse_columns, parse_floats)
 
 
 def register(subparsers) -> None:
@@ -27,8 +29,7 @@ def _register_predict(subparsers) -> None:
     p.add_argument("--D", nargs="+", type=float, default=None, metavar="D",
                    help="training tokens, paired with --N in order (one value pairs with every N)")
     p.add_argument("--points", default=None, metavar="CSV", help="a CSV with columns N and D, instead of --N/--D")
-    p.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
-                   help='map N and D to the CSV\'s columns, e.g. --columns N=params,D=tokens')
+    add_columns_argument(p, "map N and D to the CSV's columns, e.g. --columns N=params,D=tokens")
     p.add_argument("--level", type=float, default=0.95, help="interval level (default 0.95)")
     p.add_argument("--max-extrapolation", type=float, default=100.0, metavar="X",
                    help="warn when a point lies more than X times beyond the fitted N, D or C (default 100)")
@@ -61,17 +62,15 @@ def _register_backtest(subparsers) -> None:
     b.add_argument("--holdout", type=int, default=None, metavar="K",
                    help="hold out the K largest budgets or sizes (default: 1 budget, or the largest fifth of the sizes)")
     b.add_argument("--method", choices=METHODS, default="parametric")
-    b.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
-                   help='map N, D, C, loss, run_id, budget to the table\'s columns (as `scaling fit`)')
-    b.add_argument("--n-convention", choices=("total", "nonembedding"), default="total")
-    b.add_argument("--flops", choices=("exact", "6nd", "6nd_nonembed"), default=None,
-                   help="which recorded FLOP formula is C (sweep results; default exact)")
+    add_columns_argument(b, "map N, D, C, loss, run_id, budget to the table's columns (as `scaling fit`)")
+    add_n_convention_argument(b)
+    add_flops_argument(b, "which recorded FLOP formula is C (sweep results; default exact)")
     b.add_argument("--final-only", action="store_true", help="keep only the last row of each run_id")
     b.add_argument("--drop-invalid", action="store_true",
                    help="drop rows with non-finite or non-positive values instead of stopping")
     b.add_argument("--budgets", default=None, metavar="C1,C2,...", help="nominal budgets to snap runs to")
-    b.add_argument("--bootstrap", type=int, default=100, metavar="B",
-                   help="bootstrap resamples of the training fit, for the intervals (default 100; 0: no coverage)")
+    add_bootstrap_argument(b, 100, "bootstrap resamples of the training fit, for the intervals (default 100; "
+                                   "0: no coverage)")
     b.add_argument("--level", type=float, default=0.95, help="prediction interval level (default 0.95)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
@@ -109,10 +108,9 @@ def _predict_points(args):
 def _read_points(path: str, columns: list[str]):
     import pandas as pd
 
-    from analysis.cli import _parse_columns
     from scaling.errors import DataError
 
-    mapping = _parse_columns(columns) or {}
+    mapping = parse_columns(columns) or {}
     try:
         frame = pd.read_csv(path)
     except FileNotFoundError:
@@ -203,14 +201,11 @@ def run_allocate(args) -> int:
 
 def run_backtest(args) -> int:
     from analysis.backtest import backtest
-    from analysis.cli import _parse_columns, _parse_floats
-    from analysis.load import load_runs
     from scaling import hardware, io
 
     hardware.enable_compilation_cache(io.cache_dir())  # the training fit and its bootstrap compile once
-    table = load_runs(args.input, columns=_parse_columns(args.columns), n_convention=args.n_convention,
-                      flops=args.flops, final_only=args.final_only, drop_invalid=args.drop_invalid)
-    bt = backtest(table, args.method, by=args.by, budgets=_parse_floats(args.budgets, "--budgets"),
+    table = load_table(args)
+    bt = backtest(table, args.method, by=args.by, budgets=parse_floats(args.budgets, "--budgets"),
                   holdout=args.holdout, n_boot=args.bootstrap, level=args.level, seed=args.seed)
     if args.json:
         print(json.dumps(bt.to_dict(), indent=2, allow_nan=False))

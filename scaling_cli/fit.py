@@ -1,4 +1,4 @@
-"""`scaling fit` (`allocate`, `predict` and `backtest` are in predict_cli.py). Heavy imports (jax, pandas)
+"""`scaling fit` (`allocate`, `predict` and `backtest` are in predict.py). Heavy imports (jax, pandas)
 stay inside the commands so that `scaling --help` stays fast."""
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ import sys
 from pathlib import Path
 
 from scaling.errors import ScalingError
+from scaling_cli.tables import (add_bootstrap_argument, add_table_arguments, check_bootstrap, load_table,
+                                parse_floats)
 
 # The registry's names (analysis.fit.METHODS), spelled out so that `scaling --help` imports no numpy;
 # tests/test_analysis_cli.py checks that the two agree.
 METHOD_NAMES = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 STRICT_EXIT = 3
-BEST_OF = ("lr", "none")  # analysis.load.BEST_OF, spelled out for the same reason (checked by its test)
 
 EPILOG = """\
 methods: parametric (approach 3: L = E + A/N^alpha + B/D^beta, Huber on log loss, Hoffmann's 4,500 starts),
@@ -80,40 +81,13 @@ def register(subparsers) -> None:
     p.add_argument("--kaplan-form", choices=("nd", "n", "d", "c"), default=None, help="kaplan form (default nd)")
     p.add_argument("--irreducible", action="store_true", default=None,
                    help="kaplan n/d/c forms: add an irreducible E")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="B", help="bootstrap resamples (0: none)")
+    add_bootstrap_argument(p, 0, "bootstrap resamples (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--predict-at", default=None, metavar="C1,C2,...", help="budgets to predict at")
     p.add_argument("--strict", action="store_true", help=f"exit {STRICT_EXIT} when any diagnostic is invalid")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--out", default=None, metavar="FIT.json", help="write the full fit result here (one method)")
     p.set_defaults(func=run_fit)
-
-
-def add_table_arguments(p) -> None:
-    """The flags that say how to read a table of runs (shared by fit, backtest and report)."""
-    p.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
-                   help='map N, D, C, loss, run_id, budget to the table\'s columns, e.g. '
-                        '--columns N="Model Size" C="Training FLOP" (or comma-separated)')
-    p.add_argument("--n-convention", choices=("total", "nonembedding"), default="total")
-    p.add_argument("--flops", choices=("exact", "6nd", "6nd_nonembed"), default=None,
-                   help="which recorded FLOP formula is C (sweep results; default exact)")
-    p.add_argument("--drop-invalid", action="store_true",
-                   help="drop rows with non-finite or non-positive values instead of stopping")
-    p.add_argument("--final-only", action="store_true", help="keep only the last row of each run_id")
-    p.add_argument("--loss-label", default=None, metavar="TEXT",
-                   help="what the loss column is, for tables and figures (default: the mapped column's name; "
-                        "sweep results: final validation loss)")
-    p.add_argument("--best-of", choices=BEST_OF, default=None,
-                   help="rows with an lr column: 'lr' (the default when some (N, D) point has several lrs) keeps "
-                        "the lowest-loss lr per point, seeds averaged first (the tuned setting); 'none' keeps every "
-                        "row, untuned lrs and seeds included")
-
-
-def load_table(args):
-    from analysis.load import load_runs
-    return load_runs(args.input, columns=_parse_columns(args.columns), n_convention=args.n_convention,
-                     flops=args.flops, final_only=args.final_only, drop_invalid=args.drop_invalid,
-                     loss_label=args.loss_label, best_of=args.best_of)
 
 
 def run_fit(args) -> int:
@@ -123,12 +97,11 @@ def run_fit(args) -> int:
     names = _parse_methods(args.method)
     _check_out(args.out, names)
     _check_options(args, names)
-    if args.bootstrap < 0 or args.bootstrap == 1:
-        raise ScalingError(f"--bootstrap {args.bootstrap}: use 0 (no intervals) or at least 2 resamples")
+    check_bootstrap(args.bootstrap)
     hardware.enable_compilation_cache(io.cache_dir())  # a repeated fit skips XLA compilation
     from analysis.fit import quiet_numerics
 
-    table = load_table(args)
+    table = load_table(args, loss_label=args.loss_label, best_of=args.best_of)
     _check_best_of(table, names, args.best_of)
     with quiet_numerics():  # overflow in a wild replicate is handled; the diagnostics say what matters
         results, failed = _fit_all(table, names, args)
@@ -175,9 +148,9 @@ def _fit_one(table, name: str, args):
     for dest, option in FIT_OPTIONS.items():
         value = getattr(args, dest)
         if value is not None and option in accepted:
-            options[option] = _parse_floats(value, "--budgets") if dest == "budgets" else value
+            options[option] = parse_floats(value, "--budgets") if dest == "budgets" else value
     result = fit(table, name, **options)
-    predict_at = _parse_floats(args.predict_at, "--predict-at")
+    predict_at = parse_floats(args.predict_at, "--predict-at")
     if args.bootstrap:
         return bootstrap(table, result, n=args.bootstrap, seed=args.seed, predict_at=predict_at)
     if frontier.has_frontier(result.spec.form):
@@ -335,35 +308,6 @@ def _prediction_lines(predictions, reliable: bool) -> list[str]:
                          + (f"  L [{row['L_opt_lo']:.4f}, {row['L_opt_hi']:.4f}]" if "L_opt_lo" in row else "")
                          + ("" if reliable else "  unreliable"))
     return lines
-
-
-def _parse_columns(items: list[str]) -> dict[str, str] | None:
-    """--columns N="Model Size",C="Training FLOP" (repeatable) -> {"N": "Model Size", ...}."""
-    mapping = {}
-    for item in items:
-        for pair in item.split(","):
-            if not pair.strip():
-                continue
-            name, sep, column = pair.partition("=")
-            name, column = name.strip(), column.strip().strip("\"'")
-            if not sep or not name or not column:
-                raise ScalingError(f"--columns {pair!r}: expected NAME=COLUMN, e.g. N=\"Model Size\"")
-            if name not in ("N", "D", "C", "loss", "run_id", "budget"):
-                raise ScalingError(f"--columns {pair!r}: NAME must be one of N, D, C, loss, run_id, budget")
-            mapping[name] = column
-    return mapping or None
-
-
-def _parse_floats(text: str | None, flag: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise ScalingError(f"{flag} {text!r}: expected comma-separated numbers, e.g. 1e19,1e20") from None
-    if not values or not all(math.isfinite(v) and v > 0 for v in values):
-        raise ScalingError(f"{flag} {text!r}: expected positive numbers, e.g. 1e19,1e20")
-    return values
 
 
 def _jsonable(obj):

@@ -7,6 +7,9 @@ import argparse
 import shlex
 import sys
 
+from scaling_cli.tables import (add_bootstrap_argument, add_columns_argument, add_flops_argument,
+                                add_n_convention_argument, check_bootstrap, parse_columns, parse_floats)
+
 EPILOG = """\
 input: a sweep directory (its results.parquet, collected first if missing, and each run's
 metrics.jsonl for the loss curves), or a results table (.parquet or .csv; then no loss curves).
@@ -37,16 +40,12 @@ def register(subparsers) -> None:
     p.add_argument("input", metavar="SWEEP_DIR_OR_RESULTS", help="a sweep directory, or results.parquet / a CSV")
     p.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory (new, empty, or an earlier report)")
     p.add_argument("--fit", metavar="FIT.json", help="show this fit (written by `scaling fit --out`)")
-    p.add_argument("--columns", action="extend", nargs="+", default=[], metavar="NAME=COLUMN",
-                   help='map N, D, C, loss, run_id, budget to a table\'s columns, e.g. --columns N="Model Size"')
-    p.add_argument("--n-convention", choices=("total", "nonembedding"), default=None,
-                   help="N for the fits (default: the --fit's, else total)")
-    p.add_argument("--flops", choices=("exact", "6nd", "6nd_nonembed"), default=None,
-                   help="which recorded FLOP formula is C (default: the --fit's, else exact)")
+    add_columns_argument(p, 'map N, D, C, loss, run_id, budget to a table\'s columns, e.g. --columns N="Model Size"')
+    add_n_convention_argument(p, None, "N for the fits (default: the --fit's, else total)")
+    add_flops_argument(p, "which recorded FLOP formula is C (default: the --fit's, else exact)")
     p.add_argument("--budgets", default=None, metavar="C1,C2,...", help="nominal budgets to snap runs to")
     p.add_argument("--drop-highest", type=int, default=0, metavar="K", help="drop the K highest-loss rows from fits")
-    p.add_argument("--bootstrap", type=int, default=200, metavar="B",
-                   help="bootstrap resamples per fit (default 200; 0: no intervals)")
+    add_bootstrap_argument(p, 200, "bootstrap resamples per fit (default 200; 0: no intervals)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--title", default=None, help="page title")
     p.add_argument("--loss-label", default=None, metavar="TEXT",
@@ -56,17 +55,14 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from analysis.cli import _parse_columns, _parse_floats
     from analysis.report.build import build_report
-    from scaling.errors import ConfigError
 
-    if args.bootstrap < 0 or args.bootstrap == 1:
-        raise ConfigError(f"--bootstrap {args.bootstrap}: use 0 (no intervals) or at least 2 resamples (default 200)")
+    check_bootstrap(args.bootstrap, " (default 200)")
     command = "scaling " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else \
         f"scaling report {shlex.quote(str(args.input))} --out {shlex.quote(str(args.out))}"
-    report = build_report(args.input, args.out, fit_path=args.fit, columns=_parse_columns(args.columns),
+    report = build_report(args.input, args.out, fit_path=args.fit, columns=parse_columns(args.columns),
                           n_convention=args.n_convention, flops=args.flops, n_boot=args.bootstrap, seed=args.seed,
-                          drop_highest=args.drop_highest, budgets=_parse_floats(args.budgets, "--budgets"),
+                          drop_highest=args.drop_highest, budgets=parse_floats(args.budgets, "--budgets"),
                           title=args.title, command=command, loss_label=args.loss_label)
     if report.headline:
         h = report.headline

@@ -1,8 +1,8 @@
 """`scaling sweep plan SPEC --audit`: the plan, then the design audit (analysis.design_audit).
 
-The flags are added to the `sweep plan` parser from here, above both layers: sweeps may not import
-analysis, and fitting simulated sweeps is analysis' job. (scaling/cli.py wires it; the refactor to a top
-CLI package will move this wiring there.) Heavy imports stay inside the functions so `--help` is fast.
+The flags are added to the `sweep plan` parser from here, above both layers (scaling_cli.main wires it):
+sweeps may not import analysis, and fitting simulated sweeps is analysis' job. Heavy imports stay inside
+the functions so `--help` is fast.
 """
 
 from __future__ import annotations
