@@ -19,8 +19,6 @@ import json
 import re
 import sys
 import tempfile
-import time
-from functools import partial
 from pathlib import Path
 
 import jax
@@ -33,6 +31,7 @@ from throughput import run_config  # noqa: E402
 
 from scaling import hardware  # noqa: E402
 from scaling.step import compile_train_step, init_state, make_mesh, shard_batch  # noqa: E402
+from scaling.timing import time_train_step  # noqa: E402
 
 # Kernel kinds, by name: cuBLAS/CUTLASS GEMMs and XLA's dot thunks; cuDNN's fused attention; layout
 # copies and transposes; everything else is an XLA fusion (elementwise work, reductions, the optimizer).
@@ -102,23 +101,18 @@ def main(argv=None) -> int:
 
     config = run_config(args.size, args)
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
-    step = partial(compile_train_step(config, graphdef, state, mesh), lr=np.float32(config.train.lr))
+    graphdef, state = init_state(config, mesh)
+    lr = np.float32(config.train.lr)
+    step = compile_train_step(config, graphdef, state, mesh)
     batch = shard_batch(np.random.default_rng(0).integers(0, args.vocab, size=(args.batch, args.seq_len + 1),
                                                           dtype=np.int32), mesh)
-    for _ in range(3):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        state, metrics = step(state, batch)
-    jax.block_until_ready(metrics)
-    step_seconds = (time.perf_counter() - start) / args.steps
+    timing, state = time_train_step(step, state, batch, lr, chunk_steps=args.steps, min_chunks=1)
+    step_seconds = timing.seconds_per_step
 
     trace_dir = Path(args.trace_dir or tempfile.mkdtemp(prefix="profile_step_"))
     with jax.profiler.trace(str(trace_dir), create_perfetto_trace=True):
         for _ in range(args.steps):
-            state, metrics = step(state, batch)
+            state, metrics = step(state, batch, lr)
         jax.block_until_ready(metrics)
     trace_file = max(trace_dir.glob("**/*.trace.json.gz"), key=lambda p: p.stat().st_mtime)
     trace = json.load(gzip.open(trace_file))

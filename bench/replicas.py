@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -33,6 +32,7 @@ from scaling.model import compute_dtype  # noqa: E402
 from scaling.replicas import compile_replicas_step, init_replicas, shard_replica_batch  # noqa: E402
 from scaling.shapes import choose_shape  # noqa: E402
 from scaling.step import compile_train_step, init_state, make_mesh, shard_batch  # noqa: E402
+from scaling.timing import time_train_step  # noqa: E402
 
 GPU_KS = (1, 2, 4, 8, 16)
 CPU_KS = (1, 2, 4)
@@ -51,15 +51,12 @@ def replica_configs(n_target: float, k: int, args) -> list[RunConfig]:
     return [run_config(n_target, args, seed=i, lr=float(lr)) for i, lr in enumerate(lrs)]
 
 
-def seconds_per_step(step_once, args) -> float:
-    """`args.warmup` untimed steps, then steps until args.min_seconds have passed (at least 3)."""
-    for _ in range(args.warmup):
-        step_once()
-    start, steps = time.perf_counter(), 0
-    while steps < args.max_steps and (steps < 3 or time.perf_counter() - start < args.min_seconds):
-        step_once()
-        steps += 1
-    return (time.perf_counter() - start) / steps
+def seconds_per_step(step, state, batch, lrs, args) -> float:
+    """`args.warmup` untimed steps, then single steps until args.min_seconds have passed (at least 3, at most
+    args.max_steps): their median (scaling.timing.time_train_step, as bench/throughput.py)."""
+    timing, _ = time_train_step(step, state, batch, lrs, warmup=max(args.warmup - 1, 0), chunk_steps=1,
+                                min_seconds=args.min_seconds, max_steps=args.max_steps)
+    return timing.seconds_per_step
 
 
 def compiled_memory(compiled) -> int | None:
@@ -82,25 +79,19 @@ def device_peak() -> int | None:
 def time_compiled(step, state, batch, lrs, args) -> tuple[float, int | None]:
     """Seconds per step of a jitted step (compiled once, here) and its compiled memory."""
     compiled = step.lower(state, batch, lrs).compile()
-    holder = {"state": state}
-
-    def once():
-        holder["state"], metrics = compiled(holder["state"], batch, lrs)
-        jax.block_until_ready(metrics)
-
-    return seconds_per_step(once, args), compiled_memory(compiled)
+    return seconds_per_step(compiled, state, batch, lrs, args), compiled_memory(compiled)
 
 
 def time_single(config: RunConfig, batch_BxL1: np.ndarray, args) -> tuple[float, int | None]:
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     return time_compiled(compile_train_step(config, graphdef, state, mesh), state, shard_batch(batch_BxL1, mesh),
                          np.float32(config.train.lr), args)
 
 
 def time_packed(configs: list[RunConfig], batch_KxBxL1: np.ndarray, args) -> tuple[float, int | None]:
     mesh = make_mesh()
-    graphdef, states, _ = init_replicas(configs, mesh)
+    graphdef, states = init_replicas(configs, mesh)
     return time_compiled(compile_replicas_step(configs, graphdef, states, mesh), states,
                          shard_replica_batch(batch_KxBxL1, mesh), np.array([c.train.lr for c in configs], np.float32),
                          args)

@@ -93,40 +93,22 @@ def probe(config_json: str, min_seconds: float, threads: int) -> dict:
 
     from scaling.config import from_dict
     from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
+    from scaling.timing import time_train_step
 
     config = from_dict(json.loads(config_json))
     t = config.train
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step_fn = compile_train_step(config, graphdef, state, mesh)
-    lr = np.float32(t.lr)
     rng = np.random.default_rng(0)
     batch = shard_batch(rng.integers(0, config.model.vocab_size, (t.batch_size, t.seq_len + 1), dtype=np.int32), mesh)
-    tick = time.perf_counter()
-    state, metrics = step_fn(state, batch, lr)
-    jax.block_until_ready(metrics)
-    first = time.perf_counter() - tick
-    tick = time.perf_counter()
-    for _ in range(2):  # warm up
-        state, metrics = step_fn(state, batch, lr)
-    jax.block_until_ready(metrics)
-    chunk = max(1, round(0.25 / max((time.perf_counter() - tick) / 2, 1e-6)))  # steps per timed chunk: ~0.25 s
-    chunks: list[float] = []
-    start, cpu = time.perf_counter(), time.process_time()
-    while len(chunks) < 3 or time.perf_counter() - start < min_seconds:
-        tick = time.perf_counter()
-        for _ in range(chunk):
-            state, metrics = step_fn(state, batch, lr)
-        jax.block_until_ready(metrics)
-        chunks.append((time.perf_counter() - tick) / chunk)
-    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
-    steps = chunk * len(chunks)
-    median = sorted(chunks)[len(chunks) // 2]
+    timing, _ = time_train_step(step_fn, state, batch, np.float32(t.lr), min_seconds=min_seconds)
     on_one_cpu = threads == 1 and jax.default_backend() == "cpu"
-    return {"seconds_per_step": min(median, cpu / steps) if on_one_cpu else median,
-            "wall_seconds_per_step": median, "best_seconds_per_step": min(chunks),
-            "cpu_seconds_per_step": cpu / steps, "steps_timed": steps, "first_step_s": first,
-            "cpu_share": cpu / elapsed, "device_kind": jax.devices()[0].device_kind}
+    median, cpu = timing.seconds_per_step, timing.cpu_seconds_per_step
+    return {"seconds_per_step": min(median, cpu) if on_one_cpu else median,
+            "wall_seconds_per_step": median, "best_seconds_per_step": timing.best_seconds_per_step,
+            "cpu_seconds_per_step": cpu, "steps_timed": timing.steps_timed, "first_step_s": timing.first_step_s,
+            "cpu_share": timing.cpu_share, "device_kind": jax.devices()[0].device_kind}
 
 
 def probe_main(args) -> int:

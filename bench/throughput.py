@@ -21,7 +21,6 @@ import gc
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -37,6 +36,7 @@ from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve  # noqa:
 from scaling.model import compute_dtype  # noqa: E402
 from scaling.shapes import choose_shape  # noqa: E402
 from scaling.step import compile_train_step, init_state, make_mesh, shard_batch  # noqa: E402
+from scaling.timing import time_train_step  # noqa: E402
 
 CPU_SIZES = (1e5, 1e6, 3e6, 1e7)
 
@@ -49,17 +49,13 @@ def run_config(n_target: float, args) -> RunConfig:
     return dataclasses.replace(config, model=dataclasses.replace(config.model, dtype=compute_dtype(args.dtype).name))
 
 
-def time_steps(step_once, warmup: int, min_seconds: float, max_steps: int) -> tuple[float, int]:
-    """Seconds per step, the median of single steps: `warmup` untimed steps, then steps until
-    min_seconds have passed. The median shrugs off the odd step slowed by another process."""
-    for _ in range(warmup):
-        step_once()
-    start, times = time.perf_counter(), []
-    while len(times) < max_steps and (len(times) < 3 or time.perf_counter() - start < min_seconds):
-        begin = time.perf_counter()
-        step_once()
-        times.append(time.perf_counter() - begin)
-    return float(np.median(times)), len(times)
+def seconds_per_step(step, state, batch, lr, args) -> float:
+    """The median of single steps (scaling.timing.time_train_step): `args.warmup` untimed steps, then steps
+    until args.min_seconds have passed (at least 3, at most args.max_steps). The median shrugs off the odd
+    step slowed by another process."""
+    timing, _ = time_train_step(step, state, batch, lr, warmup=max(args.warmup - 1, 0), chunk_steps=1,
+                                min_seconds=args.min_seconds, max_steps=args.max_steps)
+    return timing.seconds_per_step
 
 
 def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[float, dict]:
@@ -67,19 +63,13 @@ def jax_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[flo
     (parameters, optimizer state, batch, outputs and temporaries; on every backend) and, where the
     device reports it, the measured peak."""
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step = compile_train_step(config, graphdef, state, mesh)
     batch = shard_batch(batch_np, mesh)
     lr = np.float32(config.train.lr)
     compiled = step.lower(state, batch, lr).compile()  # timed below too: compiled once
     memory = {"compiled_memory_bytes": compiled_memory(compiled), "peak_memory_bytes": None}
-    holder = {"state": state}
-
-    def once():
-        holder["state"], metrics = compiled(holder["state"], batch, lr)
-        jax.block_until_ready(metrics)
-
-    seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)
+    seconds = seconds_per_step(compiled, state, batch, lr, args)
     stats = jax.devices()[0].memory_stats() or {}
     if "peak_bytes_in_use" in stats:
         memory["peak_memory_bytes"] = float(stats["peak_bytes_in_use"])
@@ -101,14 +91,15 @@ def torch_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[f
         step, _ = make_train_step(config.model, config.train, compile_model=compiled, device=device)
         batch = torch.from_numpy(batch_np.astype(np.int64)).to(device)
 
-        def once():
+        def once(state, batch, lr):  # the harness's step signature; torch keeps its own state
             with torch.autocast(device, dtype=dtype, enabled=dtype != torch.float32):
                 step(batch)
             if device == "cuda":
                 torch.cuda.synchronize()
+            return state, None
 
         try:
-            seconds, _ = time_steps(once, args.warmup, args.min_seconds, args.max_steps)
+            seconds = seconds_per_step(once, None, batch, None, args)
         except Exception as err:  # noqa: BLE001 - torch.compile may be unavailable here; report eager then
             print(f"torch {'compiled' if compiled else 'eager'} failed: {err}", file=sys.stderr)
             continue

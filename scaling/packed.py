@@ -144,7 +144,7 @@ def trim_to_common_step(run_dirs: Sequence[Path]) -> int:
 def _open_members(configs, dirs, ds, mesh, started, tries: int = 3):
     """Attempts restored to one common step, and the stacked states. A checkpoint that fails to restore
     makes its member fall back to an older one; the others are then trimmed to it and restored again."""
-    graphdef, states, _ = init_replicas(configs, mesh)
+    graphdef, states = init_replicas(configs, mesh)
     abstract = abstract_like(replica(states, 0))
     for _ in range(tries):
         trim_to_common_step(dirs)

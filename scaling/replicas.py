@@ -20,7 +20,6 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec as P
 
@@ -28,7 +27,7 @@ from scaling.config import RunConfig
 from scaling.errors import ConfigError
 from scaling.model import Transformer
 from scaling.schedules import lr_table
-from scaling.step import TrainState, make_optimizer, train_step
+from scaling.step import TrainState, make_optimizer, train_step, with_lr
 
 VARYING = ("seed", "lr")  # the train keys in which replicas may differ
 
@@ -59,26 +58,28 @@ def check_replicas(configs: Sequence[RunConfig]) -> tuple[RunConfig, ...]:
     return configs
 
 
-def init_replicas(configs: Sequence[RunConfig], mesh: jax.sharding.Mesh
-                  ) -> tuple[nnx.GraphDef, TrainState, optax.GradientTransformation]:
-    """K train states stacked on a leading axis, replica k initialised from configs[k].train.seed.
+def init_replicas(configs: Sequence[RunConfig], mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, TrainState]:
+    """K train states stacked on a leading axis, replica k initialised from configs[k].train.seed and holding
+    configs[k].train.lr as its optimizer's lr.
 
-    One vmapped init over the seeds: random bits depend only on the key, so replica k's parameters are
-    those of scaling.step.init_state(configs[k]). The states are replicated over the mesh.
+    One vmapped init over the seeds: random bits depend only on the key, so replica k's state is that of
+    scaling.step.init_state(configs[k]). The states are replicated over the mesh.
     """
     configs = check_replicas(configs)
     model_config = configs[0].model
-    tx = make_optimizer(configs[0].train)  # the state's structure; the step builds each replica's own
+    tx = make_optimizer(configs[0].train)  # replicas differ only in seed and lr, and the lr is in the state
+    graphdef = None
 
-    def create(seed: jax.Array) -> TrainState:
+    def create(seed: jax.Array, lr: jax.Array) -> TrainState:
+        nonlocal graphdef  # the same structure in every trace: keep the one the model was built with
         model = Transformer(model_config, nnx.Rngs(jax.random.key(seed)))  # what nnx.Rngs(int) does
-        _, params = nnx.split(model, nnx.Param)
-        return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
+        graphdef, params = nnx.split(model, nnx.Param)
+        return TrainState(params, with_lr(tx.init(params), lr), jnp.zeros((), jnp.int32))
 
-    graphdef, _ = nnx.split(nnx.eval_shape(lambda: Transformer(model_config, nnx.Rngs(0))), nnx.Param)
     seeds = jnp.array([c.train.seed for c in configs], jnp.int32)
-    states = jax.jit(jax.vmap(create), out_shardings=NamedSharding(mesh, P()))(seeds)
-    return graphdef, states, tx
+    lrs = jnp.array([c.train.lr for c in configs], jnp.float32)
+    states = jax.jit(jax.vmap(create), out_shardings=NamedSharding(mesh, P()))(seeds, lrs)
+    return graphdef, states
 
 
 def compile_replicas_step(configs: Sequence[RunConfig], graphdef, states: TrainState, mesh):

@@ -39,17 +39,27 @@ def make_mesh() -> jax.sharding.Mesh:
     return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
-def make_optimizer(train: TrainConfig, schedule: optax.Schedule | None = None) -> optax.GradientTransformation:
-    """AdamW with global-norm clipping (grad_clip 0: none, as in nanoGPT); `schedule` replaces the run's own
-    (packed replicas pass theirs)."""
+def make_optimizer(train: TrainConfig, lr: float | None = None) -> optax.GradientTransformation:
+    """AdamW with global-norm clipping (grad_clip 0: none, as in nanoGPT). The lr is a hyperparameter held in
+    the optimizer state (optax.inject_hyperparams), so the train step sets each step's lr there and one state
+    structure serves every schedule; `lr` is its value before the first step (default: train.lr)."""
     # Weight decay on matrices only: norm scales are 1-D and are not decayed.
     def decay_mask(params):
         return jax.tree.map(lambda p: p.ndim >= 2, params)
-    return optax.chain(
-        optax.clip_by_global_norm(train.grad_clip) if train.grad_clip > 0 else optax.identity(),
-        optax.adamw(schedule or make_schedule(train), b1=train.beta1, b2=train.beta2,
-                    weight_decay=train.weight_decay, mask=decay_mask),
-    )
+
+    # Only the lr is injected: betas and decay stay Python floats, so their arithmetic (and the losses) is unchanged.
+    def adamw(learning_rate):
+        return optax.chain(
+            optax.clip_by_global_norm(train.grad_clip) if train.grad_clip > 0 else optax.identity(),
+            optax.adamw(learning_rate, b1=train.beta1, b2=train.beta2, weight_decay=train.weight_decay,
+                        mask=decay_mask),
+        )
+    return optax.inject_hyperparams(adamw)(learning_rate=train.lr if lr is None else lr)
+
+
+def with_lr(opt_state, lr: jax.Array):
+    """The optimizer state with its injected learning rate set to `lr`."""
+    return opt_state._replace(hyperparams={**opt_state.hyperparams, "learning_rate": lr})
 
 
 def param_sharding(shape: tuple[int, ...], mesh: jax.sharding.Mesh, fsdp: bool) -> NamedSharding:
@@ -64,20 +74,20 @@ def param_sharding(shape: tuple[int, ...], mesh: jax.sharding.Mesh, fsdp: bool) 
     return NamedSharding(mesh, P())
 
 
-def init_state(config: RunConfig, mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, TrainState, optax.GradientTransformation]:
+def init_state(config: RunConfig, mesh: jax.sharding.Mesh) -> tuple[nnx.GraphDef, TrainState]:
     """Create parameters and optimizer state directly in their shardings (no host copy)."""
     tx = make_optimizer(config.train)
+    graphdef = None
 
     def create() -> TrainState:
-        model = Transformer(config.model, nnx.Rngs(config.train.seed))
-        _, params = nnx.split(model, nnx.Param)
+        nonlocal graphdef  # the structure is the same traced or not: keep the one eval_shape's trace builds
+        graphdef, params = nnx.split(Transformer(config.model, nnx.Rngs(config.train.seed)), nnx.Param)
         return TrainState(params, tx.init(params), jnp.zeros((), jnp.int32))
 
     abstract = jax.eval_shape(create)
-    graphdef, _ = nnx.split(nnx.eval_shape(lambda: Transformer(config.model, nnx.Rngs(config.train.seed))), nnx.Param)
     shardings = jax.tree.map(lambda x: param_sharding(x.shape, mesh, config.train.fsdp), abstract)
     state = jax.jit(create, out_shardings=shardings)()
-    return graphdef, state, tx
+    return graphdef, state
 
 
 def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, batch_BxL1: jax.Array) -> jax.Array:
@@ -87,7 +97,7 @@ def loss_fn(params: nnx.State, graphdef: nnx.GraphDef, batch_BxL1: jax.Array) ->
 
 def train_step(state: TrainState, batch_BxL1: jax.Array, lr: jax.Array, *, graphdef, train: TrainConfig, mesh):
     """One AdamW step at learning rate `lr` (this step's value of the run's schedule)."""
-    tx = make_optimizer(train, lambda count: lr)  # the same state structure as init_state's optimizer
+    tx = make_optimizer(train)  # the optimizer init_state's state was made by; the lr comes from the state
     grad_fn = jax.value_and_grad(loss_fn)
     grad_accum = train.grad_accum
     if grad_accum == 1:
@@ -106,7 +116,7 @@ def train_step(state: TrainState, batch_BxL1: jax.Array, lr: jax.Array, *, graph
         zeros = jax.tree.map(jnp.zeros_like, state.params)
         (loss_sum, grad_sum), _ = jax.lax.scan(accumulate, (jnp.zeros((), jnp.float32), zeros), micro_AxMxL1)
         loss, grads = loss_sum / grad_accum, jax.tree.map(lambda g: g / grad_accum, grad_sum)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    updates, opt_state = tx.update(grads, with_lr(state.opt_state, lr), state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"loss": loss, "grad_norm": optax.tree.norm(grads), "lr": lr}
     return TrainState(params, opt_state, state.step + 1), metrics

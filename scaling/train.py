@@ -304,7 +304,7 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     if a.primary:
         write_run_files(a)
     tick = time.perf_counter()
-    graphdef, state, _ = init_state(config, a.mesh)
+    graphdef, state = init_state(config, a.mesh)
     init_s = time.perf_counter() - tick  # mostly compiling the initialiser
     checkpoints = Checkpoints(a.run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
     state = _restore(a, checkpoints, state)

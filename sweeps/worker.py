@@ -157,25 +157,19 @@ def probe(config_json: str, steps: int) -> dict:
     from scaling import hardware
     from scaling.config import from_dict
     from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
+    from scaling.timing import time_train_step
 
     config = from_dict(json.loads(config_json))
     hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum)
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step_fn = compile_train_step(config, graphdef, state, mesh)
     t = config.train
-    lr = np.float32(t.lr)
     rng = np.random.default_rng(0)
     batch = shard_batch(rng.integers(0, config.model.vocab_size, (t.batch_size, t.seq_len + 1), dtype=np.int32), mesh)
-    for _ in range(2):  # compile and warm up
-        state, metrics = step_fn(state, batch, lr)
-    jax.block_until_ready(metrics)
-    startup = time.perf_counter() - STARTED
-    started = time.perf_counter()
-    for _ in range(steps):
-        state, metrics = step_fn(state, batch, lr)
-    jax.block_until_ready(metrics)
-    return {"seconds_per_step": (time.perf_counter() - started) / steps, "startup_s": startup,
+    timing, _ = time_train_step(step_fn, state, batch, np.float32(t.lr), warmup=1, chunk_steps=steps, min_chunks=1)
+    return {"seconds_per_step": timing.seconds_per_step,
+            "startup_s": time.perf_counter() - STARTED - timing.timed_s,
             "device_kind": jax.devices()[0].device_kind, "backend": jax.default_backend()}
 
 

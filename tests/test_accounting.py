@@ -49,7 +49,7 @@ def xla_step_flops(model_fields: dict, seq_len: int, batch: int) -> tuple[float,
     config = resolve(RunConfig(model=ModelConfig(dtype="float32", **model_fields),
                                train=TrainConfig(seq_len=seq_len, batch_size=batch, steps=10)), 256)
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step = compile_train_step(config, graphdef, state, mesh)
     tokens = shard_batch(np.zeros((batch, seq_len + 1), np.int32), mesh)
     cost = step.lower(state, tokens, np.float32(config.train.lr)).compile().cost_analysis()

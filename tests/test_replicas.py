@@ -21,7 +21,7 @@ def tiny(overrides=(), **train) -> object:
 
 
 def single_run(config, batches_SxBxL1, mesh):
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step = compile_train_step(config, graphdef, state, mesh)
     initial = [np.asarray(x) for x in jax.tree.leaves(state.params)]
     metrics = []
@@ -42,7 +42,7 @@ def test_each_packed_replica_matches_its_own_single_run(overrides, k):
     b, l1 = configs[0].train.batch_size, configs[0].train.seq_len + 1
     batches_SxKxBxL1 = np.random.default_rng(0).integers(0, VOCAB, size=(steps, k, b, l1), dtype=np.int32)
     mesh = make_mesh()
-    graphdef, states, _ = init_replicas(configs, mesh)
+    graphdef, states = init_replicas(configs, mesh)
     assert jax.tree.leaves(states.params)[0].shape[0] == k
     initial = [[np.asarray(x) for x in jax.tree.leaves(replica(states, i).params)] for i in range(k)]
     step = compile_replicas_step(configs, graphdef, states, mesh)

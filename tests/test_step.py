@@ -46,7 +46,7 @@ def state_and_batch(overrides):
     ds = prepare_dataset(config.data, config.train.seq_len)
     config = resolve(config, ds.vocab_size)
     mesh = make_mesh()
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     step = partial(compile_train_step(config, graphdef, state, mesh), lr=np.float32(config.train.lr))
     batch = shard_batch(train_batch(ds, 0, 0, config.train.batch_size, config.train.seq_len), mesh)
     return step, state, batch
@@ -84,14 +84,14 @@ def test_one_compiled_step_serves_every_lr_schedule_and_length():
     programs = []
     for overrides in ([], ["train.lr=1e-2", "train.steps=37", "train.warmup_steps=5", "train.schedule=wsd"]):
         config = resolve(load(None, TINY + overrides), 256)
-        graphdef, state, _ = init_state(config, mesh)
+        graphdef, state = init_state(config, mesh)
         batch = shard_batch(np.zeros((config.train.batch_size, config.train.seq_len + 1), np.int32), mesh)
         step = compile_train_step(config, graphdef, state, mesh)
         programs.append(step.lower(state, batch, np.float32(config.train.lr)).as_text())
     assert programs[0] == programs[1]
     # ... but not a shape-blind one: another batch size is another program.
     config = resolve(load(None, TINY + ["train.batch_size=4"]), 256)
-    graphdef, state, _ = init_state(config, mesh)
+    graphdef, state = init_state(config, mesh)
     batch = shard_batch(np.zeros((4, config.train.seq_len + 1), np.int32), mesh)
     assert compile_train_step(config, graphdef, state, mesh).lower(state, batch, np.float32(0.1)).as_text() != programs[0]
 
