@@ -14,7 +14,7 @@ from scaling_cli.tables import (add_bootstrap_argument, add_table_arguments, che
                                 parse_floats)
 
 # The registry's names (analysis.fit.METHODS), spelled out so that `scaling --help` imports no numpy;
-# tests/test_analysis_cli.py checks that the two agree.
+# tests/test_scaling_cli_fit.py checks that the two agree.
 METHOD_NAMES = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 STRICT_EXIT = 3
 
