@@ -16,7 +16,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
 from scaling.errors import ConfigError
 
@@ -99,12 +99,35 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+@dataclasses.dataclass(frozen=True)
+class Where:
+    """Where keys were read, for the one error format of run configs and sweep specs:
+    "<file>: key '<key>' <what is wrong and what to do>", or "config key ..." for a run config."""
+
+    path: str = ""  # the file; "" for a run config, which may come from --set alone
+
+    def error(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: key '{key}' {message}" if self.path else f"config key '{key}' {message}")
 
 
-def _check_value(key: str, value: Any, annotation: Any) -> Any:
-    """Return `value` coerced to `annotation`, or raise ConfigError naming `key`."""
+def field_names(cls: type, leave_out: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The keys a table read into dataclass `cls` may hold: its fields, less those the reader derives."""
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name not in leave_out)
+
+
+def check_keys(table: Any, key: str, known: Collection[str], where: Where) -> dict:
+    """`table` when it is a table of known keys; else the error naming the table or its first unknown key
+    (`key` is the table's own dotted name, "" at the top) and the keys it may hold."""
+    if not isinstance(table, dict):
+        raise where.error(key, "must be a table")
+    for name in table:
+        if name not in known:
+            raise where.error(f"{key}.{name}" if key else name, f"is unknown; known keys here: {', '.join(known)}")
+    return table
+
+
+def _check_value(key: str, value: Any, annotation: Any, where: Where = Where()) -> Any:
+    """Return `value` coerced to `annotation` (a field's type), or raise ConfigError naming `key`."""
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     if value is None and type(None) in allowed:
         return None
@@ -118,26 +141,20 @@ def _check_value(key: str, value: Any, annotation: Any) -> Any:
         if typ is str and isinstance(value, str):
             return value
     names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-    raise ConfigError(f"config key '{key}' must be {names}, got {value!r} ({type(value).__name__})")
+    raise where.error(key, f"must be {names}, got {value!r} ({type(value).__name__})")
+
+
+def read_fields(cls: type, table: Any, key: str, where: Where = Where()) -> dict[str, Any]:
+    """A table's values for dataclass `cls`: keys known from its fields, types from their annotations."""
+    hints = typing.get_type_hints(cls)
+    check_keys(table, key, field_names(cls), where)
+    return {name: _check_value(f"{key}.{name}", value, hints[name], where) for name, value in table.items()}
 
 
 def from_dict(raw: dict[str, Any]) -> RunConfig:
     """Build a RunConfig from nested dicts, rejecting unknown sections, keys and wrong types."""
-    sections = {}
-    for name, body in raw.items():
-        if name not in SECTIONS:
-            raise ConfigError(f"unknown config section '{name}'; known sections: {', '.join(SECTIONS)}")
-        if not isinstance(body, dict):
-            raise ConfigError(f"config section '{name}' must be a table of keys")
-        cls = SECTIONS[name]
-        hints = _field_types(cls)
-        values = {}
-        for key, value in body.items():
-            if key not in hints:
-                known = ", ".join(f"{name}.{k}" for k in hints)
-                raise ConfigError(f"unknown config key '{name}.{key}'; known keys: {known}")
-            values[key] = _check_value(f"{name}.{key}", value, hints[key])
-        sections[name] = cls(**values)
+    check_keys(raw, "", SECTIONS, Where())
+    sections = {name: SECTIONS[name](**read_fields(SECTIONS[name], body, name)) for name, body in raw.items()}
     config = RunConfig(**sections)
     validate(config)
     return config

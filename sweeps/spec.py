@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling import config as config_lib
+from scaling.config import Where, check_keys, field_names
 from scaling.errors import ConfigError
 from sweeps import slurm as slurm_lib
 
@@ -164,27 +165,7 @@ class Spec:
         return config_lib.from_dict(self.base)
 
 
-class _Where:
-    """Error messages that start with the spec file and name the key."""
-
-    def __init__(self, path: str):
-        self.path = path
-
-    def error(self, key: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.path}: key '{key}' {message}")
-
-
-def _keys(table: Any, key: str, known: tuple[str, ...], where: _Where) -> dict:
-    if not isinstance(table, dict):
-        raise where.error(key, "must be a table")
-    for name in table:
-        if name not in known:
-            full = f"{key}.{name}" if key else name
-            raise where.error(full, f"is unknown; known keys here: {', '.join(known)}")
-    return table
-
-
-def _number(value: Any, key: str, where: _Where, integer: bool = False) -> float:
+def _number(value: Any, key: str, where: Where, integer: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
         raise where.error(key, f"must be a positive number, got {value!r}")
     if integer:
@@ -194,10 +175,10 @@ def _number(value: Any, key: str, where: _Where, integer: bool = False) -> float
     return float(value)
 
 
-def _numbers(value: Any, key: str, where: _Where, integer: bool = False) -> tuple:
+def _numbers(value: Any, key: str, where: Where, integer: bool = False) -> tuple:
     """A non-empty list of positive numbers, or {min, max, num} spaced evenly in log space."""
     if isinstance(value, dict):
-        _keys(value, key, ("min", "max", "num"), where)
+        check_keys(value, key, ("min", "max", "num"), where)
         missing = [k for k in ("min", "max", "num") if k not in value]
         if missing:
             raise where.error(key, f"range needs min, max and num; missing {', '.join(missing)}")
@@ -215,33 +196,33 @@ def _numbers(value: Any, key: str, where: _Where, integer: bool = False) -> tupl
     return tuple(_number(v, f"{key}[{i}]", where, integer) for i, v in enumerate(value))
 
 
-def _real(value: Any, key: str, where: _Where) -> float:
+def _real(value: Any, key: str, where: Where) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise where.error(key, f"must be a number, got {value!r}")
     return float(value)
 
 
-def _fraction(value: Any, key: str, where: _Where) -> float:
+def _fraction(value: Any, key: str, where: Where) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise where.error(key, f"must be a number in [0, 1), got {value!r}")
     return float(value)
 
 
-def _choice(value: Any, key: str, allowed: tuple[str, ...], where: _Where) -> str:
+def _choice(value: Any, key: str, allowed: tuple[str, ...], where: Where) -> str:
     if value not in allowed:
         raise where.error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
     return value
 
 
-def _one_of(table: dict, keys: tuple[str, str], section: str, where: _Where) -> str:
+def _one_of(table: dict, keys: tuple[str, str], section: str, where: Where) -> str:
     given = [k for k in keys if k in table]
     if len(given) != 1:
         raise where.error(section, f"needs exactly one of {keys[0]} or {keys[1]}")
     return given[0]
 
 
-def _sizes(raw: Any, where: _Where, required: bool) -> Sizes:
-    table = _keys(raw if raw is not None else {}, "sizes", ("n_params", "aspect_ratio", "tolerance", "max_layers"), where)
+def _sizes(raw: Any, where: Where, required: bool) -> Sizes:
+    table = check_keys(raw if raw is not None else {}, "sizes", field_names(Sizes), where)
     if "n_params" not in table:
         if required:
             raise where.error("sizes.n_params", "is missing: list the target parameter counts, e.g. n_params = [1e5, 3e5]")
@@ -254,13 +235,13 @@ def _sizes(raw: Any, where: _Where, required: bool) -> Sizes:
                  max_layers=_number(table.get("max_layers", 64), "sizes.max_layers", where, integer=True))
 
 
-def _seed(value: Any, key: str, where: _Where) -> int:
+def _seed(value: Any, key: str, where: Where) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise where.error(key, f"must be a whole number >= 0, got {value!r}")
     return value
 
 
-def _nonnegative(value: Any, key: str, where: _Where) -> float:
+def _nonnegative(value: Any, key: str, where: Where) -> float:
     if _real(value, key, where) < 0:
         raise where.error(key, f"must be a number >= 0, got {value!r}")
     return float(value)
@@ -274,7 +255,7 @@ HPARAM_READERS = {
 }
 
 
-def _hparam_axis(value: list, key: str, where: _Where) -> tuple:
+def _hparam_axis(value: list, key: str, where: Where) -> tuple:
     if not value:
         raise where.error(key, "is an empty list; give at least one value or a single number")
     values = tuple(HPARAM_READERS[key.split(".")[1]](v, f"{key}[{i}]", where) for i, v in enumerate(value))
@@ -283,8 +264,8 @@ def _hparam_axis(value: list, key: str, where: _Where) -> tuple:
     return values
 
 
-def _hparams(raw: Any, where: _Where) -> HParams:
-    table = _keys(raw if raw is not None else {}, "hparams", tuple(HPARAM_READERS), where)
+def _hparams(raw: Any, where: Where) -> HParams:
+    table = check_keys(raw if raw is not None else {}, "hparams", field_names(HParams, leave_out=("axes",)), where)
     scalars, axes = {}, []
     for name, value in table.items():
         key = f"hparams.{name}"
@@ -299,7 +280,7 @@ FIT_FORMS = ("chinchilla", "power_law")  # the forms whose N_opt(C) is a power l
 ADAPTIVE_START = "tokens_per_param:20"  # adaptive_start's default: Chinchilla's ratio
 
 
-def _prior(value: Any, where: _Where, key: str = "isoflop.prior") -> Prior:
+def _prior(value: Any, where: Where, key: str = "isoflop.prior") -> Prior:
     usage = 'must be "tokens_per_param:R" (e.g. "tokens_per_param:20") or "fit:PATH/FIT.json"'
     if key == "isoflop.prior":
         usage = usage.replace(" or ", ", ") + ' or "adaptive"'
@@ -319,7 +300,7 @@ def _prior(value: Any, where: _Where, key: str = "isoflop.prior") -> Prior:
     raise where.error(key, f"{usage}, got {value!r}")
 
 
-def _fit_prior(text: str, path: Path, where: _Where, key: str = "isoflop.prior") -> Prior:
+def _fit_prior(text: str, path: Path, where: Where, key: str = "isoflop.prior") -> Prior:
     """N_opt(C) from a FIT.json, read directly: the sweeps layer sits below the analysis that wrote it."""
     def bad(why: str) -> ConfigError:
         return where.error(key, f"fit file {path} {why}")
@@ -361,9 +342,10 @@ def _fit_prior(text: str, path: Path, where: _Where, key: str = "isoflop.prior")
                  flops if isinstance(flops, str) else None)
 
 
-def _isoflop(raw: Any, where: _Where) -> IsoFlop:
-    table = _keys(raw, "isoflop", ("budgets", "formula", "tolerance", "tokens_per_param", "prior", "points", "span",
-                                   "adaptive_start"), where)
+def _isoflop(raw: Any, where: Where) -> IsoFlop:
+    # adaptive and centres follow from prior = "adaptive"; adaptive_start is the spec's own key
+    known = field_names(IsoFlop, leave_out=("adaptive", "centres")) + ("adaptive_start",)
+    table = check_keys(raw, "isoflop", known, where)
     if "budgets" not in table:
         raise where.error("isoflop.budgets", "is missing: list the compute budgets in FLOPs, e.g. budgets = [1e13, 3e13]")
     raw_budgets = table["budgets"]
@@ -372,7 +354,7 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
         for i, entry in enumerate(raw_budgets):
             key = f"isoflop.budgets[{i}]"
             if isinstance(entry, dict):
-                _keys(entry, key, ("flops", "n_params"), where)
+                check_keys(entry, key, field_names(Budget), where)
                 if "flops" not in entry:
                     raise where.error(f"{key}.flops", "is missing")
                 sizes = _numbers(entry["n_params"], f"{key}.n_params", where) if "n_params" in entry else None
@@ -418,7 +400,7 @@ def _isoflop(raw: Any, where: _Where) -> IsoFlop:
                    tolerance, window, prior, points, span, adaptive)
 
 
-def _adaptive_prior(table: dict, budgets: list[Budget], where: _Where) -> Prior:
+def _adaptive_prior(table: dict, budgets: list[Budget], where: Where) -> Prior:
     """prior = "adaptive": the start law (adaptive_start) centres the budgets nothing has finished below."""
     if "points" not in table:
         raise where.error("isoflop.prior", "= 'adaptive' centres each budget's sizes: set isoflop.points (e.g. 5)")
@@ -430,15 +412,15 @@ def _adaptive_prior(table: dict, budgets: list[Budget], where: _Where) -> Prior:
     return dataclasses.replace(start, text=f"adaptive, start {start.text}")
 
 
-def _grid(raw: Any, where: _Where) -> Grid:
-    table = _keys(raw, "grid", ("tokens", "tokens_per_param"), where)
+def _grid(raw: Any, where: Where) -> Grid:
+    table = check_keys(raw, "grid", field_names(Grid), where)
     key = _one_of(table, ("tokens", "tokens_per_param"), "grid", where)
     values = _numbers(table[key], f"grid.{key}", where, integer=key == "tokens")
     return Grid(**{key: values})
 
 
-def _wsd(raw: Any, where: _Where) -> Wsd:
-    table = _keys(raw, "wsd", ("branch_tokens", "branch_tokens_per_param", "decay_fraction", "decay_shape"), where)
+def _wsd(raw: Any, where: Where) -> Wsd:
+    table = check_keys(raw, "wsd", field_names(Wsd), where)
     key = _one_of(table, ("branch_tokens", "branch_tokens_per_param"), "wsd", where)
     values = _numbers(table[key], f"wsd.{key}", where, integer=key == "branch_tokens")
     fraction = table.get("decay_fraction", 0.2)
@@ -448,8 +430,8 @@ def _wsd(raw: Any, where: _Where) -> Wsd:
     return Wsd(**{key: values}, decay_fraction=float(fraction), decay_shape=shape)
 
 
-def _base(raw: Any, kind: str, hparams: HParams, where: _Where) -> dict:
-    table = _keys(raw if raw is not None else {}, "base", tuple(config_lib.SECTIONS), where)
+def _base(raw: Any, kind: str, hparams: HParams, where: Where) -> dict:
+    table = check_keys(raw if raw is not None else {}, "base", tuple(config_lib.SECTIONS), where)
     try:
         config_lib.from_dict(table)
     except ConfigError as err:  # name the key as it is spelled in the spec: base.train.lr, not train.lr
@@ -472,8 +454,8 @@ def _base(raw: Any, kind: str, hparams: HParams, where: _Where) -> dict:
 
 def parse(raw: dict, path: str = "<spec>") -> Spec:
     """Validate a spec already read from TOML."""
-    where = _Where(path)
-    _keys(raw, "", ("name", "kind", "description", "sizes", "hparams", "base", "slurm", *KINDS), where)
+    where = Where(path)
+    check_keys(raw, "", field_names(Spec, leave_out=("path",)), where)  # path is where it was read
     if "kind" not in raw:
         raise where.error("kind", f"is missing: set kind = one of {', '.join(KINDS)}")
     kind = _choice(raw["kind"], "kind", KINDS, where)

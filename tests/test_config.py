@@ -1,7 +1,9 @@
+import dataclasses
+
 import pytest
 
 from scaling import config as config_lib
-from scaling.config import RunConfig, config_hash, from_dict, load, parse_override, resolve, to_toml
+from scaling.config import RunConfig, Where, config_hash, from_dict, load, parse_override, read_fields, resolve, to_toml
 from scaling.errors import ConfigError
 
 
@@ -119,3 +121,20 @@ def test_the_tokenizer_spec_has_one_rule_for_the_config_and_the_data():
         with pytest.raises(DataError) as data_err:
             parse_spec(bad)
         assert str(config_err.value) == str(data_err.value)
+
+
+@dataclasses.dataclass(frozen=True)
+class Knobs:
+    width: int = 1
+    rate: float | None = None
+
+
+def test_read_fields_takes_the_keys_from_the_fields_and_the_types_from_the_annotations():
+    assert read_fields(Knobs, {"width": 3, "rate": 2}, "knobs") == {"width": 3, "rate": 2.0}
+    assert read_fields(Knobs, {"rate": None}, "knobs") == {"rate": None}
+    with pytest.raises(ConfigError, match=r"^f.toml: key 'knobs.depth' is unknown; known keys here: width, rate$"):
+        read_fields(Knobs, {"depth": 1}, "knobs", Where("f.toml"))
+    with pytest.raises(ConfigError, match=r"^config key 'knobs.width' must be int, got 1.5 \(float\)$"):
+        read_fields(Knobs, {"width": 1.5}, "knobs")
+    with pytest.raises(ConfigError, match=r"^config key 'knobs' must be a table$"):
+        read_fields(Knobs, 3, "knobs")

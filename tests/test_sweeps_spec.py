@@ -254,3 +254,19 @@ def test_set_reads_values_as_the_run_config_does_and_refuses_a_key_below_a_value
         spec_lib.parse_text(GOOD, "test.toml", ["name=x", "name.first=y"])
     with pytest.raises(ConfigError, match=r"--set expects key=value"):
         spec_lib.parse_text(GOOD, "test.toml", ["base.train.seed"])
+
+
+@pytest.mark.parametrize("table, text, cls, leave_out", [
+    ("sizes", GOOD.replace("[sizes]", "[sizes]\nbogus = 1"), spec_lib.Sizes, ()),
+    ("hparams", GOOD + "\n[hparams]\nbogus = 1\n", spec_lib.HParams, ("axes",)),
+    ("isoflop", GOOD.replace("[isoflop]", "[isoflop]\nbogus = 1"), spec_lib.IsoFlop, ("adaptive", "centres")),
+    ("wsd", 'kind = "wsd"\n[sizes]\nn_params = [3e4]\n[wsd]\nbranch_tokens = [1e5]\nbogus = 1\n', spec_lib.Wsd, ()),
+])
+def test_a_tables_known_keys_are_its_dataclass_fields(table, text, cls, leave_out):
+    with pytest.raises(ConfigError) as err:
+        parse(text)
+    message = str(err.value)
+    assert message.startswith(f"test.toml: key '{table}.bogus' is unknown; known keys here: "), message
+    listed = set(message.split("known keys here: ")[1].split(", "))
+    fields = {f.name for f in spec_lib.dataclasses.fields(cls)} - set(leave_out)
+    assert fields <= listed and listed - fields <= {"adaptive_start"}
