@@ -4,7 +4,7 @@ vmapped program (scaling.replicas), each member keeping the run directory a run 
 Each member has its own scaling.train.Attempt, metrics.jsonl, checkpoints/ (its own replica's state, saved
 with scaling.checkpoint at the same steps as a single run), summary.json, and its own data stream (the
 batches of its own seed). Only the step is shared. The per-member bookkeeping is scaling.train's own
-(write_run_files, _restore, handle, _timed_eval, _timed_save, _write_summary), so a member's files are
+(write_run_files, _restore, read_metrics, _timed_eval, _timed_save, _write_summary), so a member's files are
 those of a single run; its losses equal the single run's to float32 rounding (the batched matmuls round
 differently) and an interrupted pack resumed as a pack reproduces its own losses exactly.
 
@@ -39,25 +39,23 @@ from scaling.config import RunConfig, config_hash, resolve
 from scaling.data import prepare_dataset, train_batch
 from scaling.errors import ConfigError, DivergedError, PreemptedError
 from scaling.preemption import stop_on_signals
-from scaling.progress import Progress
 from scaling.replicas import (check_replicas, compile_replicas_step, init_replicas, replica, replica_lr_tables,
                               shard_replica_batch)
 from scaling.step import compile_eval_step, make_mesh
-from scaling.train import (Attempt, _close_checkpoints, _restore, _timed_eval, _timed_save, _write_summary,
-                           available_bytes, check_devices, check_memory, check_run_dir, checked_out_dir,
-                           estimated_bytes, handle, run_directory, start_timings, train,
-                           usable_cache_dir, validation_set, write_run_files)
+from scaling.timing import Stopwatch
+from scaling.train import (Attempt, Boundary, _close_checkpoints, _close_log, _open_log, _restore, _timed_eval,
+                           _timed_save, _write_summary, available_bytes, check_devices, check_memory, check_run_dir,
+                           checked_out_dir, estimated_bytes, read_metrics, restart_window, run_directory,
+                           start_timings, train, usable_cache_dir, validation_set, write_run_files)
 
 SHARED_SECTIONS = ("data", "checkpoint")  # besides model and train (checked by scaling.replicas)
 
 
 @dataclasses.dataclass(eq=False)
 class Member:
-    """One packed run: its Attempt (scaling.train's per-run state) and its open files."""
+    """One packed run: its Attempt (scaling.train's per-run state, with its open log) and its checkpoints."""
     attempt: Attempt
     checkpoints: Checkpoints
-    writer: io.JsonlWriter | None = None
-    progress: Progress | None = None
     status: str = "completed"  # "completed" while training and after; or diverged, preempted, failed
     diverged_state: object = None  # the member's state when its divergence was seen
 
@@ -170,32 +168,30 @@ def _stack(member_states: list, mesh) -> object:
 
 
 def _train_members(configs, dirs, ds, mesh, started: float, quiet: bool) -> list[dict]:
-    tick = time.perf_counter()
-    graphdef, states, members = _open_members(configs, dirs, ds, mesh, started)
-    init_s = time.perf_counter() - tick
+    watch = Stopwatch()
+    with watch("init"):
+        graphdef, states, members = _open_members(configs, dirs, ds, mesh, started)
     step_fn = compile_replicas_step(configs, graphdef, states, mesh)
     eval_fn = compile_eval_step(graphdef, mesh)
     validation = validation_set(members[0].attempt)
-    t = configs[0].train
     for i, m in enumerate(members):
         a = m.attempt
         write_run_files(a)
         io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
-        start_timings(a, init_s)
-        m.writer = io.JsonlWriter(a.run_dir / "metrics.jsonl")
-        m.progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet and i == 0)
+        a.watch.add("init", watch.seconds["init"])
+        start_timings(a)
+        _open_log(a, quiet, show_progress=i == 0)
     error, raise_after = None, None
     try:
-        with stop_on_signals() as stop:
-            states = _loop(members, states, step_fn, eval_fn, validation, stop)
+        with stop_on_signals() as members[0].attempt.stop:
+            states = _loop(members, states, step_fn, eval_fn, validation)
     except Exception as err:  # noqa: BLE001 - recorded in every live member's summary, then re-raised
         error, raise_after = f"{type(err).__name__}: {err}", err
         for m in _live(members):
             m.status = "failed"
     finally:
         for m in members:
-            m.progress.close()
-            m.writer.close()
+            _close_log(m.attempt)
     return _finish(members, states, validation, error, raise_after)
 
 
@@ -203,66 +199,67 @@ def _live(members: list[Member]) -> list[Member]:
     return [m for m in members if m.status == "completed"]
 
 
-def _loop(members: list[Member], states, step_fn, eval_fn, validation, stop):
+def _loop(members: list[Member], states, step_fn, eval_fn, validation):
     """scaling.train._loop for K members: the same steps, logging, evaluations and checkpoints per member,
     so each member's metrics.jsonl is the one its single run writes. Returns the final stacked states."""
-    first = members[0].attempt
+    first = members[0].attempt  # its stop event is the pack's
     t, mesh = first.config.train, first.mesh
     lrs_SxK = replica_lr_tables([m.attempt.config for m in members])
     seeds = [m.attempt.config.train.seed for m in members]
-    loop_start = time.perf_counter()
-    _set_all(members, window_start=loop_start)
+    watch = Stopwatch()  # the pack's step and loop times, each member's too
+    _restart_windows(members)
     pending = None
-    for index in range(first.start_step, t.steps):
-        batch_KxBxL1 = np.stack([train_batch(first.ds, seed, index, t.batch_size, t.seq_len) for seed in seeds])
-        tick = time.perf_counter()
-        states, device_metrics = step_fn(states, shard_replica_batch(batch_KxBxL1, mesh), lrs_SxK[index])
-        if index == first.start_step:
-            for m in members:
-                m.attempt.timings["first_step_s"] = time.perf_counter() - tick
-        step = index + 1
-        if pending is not None and not _handle(members, pending, states, None):
-            break
-        for m in _live(members):
-            m.attempt.window_steps += 1
-        pending = (step, device_metrics)
-        do_eval = step % t.eval_every == 0 or step == t.steps
-        every = first.config.checkpoint.every
-        do_save = bool(every and step % every == 0) and step < t.steps
-        preempted = stop.is_set() and step < t.steps
-        if do_eval or do_save or preempted:
-            jax.block_until_ready(device_metrics)
-            evaluated = [_timed_eval(m.attempt, eval_fn, replica(states, k), validation)
-                         if do_eval and m.status == "completed" else None for k, m in enumerate(members)]
-            live = _handle(members, pending, states, evaluated, force=do_eval or do_save)
-            pending = None
-            if not live:
+    with watch("loop"):
+        for index in range(first.start_step, t.steps):
+            batch_KxBxL1 = np.stack([train_batch(first.ds, seed, index, t.batch_size, t.seq_len) for seed in seeds])
+            with watch("first_step") if index == first.start_step else contextlib.nullcontext():
+                states, device_metrics = step_fn(states, shard_replica_batch(batch_KxBxL1, mesh), lrs_SxK[index])
+            step = index + 1
+            if pending is not None and not _handle(members, pending, states, None):
                 break
-            if do_save or preempted:
-                _save(members, step, states)
-            if preempted:
-                for m in _live(members):
-                    m.status = "preempted"
-                break
-            _set_all(members, window_start=time.perf_counter())
-    if pending is not None and _live(members):
-        _handle(members, pending, states, None, force=True)
-    if first.start_step < t.steps:  # at start_step == steps the final checkpoint exists
-        _save(members, t.steps, states)
-    _set_all(members, loop_s=time.perf_counter() - loop_start)
+            for m in _live(members):
+                m.attempt.window_steps += 1
+            pending = (step, device_metrics)
+            boundary = Boundary.at(first, step)
+            if boundary:
+                goes_on = _at_boundary(members, boundary, states, pending, eval_fn, validation)
+                pending = None
+                if not goes_on:
+                    break
+        if pending is not None and _live(members):
+            _handle(members, pending, states, None, force=True)
+        if first.start_step < t.steps:  # at start_step == steps the final checkpoint exists
+            _save(members, t.steps, states)
+    for m in members:
+        for phase, seconds in watch.seconds.items():
+            m.attempt.watch.add(phase, seconds)
     return states
 
 
-def _set_all(members: list[Member], window_start: float | None = None, loop_s: float | None = None) -> None:
+def _at_boundary(members: list[Member], boundary: Boundary, states, pending, eval_fn, validation) -> bool:
+    """scaling.train._at_boundary for every member still training; returns whether any goes on."""
+    jax.block_until_ready(pending[1])
+    evaluated = [_timed_eval(m.attempt, eval_fn, replica(states, k), validation)
+                 if boundary.evaluate and m.status == "completed" else None for k, m in enumerate(members)]
+    if not _handle(members, pending, states, evaluated, force=boundary.evaluate or boundary.save):
+        return False
+    if boundary.save or boundary.preempt:
+        _save(members, pending[0], states)
+    if boundary.preempt:
+        for m in _live(members):
+            m.status = "preempted"
+        return False
+    _restart_windows(members)
+    return True
+
+
+def _restart_windows(members: list[Member]) -> None:
     for m in members:
-        if window_start is not None:
-            m.attempt.window_start = window_start
-        if loop_s is not None:
-            m.attempt.timings["loop_s"] = loop_s
+        restart_window(m.attempt)
 
 
 def _handle(members: list[Member], pending, states, evaluated: list | None, force: bool = False) -> bool:
-    """scaling.train.handle for each live member's slice of the step's metrics; a member whose loss is
+    """scaling.train.read_metrics for each live member's slice of the step's metrics; a member whose loss is
     non-finite becomes "diverged". Returns whether any member is still training."""
     step, device_metrics = pending
     host = jax.device_get(device_metrics)
@@ -270,8 +267,7 @@ def _handle(members: list[Member], pending, states, evaluated: list | None, forc
         if m.status != "completed":
             continue
         member_metrics = {name: values[k] for name, values in host.items()}
-        if handle(m.attempt, (step, member_metrics), m.writer, m.progress, evaluated and evaluated[k], force) \
-                == "diverged":
+        if read_metrics(m.attempt, step, member_metrics, evaluated and evaluated[k], force):
             m.status, m.diverged_state = "diverged", replica(states, k)
     return bool(_live(members))
 
@@ -297,8 +293,7 @@ def _finish(members: list[Member], states, validation, error: str | None, raise_
         # a failed pack's states may have been donated to the step that failed; a failed summary needs none
         state = m.diverged_state if status == "diverged" else None if status == "failed" else replica(states, k)
         try:
-            summaries.append(_write_summary(m.attempt, state, status, member_error, member_raise,
-                                            m.progress.last_step, validation))
+            summaries.append(_write_summary(m.attempt, state, status, member_error, member_raise, validation))
         except DivergedError:
             summaries.append(io.read_json(m.attempt.run_dir / "summary.json"))
         except PreemptedError as err:

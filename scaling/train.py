@@ -46,6 +46,7 @@ from scaling.preemption import stop_on_signals
 from scaling.progress import Progress
 from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
+from scaling.timing import Stopwatch
 
 FINAL_LOSS_WINDOW = 10  # final_train_loss averages the last this-many steps
 BYTES_PER_PARAM = 16  # float32 parameter, gradient and Adam's two moments
@@ -258,7 +259,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
 
 @dataclasses.dataclass
 class Attempt:
-    """One attempt at a run: its fixed facts, and what the loop accumulates. A checkpoint's meta carries
+    """One attempt at a run: its fixed facts, its open log, and what the loop accumulates. A checkpoint's meta carries
     the accumulated losses (see `checkpoint_meta`), so a resumed attempt continues them exactly."""
     config: RunConfig
     ds: Dataset
@@ -275,9 +276,11 @@ class Attempt:
     val_loss: float | None = None
     train_seconds: float = 0.0
     mean_tokens_per_s: float | None = None  # this attempt's, or the finished attempt's when rebuilding
-    window_start: float = 0.0
-    window_steps: int = 0
-    timings: dict = dataclasses.field(default_factory=dict)
+    window_start: float = 0.0  # perf_counter() at the start of the throughput window
+    window_steps: int = 0  # steps in the throughput window
+    watch: Stopwatch = dataclasses.field(default_factory=Stopwatch)  # where this attempt's time went
+    writer: io.JsonlWriter | None = None  # metrics.jsonl while the loop runs (os.devnull off process 0)
+    progress: Progress | None = None
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set by SIGTERM/SIGINT
 
     @property
@@ -300,38 +303,52 @@ class Attempt:
 
 
 def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dict:
-    config, t = a.config, a.config.train
-    if a.primary:
-        write_run_files(a)
-    tick = time.perf_counter()
-    graphdef, state = init_state(config, a.mesh)
-    init_s = time.perf_counter() - tick  # mostly compiling the initialiser
-    checkpoints = Checkpoints(a.run_dir / "checkpoints", config.checkpoint.keep, preserve=keep_steps)
-    state = _restore(a, checkpoints, state)
-    if a.primary:
-        io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
-
-    step_fn = compile_train_step(config, graphdef, state, a.mesh)
-    eval_fn = compile_eval_step(graphdef, a.mesh)
-    validation = validation_set(a)
-    start_timings(a, init_s)
-    if a.start_step == t.steps:
-        _finish_from_final_checkpoint(a, state, eval_fn, validation)
-    writer = io.JsonlWriter(a.run_dir / "metrics.jsonl" if a.primary else os.devnull)
-    progress = Progress(t.steps, a.start_step, a.tokens_per_step, enabled=not quiet and a.primary)
+    """Set up, loop, summarise. One exit path: whatever ends the loop (an interrupt included), the log and
+    the checkpoints are closed once, here, and the summary says how it ended."""
+    state, checkpoints, step_fn, eval_fn, validation = _set_up(a, keep_steps)
+    _open_log(a, quiet)
     status, error, raise_after = "completed", None, None
-    try:  # one exit path: whatever ends the loop (an interrupt included), everything is closed once, here
-        state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, writer, progress,
-                              on_step, keep_steps)
+    try:
+        state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, on_step, keep_steps)
     except Exception as err:  # noqa: BLE001 - recorded in the summary, then re-raised
         status, error, raise_after = "failed", f"{type(err).__name__}: {err}", err
     finally:
-        progress.close()
-        writer.close()
+        _close_log(a)
         save_error = _close_checkpoints(a, checkpoints)
     if save_error is not None:  # an asynchronous save failed (e.g. a full disk)
         status, error, raise_after = "failed", f"{type(save_error).__name__}: {save_error}", raise_after or save_error
-    return _write_summary(a, state, status, error, raise_after, progress.last_step, validation)
+    return _write_summary(a, state, status, error, raise_after, validation)
+
+
+def _set_up(a: Attempt, keep_steps: Collection[int]):
+    """The run's files, its state (restored from the newest checkpoint, if any), the compiled steps and the
+    validation set: (state, checkpoints, step_fn, eval_fn, validation)."""
+    if a.primary:
+        write_run_files(a)
+    with a.watch("init"):  # mostly compiling the initialiser
+        graphdef, state = init_state(a.config, a.mesh)
+    checkpoints = Checkpoints(a.run_dir / "checkpoints", a.config.checkpoint.keep, preserve=keep_steps)
+    state = _restore(a, checkpoints, state)
+    if a.primary:
+        io.truncate_jsonl(a.run_dir / "metrics.jsonl", a.start_step)
+    step_fn = compile_train_step(a.config, graphdef, state, a.mesh)
+    eval_fn = compile_eval_step(graphdef, a.mesh)
+    validation = validation_set(a)
+    start_timings(a)
+    if a.start_step == a.config.train.steps:
+        _finish_from_final_checkpoint(a, state, eval_fn, validation)
+    return state, checkpoints, step_fn, eval_fn, validation
+
+
+def _open_log(a: Attempt, quiet: bool, show_progress: bool = True) -> None:
+    a.writer = io.JsonlWriter(a.run_dir / "metrics.jsonl" if a.primary else os.devnull)
+    a.progress = Progress(a.config.train.steps, a.start_step, a.tokens_per_step,
+                          enabled=not quiet and show_progress and a.primary)
+
+
+def _close_log(a: Attempt) -> None:
+    a.progress.close()
+    a.writer.close()
 
 
 def write_run_files(a: Attempt) -> None:
@@ -348,28 +365,35 @@ def validation_set(a: Attempt) -> np.ndarray:
     return val_batches(a.ds, a.config.data.val_batches, eval_batch, a.config.train.seq_len)
 
 
-def start_timings(a: Attempt, init_s: float) -> None:
-    """The peak FLOP/s that MFU divides by, and the attempt's timing counters."""
+def start_timings(a: Attempt) -> None:
+    """The peak FLOP/s that MFU divides by, and the set-up time (which includes init)."""
     t = a.config.train
     a.peak = t.peak_flops or hardware.peak_flops(a.config.model.dtype, io.cache_dir(a.config.data.cache_dir))
-    # Where this attempt's time went (seconds; bench/sweep_overhead.py reads them). setup_s includes init_s;
-    # the loop's first step call traces and compiles (or loads from the compilation cache), and eval_first_s
-    # includes the evaluation step's compilation; process_cpu_s is the process's CPU time (all threads) at the end.
-    a.timings = {"setup_s": time.time() - a.started, "init_s": init_s, "first_step_s": 0.0, "eval_s": 0.0,
-                 "eval_first_s": 0.0, "evals": 0, "checkpoint_save_s": 0.0, "checkpoint_saves": 0,
-                 "checkpoint_wait_s": 0.0, "loop_s": 0.0}
+    a.watch.add("setup", time.time() - a.started)
+
+
+def timings(a: Attempt) -> dict:
+    """Where this attempt's time went, in seconds (bench/sweep_overhead.py reads them). The loop's first step
+    call traces and compiles (or loads from the compilation cache), and eval_first_s includes the evaluation
+    step's compilation; process_cpu_s is the process's CPU time (all threads) at the end."""
+    seconds, calls = a.watch.seconds, a.watch.calls
+    return {"setup_s": seconds.get("setup", 0.0), "init_s": seconds.get("init", 0.0),
+            "first_step_s": seconds.get("first_step", 0.0), "eval_s": seconds.get("eval", 0.0),
+            "eval_first_s": a.watch.first.get("eval", 0.0), "evals": calls.get("eval", 0),
+            "checkpoint_save_s": seconds.get("checkpoint_save", 0.0),
+            "checkpoint_saves": calls.get("checkpoint_save", 0),
+            "checkpoint_wait_s": seconds.get("checkpoint_wait", 0.0), "loop_s": seconds.get("loop", 0.0),
+            "total_s": time.time() - a.started, "process_cpu_s": time.process_time()}
 
 
 def _close_checkpoints(a: Attempt, checkpoints: Checkpoints) -> Exception | None:
     """Wait for the asynchronous checkpoint writes; the error of a failed one is returned, not raised."""
-    tick = time.perf_counter()
-    try:
-        checkpoints.close()
-        return None
-    except Exception as err:  # noqa: BLE001
-        return err
-    finally:
-        a.timings["checkpoint_wait_s"] = time.perf_counter() - tick
+    with a.watch("checkpoint_wait"):
+        try:
+            checkpoints.close()
+            return None
+        except Exception as err:  # noqa: BLE001
+            return err
 
 
 def _warn_epochs(a: Attempt) -> None:
@@ -428,56 +452,79 @@ def _mean_tokens_per_s(a: Attempt, step: int) -> float | None:
     return a.mean_tokens_per_s
 
 
-def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoints, writer: io.JsonlWriter,
-          progress: Progress, on_step, keep_steps: Collection[int]):
+def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoints, on_step,
+          keep_steps: Collection[int]):
     """Steps start_step+1 .. steps, then the final checkpoint; returns (state, "completed", "diverged" or
-    "preempted"). A stop request (a.stop) ends the loop after the step in flight, with a checkpoint at it; its
-    metrics row is written only if an uninterrupted run would write it, so the resumed log is the same."""
-    config, t = a.config, a.config.train
+    "preempted"). The host reads each step's metrics after dispatching the next. A stop request (a.stop) ends
+    the loop after the step in flight, with a checkpoint at it; its metrics row is written only if an
+    uninterrupted run would write it, so the resumed log is the same."""
+    t = a.config.train
     lrs = lr_table(t)
-    status = "completed"
-    a.window_start, loop_start = time.perf_counter(), time.perf_counter()
+    restart_window(a)
     pending = None  # (step, device metrics) of the step before the one in flight
-    for index in range(a.start_step, t.steps):
-        if index == a.start_step and stop_requested(a):  # the signal came during set-up: nothing new to save
-            return state, "preempted"
-        batch = global_train_batch(a, index)
-        tick = time.perf_counter()
-        state, device_metrics = step_fn(state, batch, lrs[index])
-        if index == a.start_step:
-            a.timings["first_step_s"] = time.perf_counter() - tick
-        step = index + 1
-        if pending is not None:
-            status = handle(a, pending, writer, progress, evaluated=None)
-            if status == "diverged":
-                break
-        a.window_steps += 1
-        pending = (step, device_metrics)
-        if on_step is not None:
-            on_step(step)
-        do_eval = step % t.eval_every == 0 or step == t.steps
-        do_save = ((config.checkpoint.every and step % config.checkpoint.every == 0) or step in keep_steps) \
-            and step < t.steps
-        preempted = stop_requested(a) and step < t.steps  # at the last step the run simply completes
-        if do_eval or do_save or preempted:
-            jax.block_until_ready(device_metrics)
-            evaluated = _timed_eval(a, eval_fn, state, validation) if do_eval else None
-            status = handle(a, pending, writer, progress, evaluated, force=do_eval or do_save)
-            pending = None
-            if status == "diverged":
-                break
-            if do_save or preempted:
-                _timed_save(a, checkpoints, step, state)
-            if preempted:
-                status = "preempted"
-                break
-            a.window_start = time.perf_counter()
-    if pending is not None and status != "diverged":
-        status = handle(a, pending, writer, progress, evaluated=None, force=True)
-    if status == "completed" and a.start_step < t.steps:  # at start_step == steps the final checkpoint exists
-        _timed_save(a, checkpoints, t.steps, state)
-    a.timings["loop_s"] = time.perf_counter() - loop_start
-    return state, status
+    with a.watch("loop"):
+        for index in range(a.start_step, t.steps):
+            if index == a.start_step and stop_requested(a):  # the signal came during set-up: nothing new to save
+                return state, "preempted"
+            batch = global_train_batch(a, index)
+            with a.watch("first_step") if index == a.start_step else contextlib.nullcontext():
+                state, device_metrics = step_fn(state, batch, lrs[index])
+            step = index + 1
+            if pending is not None and read_metrics(a, *pending):
+                return state, "diverged"
+            a.window_steps += 1
+            pending = (step, device_metrics)
+            if on_step is not None:
+                on_step(step)
+            boundary = Boundary.at(a, step, keep_steps)
+            if boundary:
+                status = _at_boundary(a, boundary, state, pending, eval_fn, validation, checkpoints)
+                pending = None
+                if status is not None:
+                    return state, status
+        if pending is not None and read_metrics(a, *pending, force=True):
+            return state, "diverged"
+        if a.start_step < t.steps:  # at start_step == steps the final checkpoint exists
+            _timed_save(a, checkpoints, t.steps, state)
+    return state, "completed"
+
+
+@dataclasses.dataclass(frozen=True)
+class Boundary:
+    """What happens after a step besides logging: an evaluation, a checkpoint, a stop."""
+    evaluate: bool
+    save: bool
+    preempt: bool
+
+    def __bool__(self) -> bool:
+        return self.evaluate or self.save or self.preempt
+
+    @staticmethod
+    def at(a: Attempt, step: int, keep_steps: Collection[int] = ()) -> Boundary:
+        t, every = a.config.train, a.config.checkpoint.every
+        return Boundary(evaluate=step % t.eval_every == 0 or step == t.steps,
+                        save=bool((every and step % every == 0) or step in keep_steps) and step < t.steps,
+                        preempt=stop_requested(a) and step < t.steps)  # at the last step the run simply completes
+
+
+def _at_boundary(a: Attempt, boundary: Boundary, state, pending, eval_fn, validation,
+                 checkpoints: Checkpoints) -> str | None:
+    """Evaluate, read the step's metrics, checkpoint: None to go on, or "diverged" or "preempted"."""
+    step, device_metrics = pending
+    jax.block_until_ready(device_metrics)
+    evaluated = _timed_eval(a, eval_fn, state, validation) if boundary.evaluate else None
+    if read_metrics(a, step, device_metrics, evaluated, force=boundary.evaluate or boundary.save):
+        return "diverged"
+    if boundary.save or boundary.preempt:
+        _timed_save(a, checkpoints, step, state)
+    if boundary.preempt:
+        return "preempted"
+    restart_window(a)  # evaluating and saving are not training time
+    return None
+
+
+def restart_window(a: Attempt) -> None:
+    a.window_start = time.perf_counter()
 
 
 def global_train_batch(a: Attempt, index: int) -> jax.Array:
@@ -502,43 +549,37 @@ def stop_requested(a: Attempt) -> bool:
 
 
 def _timed_eval(a: Attempt, eval_fn, state, validation) -> float:
-    tick = time.perf_counter()
-    evaluated = evaluate(eval_fn, state.params, validation, a.mesh)
-    a.timings["eval_first_s"] = a.timings["eval_first_s"] or time.perf_counter() - tick
-    a.timings["eval_s"] += time.perf_counter() - tick
-    a.timings["evals"] += 1
-    a.val_loss = evaluated
-    return evaluated
+    with a.watch("eval"):
+        a.val_loss = evaluate(eval_fn, state.params, validation, a.mesh)
+    return a.val_loss
 
 
 def _timed_save(a: Attempt, checkpoints: Checkpoints, step: int, state) -> None:
-    tick = time.perf_counter()
-    checkpoints.save(step, state, checkpoint_meta(a, step))
-    a.timings["checkpoint_save_s"] += time.perf_counter() - tick
-    a.timings["checkpoint_saves"] += 1
+    with a.watch("checkpoint_save"):
+        checkpoints.save(step, state, checkpoint_meta(a, step))
 
 
-def handle(a: Attempt, pending, writer: io.JsonlWriter, progress: Progress, evaluated: float | None,
-           force: bool = False) -> str:
-    """Read one step's metrics on the host: divergence check, log line, progress."""
-    step, device_metrics = pending
+def read_metrics(a: Attempt, step: int, device_metrics: dict, evaluated: float | None = None,
+                 force: bool = False) -> bool:
+    """Read one step's metrics on the host: a log line (every log_every steps, at the last, when `force`d or
+    when the loss is not finite) and the progress bar. Returns whether the run diverged (a non-finite loss)."""
     metrics = {k: float(v) for k, v in jax.device_get(device_metrics).items()}
     a.recent_losses.append(metrics["loss"])
     diverged = not math.isfinite(metrics["loss"])
     if force or diverged or step % a.config.train.log_every == 0 or step == a.config.train.steps:
-        row = record(a, writer, step, metrics, evaluated)
-        progress.update(step, row)
+        a.progress.update(step, record(a, step, metrics, evaluated))
     else:
-        progress.update(step, None)
-    return "diverged" if diverged else "completed"
+        a.progress.update(step, None)
+    return diverged
 
 
-def record(a: Attempt, writer: io.JsonlWriter, step: int, metrics: dict, evaluated: float | None) -> dict:
+def record(a: Attempt, step: int, metrics: dict, evaluated: float | None) -> dict:
     """One metrics.jsonl row; throughput is over the steps since the previous row."""
     elapsed = time.perf_counter() - a.window_start
     tokens_per_s = a.window_steps * a.tokens_per_step / elapsed if elapsed > 0 else float("nan")
     a.train_seconds += elapsed
-    a.window_start, a.window_steps = time.perf_counter(), 0
+    restart_window(a)
+    a.window_steps = 0
     per_token = a.per_token
     tokens = step * a.tokens_per_step
     row = {"step": step, "tokens": tokens, **{name: float(f) * tokens for name, f in per_token.items()},
@@ -546,15 +587,15 @@ def record(a: Attempt, writer: io.JsonlWriter, step: int, metrics: dict, evaluat
            "tokens_per_s": tokens_per_s, "mfu": tokens_per_s * per_token["flops_exact"] / (a.peak * a.n_dev)}
     if evaluated is not None:
         row |= {"val_loss": evaluated, "val_bpb": bits_per_byte(evaluated, a.ds.val_bytes_per_token)}
-    writer.write(row)
+    a.writer.write(row)
     return row
 
 
 def _write_summary(a: Attempt, state, status: str, error: str | None, raise_after: Exception | None,
-                   last_step: int, validation: np.ndarray) -> dict:
+                   validation: np.ndarray) -> dict:
     """Write summary.json, then raise what ended the attempt (a failure, DivergedError or PreemptedError)."""
     if status == "diverged":
-        error = f"non-finite training loss at step {last_step}"
+        error = f"non-finite training loss at step {a.progress.last_step}"
     steps_done = int(state.step) if status != "failed" else a.start_step
     summary = summary_record(a, status, error, steps_done, validation)
     try:
@@ -592,7 +633,7 @@ def summary_record(a: Attempt, status: str, error: str | None, steps_done: int, 
         "mfu": mean_tps * per_token["flops_exact"] / (a.peak * a.n_dev) if mean_tps else None,
         "peak_flops_per_device": a.peak, "peak_flops_source": "declared" if t.peak_flops else "measured",
         "compute_dtype": m.dtype, "resumed_from_step": a.start_step or None,
-        "timings": {**a.timings, "total_s": time.time() - a.started, "process_cpu_s": time.process_time()},
+        "timings": timings(a),
         **hardware.device_facts(), "versions": hardware.versions(),
         "corpus": ds.fingerprint, "tokenizer": ds.tokenizer.get("kind"),
         "config": to_dict(config),
