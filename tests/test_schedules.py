@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from scaling.config import TrainConfig
-from scaling.schedules import lr_table, make_schedule
+from scaling.schedules import decay_steps, lr_table, make_schedule
 
 
 def values(**fields) -> np.ndarray:
@@ -47,3 +47,12 @@ def test_lr_table_is_the_schedule_at_every_step(schedule):
     assert table.shape == (50,) and table.dtype == np.float32
     expected = [float(make_schedule(train)(step)) for step in range(50)]
     np.testing.assert_allclose(table, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("steps, fraction", [(100, 0.2), (7, 0.2), (5, 0.01), (40, 0.5)])
+def test_decay_steps_is_where_the_wsd_schedule_leaves_its_peak(steps, fraction):
+    """sweeps.plan branches a wsd run at steps - decay_steps: up to there the lr must be the peak."""
+    lrs = values(steps=steps, warmup_steps=0, schedule="wsd", decay_fraction=fraction)
+    start = steps - decay_steps(steps, fraction)
+    assert 1 <= decay_steps(steps, fraction) < steps and decay_steps(steps, 0.0) == 0
+    assert np.all(lrs[:start + 1] == 1.0) and np.all(lrs[start + 1:] < 1.0)
