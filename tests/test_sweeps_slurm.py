@@ -374,7 +374,10 @@ def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_
                  and scontrol_field(job_id, "JobState") == "PENDING", "the job's requeue", proc=proc)
         status = run_sweep_cli("status", str(on_slurm))
         assert f"job {job_id} {run_dir.name}" in status.stdout and "PENDING" in status.stdout, status.stdout
-        # SLURM holds a requeued job for about two minutes before it may start again; not this test.
+        # SLURM holds a requeued job for about two minutes before it may start again; not this test. But not
+        # within the second of the requeue either: the node compares the new job credential's time with the
+        # revocation's, in whole seconds, and kills a job restarted too soon ("Job credential revoked").
+        time.sleep(2)
         subprocess.run(["scontrol", "update", f"jobid={job_id}", "StartTime=now"], check=True)
         assert proc.wait(timeout=300) == 0, (tmp_path / "sweep.log").read_text()[-3000:]
     finally:
