@@ -24,9 +24,11 @@ import time
 import numpy as np
 
 from analysis import frontier, isoflop
-from analysis.load import N_CONVENTIONS, RunTable, from_arrays
+from analysis.load import RunTable, from_arrays
 from analysis.result import FitResult
+from scaling.accounting import N_CONVENTIONS
 from scaling.errors import DataError
+from scaling.run_status import COMPLETED
 
 # Default prior surface for byte-level models on the Python stdlib corpus (this project's default data):
 # approach 3 as `make demo` fits it (sweeps/demo.toml: 18 runs at 1e11-1e12 FLOPs, N total, C exact; run
@@ -154,7 +156,7 @@ def seed_repeat_noise(frame) -> tuple[float, int]:
     if needed:
         raise DataError(f"results have no column(s) {sorted(needed)}: not a sweep's results.parquet; pass "
                         "the results of `scaling sweep collect`")
-    done = frame[(frame["status"] == "completed") & np.isfinite(frame["final_val_loss"].astype(float))
+    done = frame[(frame["status"] == COMPLETED) & np.isfinite(frame["final_val_loss"].astype(float))
                  & (frame["final_val_loss"].astype(float) > 0)]
     keys = [k for k in REPEAT_KEYS if k in done.columns]
     squares, dof, groups = 0.0, 0, 0

@@ -28,13 +28,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from scaling.accounting import FLOP_FORMULAS, N_CONVENTIONS
 from scaling.errors import DataError
+from scaling.run_status import COMPLETED
 
 if TYPE_CHECKING:
     import pandas as pd
 
-N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}
-FLOP_FORMULAS = {"exact": "flops_exact", "6nd": "flops_6nd", "6nd_nonembed": "flops_6nd_nonembed"}
+# --flops name -> results column: each of scaling.accounting's formulas without its "flops_" prefix.
+FLOPS_COLUMNS = {column.removeprefix("flops_"): column for column in FLOP_FORMULAS}
 SWEEP_LOSS_LABEL = "final validation loss (nats/token)"
 BEST_OF = ("lr", "none")
 # Columns that make rows at one (N, D) different experiments, apart from lr and seed (sweeps record them).
@@ -116,8 +118,8 @@ def load_runs(source: str | Path | pd.DataFrame, columns: dict[str, str] | None 
         raise DataError(f"unknown --best-of {best_of!r}; use one of {', '.join(BEST_OF)}")
     if n_convention not in N_CONVENTIONS:
         raise DataError(f"unknown N convention {n_convention!r}; use one of {sorted(N_CONVENTIONS)}")
-    if flops is not None and flops not in FLOP_FORMULAS:
-        raise DataError(f"unknown FLOP formula {flops!r}; use one of {sorted(FLOP_FORMULAS)}")
+    if flops is not None and flops not in FLOPS_COLUMNS:
+        raise DataError(f"unknown FLOP formula {flops!r}; use one of {sorted(FLOPS_COLUMNS)}")
     name = "<DataFrame>" if isinstance(source, pd.DataFrame) else str(source)
     df = source.copy() if isinstance(source, pd.DataFrame) else _read(Path(source))
     df = df.reset_index(drop=True)
@@ -207,20 +209,20 @@ def _read(path: Path) -> pd.DataFrame:
 def _from_sweep(df, name, n_convention, flops, notes):
     """Map a sweep's results.parquet onto N, D, loss, C."""
     if "status" in df.columns:
-        done = df["status"].astype(str) == "completed"
+        done = df["status"].astype(str) == COMPLETED
         if (~done).any():
-            notes.append(f"skipped {int((~done).sum())} run(s) whose status is not 'completed'")
+            notes.append(f"skipped {int((~done).sum())} run(s) whose status is not '{COMPLETED}'")
         df = df[done].copy()
     n_col = N_CONVENTIONS[n_convention]
     need = [n_col, "tokens", "final_val_loss"]
     missing = [col for col in need if col not in df.columns]
     if missing:
         raise DataError(f"{name}: sweep results lack column(s) {missing} (N convention {n_convention!r})")
-    available = [key for key, col in FLOP_FORMULAS.items() if col in df.columns]
+    available = [key for key, col in FLOPS_COLUMNS.items() if col in df.columns]
     if flops is None:
         flops = "exact" if "exact" in available else (available[0] if available else None)
     elif flops not in available:
-        raise DataError(f"{name}: no {FLOP_FORMULAS[flops]!r} column for --flops {flops}; "
+        raise DataError(f"{name}: no {FLOPS_COLUMNS[flops]!r} column for --flops {flops}; "
                         f"this table records {available or 'no FLOP columns'}")
     out = df.rename(columns={n_col: "N", "tokens": "D", "final_val_loss": "loss"})
     if flops is None:
@@ -228,7 +230,7 @@ def _from_sweep(df, name, n_convention, flops, notes):
         flops = "6ND (computed)"
         notes.append("no FLOP column: C = 6 N D")
     else:
-        out["C"] = df[FLOP_FORMULAS[flops]]
+        out["C"] = df[FLOPS_COLUMNS[flops]]
     if "parent_run_id" in df.columns:
         out["_parent"] = df["parent_run_id"]
     return out, flops

@@ -18,11 +18,16 @@ from __future__ import annotations
 
 from scaling.config import ModelConfig, default_d_ff
 
+# The named C formulas: the key each is recorded under (summary, plan, results column) -> what it counts.
+# flops_exact first: the default wherever one formula is picked.
 FLOP_FORMULAS = {
+    "flops_exact": "3 * forward matmul FLOPs (projections, MLP, causal-half attention, output head) * tokens",
     "flops_6nd": "6 * n_params * tokens",
     "flops_6nd_nonembed": "6 * n_params_nonembedding * tokens",
-    "flops_exact": "3 * forward matmul FLOPs (projections, MLP, causal-half attention, output head) * tokens",
 }
+N_COUNTS = ("n_params", "n_params_embedding", "n_params_nonembedding")  # the keys param_counts returns
+# The N conventions a fit may use (--n-convention): name -> the count it takes as N.
+N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}
 
 
 def _d_ff(model: ModelConfig) -> int:

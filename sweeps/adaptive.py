@@ -29,6 +29,7 @@ import numpy as np
 
 from scaling import io
 from scaling.errors import ScalingError
+from scaling.run_status import COMPLETED, FINISHED
 from sweeps import store
 from sweeps.spec import Spec
 
@@ -100,9 +101,9 @@ def finished_budgets(sweep_dir: Path | None) -> dict[float, tuple[list[float], l
             by_budget.setdefault(float(record["budget"]), []).append((record, summary))
     out = {}
     for flops, runs in by_budget.items():
-        if all(summary and summary.get("status") in store.FINISHED for _, summary in runs):
+        if all(summary and summary.get("status") in FINISHED for _, summary in runs):
             done = [(r["n_params"], s["final_val_loss"]) for r, s in runs
-                    if s["status"] == "completed" and isinstance(s.get("final_val_loss"), (int, float))
+                    if s["status"] == COMPLETED and isinstance(s.get("final_val_loss"), (int, float))
                     and math.isfinite(s["final_val_loss"])]
             out[flops] = ([n for n, _ in done], [loss for _, loss in done])
     return out

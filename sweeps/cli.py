@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from scaling.run_status import DIVERGED, FAILED, FINAL, PREEMPTED
+
 EPILOG = """\
 examples:
   scaling sweep plan sweeps/quickstart.toml
@@ -296,7 +298,7 @@ class Display:
         if event == "retry":
             self.say(f"retry {run_id} {record['label']}: {outcome.error}")
             return
-        if event == "preempted":  # not done: the next `sweep run` resumes it
+        if event == PREEMPTED:  # not done: the next `sweep run` resumes it
             self.say(f"[{self.done}/{self.total}] preempted {run_id} {record['label']} (checkpointed)")
             return
         self.done += 1
@@ -411,7 +413,7 @@ def _run_stage(args) -> int:
           f"{executor.workers} worker(s) x {threads} thread(s)" + (f", GPUs {','.join(gpus)}" if gpus else "")
           + (", packing runs that differ only in lr/seed" if pack else ""), file=sys.stderr)
     done_before = sum(1 for r in records if (store.read_summary(store.run_dir(sweep_dir, r["run_id"])) or {})
-                      .get("status") in ("completed", "diverged"))
+                      .get("status") in FINAL)
     display = Display(sweep_dir, records, done_before, enabled=not args.quiet)
     try:
         tally = run_sweep(sweep_dir, records, executor, retries=args.retries, on_event=display, pack=pack)
@@ -453,11 +455,11 @@ def cmd_status(args) -> int:
         counts[state.status] = counts.get(state.status, 0) + 1
     print(f"{sweep_dir}: {len(records)} runs: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
     for record, state in states:
-        if state.status in ("running", "preempted", "interrupted"):
+        if state.status in store.IN_PROGRESS:
             print(f"  {state.status:11} {state.run_id} {record['label']:24} step {state.step}/{state.steps} "
                   f"({100 * state.step / state.steps:.0f}%)")
     for record, state in states:
-        if state.status in ("failed", "diverged"):
+        if state.status in (FAILED, DIVERGED):
             print(f"  {state.status:11} {state.run_id} {record['label']:24} {state.error}")
     for record, state in states:
         if state.status == store.CORRUPT:

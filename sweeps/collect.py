@@ -27,7 +27,9 @@ from pathlib import Path
 import pyarrow as pa
 
 from scaling import io
+from scaling.accounting import FLOP_FORMULAS, N_COUNTS
 from scaling.errors import ScalingError
+from scaling.run_status import FINISHED
 from sweeps import store
 
 SCHEMA = pa.schema([
@@ -58,10 +60,10 @@ MODEL_HPARAMS = ("mlp", "tie_embeddings")
 def row(record: dict, summary: dict) -> dict:
     model, train = record["config"]["model"], record["config"]["train"]
     tokens = summary.get("tokens") or 0
-    per_token = {k: record[k] / record["tokens_planned"] for k in ("flops_6nd", "flops_6nd_nonembed", "flops_exact")}
+    per_token = {k: record[k] / record["tokens_planned"] for k in FLOP_FORMULAS}
     return {
         "run_id": record["run_id"], "status": summary["status"], "budget": record.get("budget"),
-        **{k: summary.get(k, record[k]) for k in ("n_params", "n_params_embedding", "n_params_nonembedding")},
+        **{k: summary.get(k, record[k]) for k in N_COUNTS},
         "tokens": tokens, "unique_tokens": summary.get("unique_tokens"),
         **{k: summary.get(k, per_token[k] * tokens) for k in per_token},
         "final_val_loss": summary.get("final_val_loss"), "val_bpb": summary.get("val_bpb"),
@@ -99,7 +101,7 @@ def rows(sweep_dir: str | Path) -> list[dict]:
             continue
         directory = store.run_dir(sweep_dir, record["run_id"])
         summary = store.read_summary(directory)
-        if summary and summary.get("status") in store.FINISHED:
+        if summary and summary.get("status") in FINISHED:
             found.append(row(record, summary))
         elif not store.is_locked(directory) and (problem := store.summary_problem(directory)):
             found.append(row(record, {"status": store.CORRUPT, "error": problem}))

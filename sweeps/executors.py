@@ -37,9 +37,9 @@ from typing import Callable, Sequence
 
 from scaling.errors import EXIT_PREEMPTED
 from scaling.preemption import stop_on_signals
+from scaling.run_status import COMPLETED, DIVERGED, FAILED, FINAL, FINISHED, PREEMPTED
 from sweeps import store
 
-DONE = ("completed", "diverged")  # not retried; a failed run is retried by the next `sweep run`
 MAX_PACK = 64  # members per packed group: bench/replicas.py's gain levels off at K = 32-64 on an H100
 
 
@@ -120,7 +120,7 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
     started = time.time()
     try:
         summary = store.read_summary(directory)
-        if summary and summary.get("status") in DONE:  # finished by another process since we looked
+        if summary and summary.get("status") in FINAL:  # finished by another process since we looked
             return Outcome(run_id, summary["status"], summary.get("error"))
         env = dict(os.environ, SWEEP_PARENT_PID=str(os.getpid()), PYTHONUNBUFFERED="1")
         if gpus is not None:
@@ -136,19 +136,19 @@ def execute(run_dir: str, threads: int, cores: list[int] | None = None, gpus: st
                 code = wait_passing_interrupt(worker)
         summary = store.read_summary(directory) or {}
         fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
-        if code == 0 and summary.get("status") == "completed":
-            status, error = "completed", None
-        elif summary.get("status") == "diverged" and fresh:
-            status, error = "diverged", summary.get("error")
+        if code == 0 and summary.get("status") == COMPLETED:
+            status, error = COMPLETED, None
+        elif summary.get("status") == DIVERGED and fresh:
+            status, error = DIVERGED, summary.get("error")
         elif code == EXIT_PREEMPTED:
-            status, error = "preempted", None
+            status, error = PREEMPTED, None
         elif code == -signal.SIGTERM:  # before its training loop could catch it: nothing lost but the set-up
-            status, error = "preempted", "SIGTERM ended the worker before its training loop began"
+            status, error = PREEMPTED, "SIGTERM ended the worker before its training loop began"
         elif code == 4:
             status, error = "no_source", store.log_tail(directory, 1)
         else:
-            status = "failed"
-            error = (summary.get("error") if fresh and summary.get("status") == "failed" else None) \
+            status = FAILED
+            error = (summary.get("error") if fresh and summary.get("status") == FAILED else None) \
                 or f"worker exited with code {code}: {store.log_tail(directory, 3)}"
         store.append_attempt(directory, {"event": "end", "exit_code": code, "status": status, "error": error})
         return Outcome(run_id, status, error, time.time() - started)
@@ -180,7 +180,7 @@ def execute_group(run_dirs: Sequence[str], threads: int, cores: list[int] | None
         for directory in map(Path, run_dirs):
             fd = store.try_lock(directory)
             summary = store.read_summary(directory) if fd is not None else None
-            if fd is None or (summary and summary.get("status") in DONE):
+            if fd is None or (summary and summary.get("status") in FINAL):
                 outcomes.append(Outcome(directory.name, "locked") if fd is None
                                 else Outcome(directory.name, summary["status"], summary.get("error")))
                 if fd is not None:
@@ -239,13 +239,13 @@ def _member_outcome(directory: Path, code: int, started: float) -> Outcome:
     """A packed member's outcome from its own summary.json; the worker's exit code covers the whole pack."""
     summary = store.read_summary(directory) or {}
     fresh = summary.get("status") and (directory / "summary.json").stat().st_mtime >= started
-    if fresh and summary["status"] in DONE:
+    if fresh and summary["status"] in FINAL:
         return Outcome(directory.name, summary["status"], summary.get("error"), time.time() - started)
     if code in (EXIT_PREEMPTED, -signal.SIGTERM):
-        return Outcome(directory.name, "preempted", None, time.time() - started)
-    error = (summary.get("error") if fresh and summary.get("status") == "failed" else None) \
+        return Outcome(directory.name, PREEMPTED, None, time.time() - started)
+    error = (summary.get("error") if fresh and summary.get("status") == FAILED else None) \
         or f"packed worker exited with code {code}: {store.log_tail(directory, 3)}"
-    return Outcome(directory.name, "failed", error, time.time() - started)
+    return Outcome(directory.name, FAILED, error, time.time() - started)
 
 
 class LocalExecutor:
@@ -487,7 +487,7 @@ def _pack_mates(sweep_dir: Path, run_id: str, todo: list[str], by_id: dict, free
     for other in todo:
         directory = store.run_dir(sweep_dir, other)
         if other != run_id and pack_key(by_id[other]) == key and not store.is_locked(directory) \
-                and (store.read_summary(directory) or {}).get("status") not in DONE:
+                and (store.read_summary(directory) or {}).get("status") not in FINAL:
             mates.append(other)
     size = min(MAX_PACK, math.ceil((len(mates) + 1) / max(1, free_workers)))
     return mates[:size - 1]
@@ -513,7 +513,7 @@ def _outcomes(executor, future, run_ids: str | tuple[str, ...]) -> list[Outcome]
     try:
         result = executor.result(future)
     except Exception as err:  # noqa: BLE001 - e.g. a Ray worker lost with its node
-        return [Outcome(run_id, "failed", f"executor error: {type(err).__name__}: {err}") for run_id in members]
+        return [Outcome(run_id, FAILED, f"executor error: {type(err).__name__}: {err}") for run_id in members]
     return result if isinstance(result, list) else [result]
 
 
@@ -524,7 +524,7 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
     todo: list[str] = []
     for record in records:
         summary = store.read_summary(store.run_dir(sweep_dir, record["run_id"]))
-        if summary and summary.get("status") in DONE:
+        if summary and summary.get("status") in FINAL:
             tally.skipped += 1
         else:
             todo.append(record["run_id"])
@@ -540,7 +540,7 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
                 continue  # submitted just now, packed with an earlier run
             record, directory = by_id[run_id], store.run_dir(sweep_dir, run_id)
             summary = store.read_summary(directory)
-            if summary and summary.get("status") in DONE and run_id not in failed_attempts:
+            if summary and summary.get("status") in FINAL and run_id not in failed_attempts:
                 todo.remove(run_id)  # another process finished it
                 tally.finished[run_id] = summary["status"]
                 notify("done elsewhere", record, None)
@@ -548,15 +548,15 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
             if record.get("role") == "branch" and not store.has_checkpoint(directory) \
                     and not store.branch_source_ready(sweep_dir, record):
                 parent = store.read_summary(store.run_dir(sweep_dir, record["parent_run_id"]))
-                if parent and parent.get("status") in store.FINISHED and not store.is_locked(
+                if parent and parent.get("status") in FINISHED and not store.is_locked(
                         store.run_dir(sweep_dir, record["parent_run_id"])):
                     error = (f"parent run {record['parent_run_id']} ended '{parent['status']}' before the branch point "
                              f"(step {record['branch_step']})")
                     store.record_failure(directory, record, error)
                     todo.remove(run_id)
-                    tally.finished[run_id] = "failed"
+                    tally.finished[run_id] = FAILED
                     tally.failures[run_id] = error
-                    notify("failed", record, Outcome(run_id, "failed", error))
+                    notify(FAILED, record, Outcome(run_id, FAILED, error))
                 continue  # wait for the parent
             if store.is_locked(directory):
                 continue  # another sweep process is training it; look again later
@@ -572,11 +572,11 @@ def _schedule(sweep_dir: Path, records: list[dict], executor, retries: int, noti
             if outcome.status in ("locked", "no_source"):
                 todo.append(run_id)  # someone else has it, or the parent's checkpoint vanished: look again
                 continue
-            if outcome.status == "preempted" or (tally.stopped and outcome.status == "failed"):
+            if outcome.status == PREEMPTED or (tally.stopped and outcome.status == FAILED):
                 tally.preempted.append(run_id)  # not a failure: the signal may be what ended it
-                notify("preempted", record, outcome)
+                notify(PREEMPTED, record, outcome)
                 continue
-            if outcome.status == "failed":
+            if outcome.status == FAILED:
                 failed_attempts[run_id] = failed_attempts.get(run_id, 0) + 1
                 if failed_attempts[run_id] <= retries:
                     notify("retry", record, outcome)

@@ -30,9 +30,15 @@ from pathlib import Path
 
 from scaling import io
 from scaling.errors import ScalingError
+from scaling.run_status import FAILED, FINAL, FINISHED, PREEMPTED
 
-FINISHED = ("completed", "diverged", "failed")
+# A run's state in a sweep: a summary status (scaling.run_status) or one of these.
+RUNNING = "running"  # locked: a process is training it
+INTERRUPTED = "interrupted"  # has progress (metrics or a checkpoint) but no summary: resumed by the next run
+WAITING = "waiting"  # a WSD branch whose parent has not reached the branch point
+PENDING = "pending"
 CORRUPT = "corrupt summary"  # the run state of a run whose summary.json cannot be read
+IN_PROGRESS = (RUNNING, PREEMPTED, INTERRUPTED)  # started and not finished
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")
 
 
@@ -181,9 +187,9 @@ def append_attempt(directory: Path, entry: dict) -> None:
 def record_failure(directory: Path, record: dict, error: str) -> None:
     """Mark a run failed when its worker died without writing a summary (crash, kill, bad input)."""
     summary = read_summary(directory) or {}
-    if summary.get("status") in ("completed", "diverged"):
+    if summary.get("status") in FINAL:
         return
-    io.write_json(directory / "summary.json", {**summary, "status": "failed", "error": error,
+    io.write_json(directory / "summary.json", {**summary, "status": FAILED, "error": error,
                                                "run_id": record["run_id"], "written_by": "sweep executor"})
 
 
@@ -240,19 +246,19 @@ def run_state(sweep_dir: str | Path, record: dict) -> RunState:
     last = last_metrics(directory)
     step = last["step"] if last else 0
     if is_locked(directory):
-        return RunState(record["run_id"], "running", step, steps)
+        return RunState(record["run_id"], RUNNING, step, steps)
     if summary and summary.get("status") in FINISHED:
         return RunState(record["run_id"], summary["status"], summary.get("steps") or step, steps, summary.get("error"))
-    if summary and summary.get("status") == "preempted":  # checkpointed at `steps`; metrics may be logged sparser
-        return RunState(record["run_id"], "preempted", max(step, summary.get("steps") or 0), steps)
+    if summary and summary.get("status") == PREEMPTED:  # checkpointed at `steps`; metrics may be logged sparser
+        return RunState(record["run_id"], PREEMPTED, max(step, summary.get("steps") or 0), steps)
     problem = summary_problem(directory)
     if problem:
         return RunState(record["run_id"], CORRUPT, step, steps, problem)
     if step or has_checkpoint(directory):
-        return RunState(record["run_id"], "interrupted", step, steps)
+        return RunState(record["run_id"], INTERRUPTED, step, steps)
     if record.get("role") == "branch" and not branch_source_ready(sweep_dir, record):
-        return RunState(record["run_id"], "waiting", 0, steps)
-    return RunState(record["run_id"], "pending", 0, steps)
+        return RunState(record["run_id"], WAITING, 0, steps)
+    return RunState(record["run_id"], PENDING, 0, steps)
 
 
 def branch_source_ready(sweep_dir: str | Path, record: dict) -> bool:

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from scaling.accounting import flops_per_token, param_counts, training_flops
+from scaling.accounting import (FLOP_FORMULAS, N_CONVENTIONS, N_COUNTS, flops_per_token, param_counts,
+                                training_flops)
 from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve
 from scaling.model import Transformer
 from scaling.step import compile_train_step, init_state, make_mesh, shard_batch
@@ -72,3 +73,13 @@ def test_flops_exact_matches_xla_cost_analysis(fields, seq_len):
     assert xla == pytest.approx(ours + masked_half, rel=0.10)
     if seq_len <= model_cfg.d_model:  # attention a small share of the FLOPs: the issue's 15% criterion
         assert xla == pytest.approx(ours, rel=0.15)
+
+
+def test_the_named_conventions_are_what_the_counts_and_formulas_return():
+    """The registries other layers import name exactly the keys accounting records, so a column read
+    through them exists in every summary and plan."""
+    model_cfg = resolved(d_model=32, n_layers=1, n_heads=2)
+    counts = param_counts(model_cfg)
+    assert tuple(counts) == N_COUNTS and set(N_CONVENTIONS.values()) <= set(counts)
+    assert set(flops_per_token(model_cfg, seq_len=16)) == set(FLOP_FORMULAS)
+    assert next(iter(FLOP_FORMULAS)) == "flops_exact"  # the default formula comes first

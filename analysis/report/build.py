@@ -13,7 +13,7 @@ import numpy as np
 
 from analysis import frontier
 from analysis.isoflop import nominal_budgets
-from analysis.load import FLOP_FORMULAS
+from analysis.load import FLOPS_COLUMNS
 from analysis.report import figures, fits, inputs, page
 
 
@@ -38,7 +38,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
     given = load_fit(fit_path) if fit_path else None
     if n_convention is None:
         n_convention = given.spec.n_convention if given else "total"
-    if flops is None and given is not None and given.spec.flops in FLOP_FORMULAS:
+    if flops is None and given is not None and given.spec.flops in FLOPS_COLUMNS:
         flops = given.spec.flops
     inp = inputs.read_input(source, columns=columns, n_convention=n_convention, flops=flops)
     if loss_label:
@@ -124,7 +124,7 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
     surface_fit = surface.result if surface else None
     frontier_fits = [e for e in entries if e.result is not None and frontier.has_frontier(e.result.spec.form)]
     drawn, missing, problems = [], [], []
-    flops_key = FLOP_FORMULAS.get(table.flops, "flops_exact")
+    flops_key = FLOPS_COLUMNS.get(table.flops, "flops_exact")
     no_surface = "no fit with an L(N, D) surface (approach 3) could be made; see Fits"
 
     def add(name, title, caption, make, why_not=None):

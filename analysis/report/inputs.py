@@ -10,7 +10,9 @@ import numpy as np
 import pandas as pd
 
 from analysis.load import RunTable, load_runs
+from scaling.accounting import N_CONVENTIONS
 from scaling.errors import DataError
+from scaling.run_status import COMPLETED
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -64,7 +66,7 @@ def read_curves(sweep_dir: Path, results: pd.DataFrame) -> tuple[dict[str, pd.Da
     from sweeps.store import is_run_id
 
     curves, missing, unreadable = {}, [], []
-    done = results[results["status"].astype(str) == "completed"] if "status" in results else results
+    done = results[results["status"].astype(str) == COMPLETED] if "status" in results else results
     for run_id in done.get("run_id", pd.Series([], dtype=str)).astype(str):
         path = sweep_dir / "runs" / run_id / "metrics.jsonl"
         if not is_run_id(run_id) or not path.is_file():
@@ -85,7 +87,7 @@ def read_curves(sweep_dir: Path, results: pd.DataFrame) -> tuple[dict[str, pd.Da
 
 def run_sizes(results: pd.DataFrame, n_convention: str) -> dict[str, float]:
     """run_id -> N under the convention (for colouring loss curves)."""
-    column = {"total": "n_params", "nonembedding": "n_params_nonembedding"}[n_convention]
+    column = N_CONVENTIONS[n_convention]
     if "run_id" not in results or column not in results:
         return {}
     return dict(zip(results["run_id"].astype(str), results[column].astype(float)))
@@ -94,7 +96,7 @@ def run_sizes(results: pd.DataFrame, n_convention: str) -> dict[str, float]:
 def counts(inp: ReportInput) -> dict:
     """Runs per status, distinct sizes and budgets: the page's opening line."""
     status = (inp.results["status"].astype(str).value_counts().to_dict() if "status" in inp.results
-              else {"completed": len(inp.results)})
+              else {COMPLETED: len(inp.results)})
     table = inp.table
     budgets = np.unique(table.budget[np.isfinite(table.budget)]) if np.isfinite(table.budget).any() else []
     return {"rows": len(inp.results), "status": status, "points": len(table), "sizes": len(np.unique(table.N)),
