@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import math
 
+from scaling import accounting
 from scaling.errors import ConfigError
 
-# analysis.load's names, spelled out so that `scaling --help` imports no numpy or pandas;
-# tests/test_scaling_cli_tables.py checks that they agree.
-N_CONVENTIONS = ("total", "nonembedding")
-FLOP_FORMULAS = ("exact", "6nd", "6nd_nonembed")
+# The conventions come from scaling.accounting (no numpy); the --flops names are analysis.load.FLOPS_COLUMNS'
+# keys and BEST_OF is analysis.load's, rebuilt here because analysis.load imports numpy and `scaling --help`
+# must not. tests/test_scaling_cli_tables.py checks that the loader takes exactly these.
+N_CONVENTIONS = tuple(accounting.N_CONVENTIONS)
+FLOP_FORMULAS = tuple(column.removeprefix("flops_") for column in accounting.FLOP_FORMULAS)
 BEST_OF = ("lr", "none")
 COLUMN_NAMES = ("N", "D", "C", "loss", "run_id", "budget")
 
