@@ -28,15 +28,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from scaling.accounting import FLOP_FORMULAS, N_CONVENTIONS
+from scaling.accounting import FLOPS_COLUMNS, N_CONVENTIONS
 from scaling.errors import DataError
 from scaling.run_status import COMPLETED
 
 if TYPE_CHECKING:
     import pandas as pd
 
-# --flops name -> results column: each of scaling.accounting's formulas without its "flops_" prefix.
-FLOPS_COLUMNS = {column.removeprefix("flops_"): column for column in FLOP_FORMULAS}
 SWEEP_LOSS_LABEL = "final validation loss (nats/token)"
 BEST_OF = ("lr", "none")
 # Columns that make rows at one (N, D) different experiments, apart from lr and seed (sweeps record them).

@@ -25,6 +25,8 @@ FLOP_FORMULAS = {
     "flops_6nd": "6 * n_params * tokens",
     "flops_6nd_nonembed": "6 * n_params_nonembedding * tokens",
 }
+# The names --flops takes: each formula's key without its "flops_" prefix -> the key.
+FLOPS_COLUMNS = {column.removeprefix("flops_"): column for column in FLOP_FORMULAS}
 N_COUNTS = ("n_params", "n_params_embedding", "n_params_nonembedding")  # the keys param_counts returns
 # The N conventions a fit may use (--n-convention): name -> the count it takes as N.
 N_CONVENTIONS = {"total": "n_params", "nonembedding": "n_params_nonembedding"}

@@ -13,8 +13,8 @@ import numpy as np
 
 from analysis import frontier
 from analysis.isoflop import nominal_budgets
-from analysis.load import FLOPS_COLUMNS
 from analysis.report import figures, fits, inputs, page
+from scaling.accounting import FLOPS_COLUMNS
 
 
 @dataclasses.dataclass(frozen=True)
