@@ -37,13 +37,13 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from scaling import config as config_lib
+from scaling import accounting, config as config_lib
 from scaling.config import Where, check_keys, field_names
 from scaling.errors import ConfigError
 from sweeps import slurm as slurm_lib
 
 KINDS = ("isoflop", "grid", "wsd")
-FORMULAS = ("flops_exact", "flops_6nd", "flops_6nd_nonembed")
+FORMULAS = tuple(accounting.FLOP_FORMULAS)
 
 # Keys of the run config that the sweep sets itself, so a spec's [base] must leave them alone.
 SWEEP_OWNED = {
