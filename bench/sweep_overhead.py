@@ -533,6 +533,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--cores", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.argv = list(argv)
+    args.sweep_command = "run"  # sweeps.cli._load_plan plans the sweep as `scaling sweep run` does
     args.runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     if args.probe is not None:
         args.threads = args.threads or 1
