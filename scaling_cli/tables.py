@@ -9,11 +9,11 @@ import math
 from scaling import accounting
 from scaling.errors import ConfigError
 
-# The conventions come from scaling.accounting (no numpy); the --flops names are analysis.load.FLOPS_COLUMNS'
-# keys and BEST_OF is analysis.load's, rebuilt here because analysis.load imports numpy and `scaling --help`
-# must not. tests/test_scaling_cli_tables.py checks that the loader takes exactly these.
+# The conventions come from scaling.accounting (no numpy); BEST_OF is analysis.load's, spelled out because
+# analysis.load imports numpy and `scaling --help` must not. tests/test_scaling_cli_tables.py checks that
+# the loader takes exactly these.
 N_CONVENTIONS = tuple(accounting.N_CONVENTIONS)
-FLOP_FORMULAS = tuple(column.removeprefix("flops_") for column in accounting.FLOP_FORMULAS)
+FLOP_FORMULAS = tuple(accounting.FLOPS_COLUMNS)  # the --flops names
 BEST_OF = ("lr", "none")
 COLUMN_NAMES = ("N", "D", "C", "loss", "run_id", "budget")
 
