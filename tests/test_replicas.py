@@ -91,3 +91,16 @@ def test_seed_and_lr_may_differ_and_bad_inputs_are_refused():
         check_replicas([load(None, TINY)])
     with pytest.raises(ConfigError, match="train.fsdp must be false"):
         check_replicas([tiny(fsdp=True), tiny(fsdp=True, seed=1)])
+
+
+def test_each_replica_starts_from_the_whole_state_of_its_own_single_run():
+    """Parameters and optimizer state, its lr included: replica k is init_state(configs[k])."""
+    configs = [tiny(**varying) for varying in REPLICAS[:2]]
+    mesh = make_mesh()
+    _, states = init_replicas(configs, mesh)
+    for k, config in enumerate(configs):
+        _, single = init_state(config, mesh)
+        packed = replica(states, k)
+        assert float(packed.opt_state.hyperparams["learning_rate"]) == np.float32(config.train.lr)
+        assert jax.tree.structure(single) == jax.tree.structure(packed)
+        assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(single), jax.tree.leaves(packed)))

@@ -125,3 +125,11 @@ def test_grad_clip_zero_turns_clipping_off():
     u_raw, _ = raw.update(small, raw.init(params), params)
     u_clip, _ = clipped.update(small, clipped.init(params), params)
     assert not bool(jnp.allclose(u_raw["w"], u_clip["w"]))  # Adam's epsilon shows the clipping
+
+
+def test_the_optimizer_state_holds_the_lr_each_step_is_given():
+    """The lr is an optax.inject_hyperparams hyperparameter: init_state stores train.lr, each step its own."""
+    step, state, batch = state_and_batch(["train.lr=0.5"])
+    assert float(state.opt_state.hyperparams["learning_rate"]) == 0.5
+    new, _ = step(state, batch, lr=np.float32(0.25))
+    assert float(new.opt_state.hyperparams["learning_rate"]) == 0.25
