@@ -41,6 +41,7 @@ from scaling.errors import ConfigError, DivergedError, PreemptedError
 from scaling.preemption import stop_on_signals
 from scaling.replicas import (check_replicas, compile_replicas_step, init_replicas, replica, replica_lr_tables,
                               shard_replica_batch)
+from scaling.run_status import COMPLETED, DIVERGED, FAILED, PREEMPTED
 from scaling.step import compile_eval_step, make_mesh
 from scaling.timing import Stopwatch
 from scaling.train import (Attempt, Boundary, _close_checkpoints, _close_log, _open_log, _restore, _timed_eval,
@@ -56,7 +57,7 @@ class Member:
     """One packed run: its Attempt (scaling.train's per-run state, with its open log) and its checkpoints."""
     attempt: Attempt
     checkpoints: Checkpoints
-    status: str = "completed"  # "completed" while training and after; or diverged, preempted, failed
+    status: str = COMPLETED  # "completed" while training and after; or diverged, preempted, failed
     diverged_state: object = None  # the member's state when its divergence was seen
 
 
@@ -188,7 +189,7 @@ def _train_members(configs, dirs, ds, mesh, started: float, quiet: bool) -> list
     except Exception as err:  # noqa: BLE001 - recorded in every live member's summary, then re-raised
         error, raise_after = f"{type(err).__name__}: {err}", err
         for m in _live(members):
-            m.status = "failed"
+            m.status = FAILED
     finally:
         for m in members:
             _close_log(m.attempt)
@@ -196,7 +197,7 @@ def _train_members(configs, dirs, ds, mesh, started: float, quiet: bool) -> list
 
 
 def _live(members: list[Member]) -> list[Member]:
-    return [m for m in members if m.status == "completed"]
+    return [m for m in members if m.status == COMPLETED]
 
 
 def _loop(members: list[Member], states, step_fn, eval_fn, validation):
@@ -240,14 +241,14 @@ def _at_boundary(members: list[Member], boundary: Boundary, states, pending, eva
     """scaling.train._at_boundary for every member still training; returns whether any goes on."""
     jax.block_until_ready(pending[1])
     evaluated = [_timed_eval(m.attempt, eval_fn, replica(states, k), validation)
-                 if boundary.evaluate and m.status == "completed" else None for k, m in enumerate(members)]
+                 if boundary.evaluate and m.status == COMPLETED else None for k, m in enumerate(members)]
     if not _handle(members, pending, states, evaluated, force=boundary.evaluate or boundary.save):
         return False
     if boundary.save or boundary.preempt:
         _save(members, pending[0], states)
     if boundary.preempt:
         for m in _live(members):
-            m.status = "preempted"
+            m.status = PREEMPTED
         return False
     _restart_windows(members)
     return True
@@ -264,18 +265,18 @@ def _handle(members: list[Member], pending, states, evaluated: list | None, forc
     step, device_metrics = pending
     host = jax.device_get(device_metrics)
     for k, m in enumerate(members):
-        if m.status != "completed":
+        if m.status != COMPLETED:
             continue
         member_metrics = {name: values[k] for name, values in host.items()}
         if read_metrics(m.attempt, step, member_metrics, evaluated and evaluated[k], force):
-            m.status, m.diverged_state = "diverged", replica(states, k)
+            m.status, m.diverged_state = DIVERGED, replica(states, k)
     return bool(_live(members))
 
 
 def _save(members: list[Member], step: int, states) -> None:
     """Checkpoint each member still training (a diverged one saves nothing, as a single run)."""
     for k, m in enumerate(members):
-        if m.status == "completed":
+        if m.status == COMPLETED:
             _timed_save(m.attempt, m.checkpoints, step, replica(states, k))
 
 
@@ -288,10 +289,10 @@ def _finish(members: list[Member], states, validation, error: str | None, raise_
         status, member_error, member_raise = m.status, error, raise_after
         save_error = _close_checkpoints(m.attempt, m.checkpoints)
         if save_error is not None:
-            status, member_error = "failed", f"{type(save_error).__name__}: {save_error}"
+            status, member_error = FAILED, f"{type(save_error).__name__}: {save_error}"
             member_raise = member_raise or save_error
         # a failed pack's states may have been donated to the step that failed; a failed summary needs none
-        state = m.diverged_state if status == "diverged" else None if status == "failed" else replica(states, k)
+        state = m.diverged_state if status == DIVERGED else None if status == FAILED else replica(states, k)
         try:
             summaries.append(_write_summary(m.attempt, state, status, member_error, member_raise, validation))
         except DivergedError:

@@ -44,6 +44,7 @@ from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, v
 from scaling.errors import ConfigError, DivergedError, PreemptedError, ScalingError
 from scaling.preemption import stop_on_signals
 from scaling.progress import Progress
+from scaling.run_status import COMPLETED, DIVERGED, FAILED, FINAL, PREEMPTED
 from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
 from scaling.timing import Stopwatch
@@ -146,7 +147,7 @@ def check_run_dir(run_dir: Path, run_id: str, warn: bool = True) -> dict | None:
                 print(f"warning: {run_dir} holds run {previous}, which has no checkpoint and no metrics; "
                       f"starting run {run_id} there instead", file=sys.stderr)
     finished = read_summary(run_dir, warn)
-    return finished if finished is not None and finished.get("status") == "completed" else None
+    return finished if finished is not None and finished.get("status") == COMPLETED else None
 
 
 def has_progress(run_dir: Path) -> bool:
@@ -155,7 +156,7 @@ def has_progress(run_dir: Path) -> bool:
     if checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
         return True
     summary = read_summary(run_dir, warn=False)
-    return bool(io.read_jsonl(run_dir / "metrics.jsonl")) or (summary or {}).get("status") in ("completed", "diverged")
+    return bool(io.read_jsonl(run_dir / "metrics.jsonl")) or (summary or {}).get("status") in FINAL
 
 
 def read_summary(run_dir: Path, warn: bool = True) -> dict | None:
@@ -307,16 +308,16 @@ def _train(a: Attempt, on_step, quiet: bool, keep_steps: Collection[int]) -> dic
     the checkpoints are closed once, here, and the summary says how it ended."""
     state, checkpoints, step_fn, eval_fn, validation = _set_up(a, keep_steps)
     _open_log(a, quiet)
-    status, error, raise_after = "completed", None, None
+    status, error, raise_after = COMPLETED, None, None
     try:
         state, status = _loop(a, state, step_fn, eval_fn, validation, checkpoints, on_step, keep_steps)
     except Exception as err:  # noqa: BLE001 - recorded in the summary, then re-raised
-        status, error, raise_after = "failed", f"{type(err).__name__}: {err}", err
+        status, error, raise_after = FAILED, f"{type(err).__name__}: {err}", err
     finally:
         _close_log(a)
         save_error = _close_checkpoints(a, checkpoints)
     if save_error is not None:  # an asynchronous save failed (e.g. a full disk)
-        status, error, raise_after = "failed", f"{type(save_error).__name__}: {save_error}", raise_after or save_error
+        status, error, raise_after = FAILED, f"{type(save_error).__name__}: {save_error}", raise_after or save_error
     return _write_summary(a, state, status, error, raise_after, validation)
 
 
@@ -465,13 +466,13 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
     with a.watch("loop"):
         for index in range(a.start_step, t.steps):
             if index == a.start_step and stop_requested(a):  # the signal came during set-up: nothing new to save
-                return state, "preempted"
+                return state, PREEMPTED
             batch = global_train_batch(a, index)
             with a.watch("first_step") if index == a.start_step else contextlib.nullcontext():
                 state, device_metrics = step_fn(state, batch, lrs[index])
             step = index + 1
             if pending is not None and read_metrics(a, *pending):
-                return state, "diverged"
+                return state, DIVERGED
             a.window_steps += 1
             pending = (step, device_metrics)
             if on_step is not None:
@@ -483,10 +484,10 @@ def _loop(a: Attempt, state, step_fn, eval_fn, validation, checkpoints: Checkpoi
                 if status is not None:
                     return state, status
         if pending is not None and read_metrics(a, *pending, force=True):
-            return state, "diverged"
+            return state, DIVERGED
         if a.start_step < t.steps:  # at start_step == steps the final checkpoint exists
             _timed_save(a, checkpoints, t.steps, state)
-    return state, "completed"
+    return state, COMPLETED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -514,11 +515,11 @@ def _at_boundary(a: Attempt, boundary: Boundary, state, pending, eval_fn, valida
     jax.block_until_ready(device_metrics)
     evaluated = _timed_eval(a, eval_fn, state, validation) if boundary.evaluate else None
     if read_metrics(a, step, device_metrics, evaluated, force=boundary.evaluate or boundary.save):
-        return "diverged"
+        return DIVERGED
     if boundary.save or boundary.preempt:
         _timed_save(a, checkpoints, step, state)
     if boundary.preempt:
-        return "preempted"
+        return PREEMPTED
     restart_window(a)  # evaluating and saving are not training time
     return None
 
@@ -594,9 +595,9 @@ def record(a: Attempt, step: int, metrics: dict, evaluated: float | None) -> dic
 def _write_summary(a: Attempt, state, status: str, error: str | None, raise_after: Exception | None,
                    validation: np.ndarray) -> dict:
     """Write summary.json, then raise what ended the attempt (a failure, DivergedError or PreemptedError)."""
-    if status == "diverged":
+    if status == DIVERGED:
         error = f"non-finite training loss at step {a.progress.last_step}"
-    steps_done = int(state.step) if status != "failed" else a.start_step
+    steps_done = int(state.step) if status != FAILED else a.start_step
     summary = summary_record(a, status, error, steps_done, validation)
     try:
         if a.primary:
@@ -605,9 +606,9 @@ def _write_summary(a: Attempt, state, status: str, error: str | None, raise_afte
         raise_after = raise_after or err  # the disk that stopped the run may refuse the summary too
     if raise_after is not None:
         raise raise_after
-    if status == "diverged":
+    if status == DIVERGED:
         raise DivergedError(f"run {a.run_dir} diverged: {error}; summary written with status 'diverged'")
-    if status == "preempted":
+    if status == PREEMPTED:
         raise PreemptedError(f"run {a.run_dir} stopped by a signal at step {steps_done} and checkpointed there; "
                              "rerun the same command to resume from that step")
     return summary
