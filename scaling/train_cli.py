@@ -7,6 +7,8 @@ import logging
 import os
 import sys
 
+from scaling.run_status import COMPLETED
+
 EPILOG = """\
 config keys (section.key), all optional:
   model.d_model, model.n_layers, model.n_heads, model.d_ff, model.vocab_size, model.mlp (gelu|swiglu),
@@ -156,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
           f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "
           f"val_bpb={summary['val_bpb'] if summary['val_bpb'] is None else round(summary['val_bpb'], 4)}")
     print(f"outputs: {os.path.abspath(args.out)} (summary.json, metrics.jsonl, config.toml, checkpoints/)")
-    return 0 if summary["status"] == "completed" else 1
+    return 0 if summary["status"] == COMPLETED else 1
 
 
 if __name__ == "__main__":
