@@ -9,27 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis.result import FitResult
-
-
-def chinchilla_exponents(alpha, beta):
-    """a = beta/(alpha+beta) (N_opt ∝ C^a), b = alpha/(alpha+beta) (D_opt ∝ C^b)."""
-    return beta / (alpha + beta), alpha / (alpha + beta)
-
-
-def chinchilla_G(A, B, alpha, beta):
-    """G = (alpha A / (beta B))^(1/(alpha+beta)): N_opt = G (C/6)^a, D_opt = (C/6)^b / G."""
-    return (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-
-
-def chinchilla_loss_exponent(alpha, beta):
-    """gamma = alpha beta/(alpha+beta): L_opt(C) - E ∝ (C/6)^-gamma."""
-    return alpha * beta / (alpha + beta)
-
-
-def chinchilla_K(A, B, alpha, beta):
-    """K = A G^-alpha (alpha+beta)/beta: L_opt(C) - E = K (C/6)^-gamma (alpha A N^-alpha = beta B D^-beta
-    at the optimum, so the D term is alpha/beta of the N term)."""
-    return A * chinchilla_G(A, B, alpha, beta) ** -alpha * (alpha + beta) / beta
+from scaling.chinchilla import chinchilla_G, chinchilla_K, chinchilla_exponents, chinchilla_loss_exponent
 
 
 def chinchilla_loss(p: dict, N, D):

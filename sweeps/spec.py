@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling import accounting, config as config_lib
+from scaling.chinchilla import chinchilla_G, chinchilla_exponents
 from scaling.config import Where, check_keys, field_names
 from scaling.errors import ConfigError
 from sweeps import slurm as slurm_lib
@@ -330,10 +331,9 @@ def _fit_prior(text: str, path: Path, where: Where, key: str = "isoflop.prior") 
     positive = ("A", "B", "alpha", "beta") if form == "chinchilla" else ("k_N",)
     if any(p[name] <= 0 for name in positive):
         raise bad(f"needs {', '.join(positive)} positive, got {', '.join(f'{n} = {p[n]:g}' for n in positive)}")
-    if form == "chinchilla":  # N_opt = G (C/6)^a, a = beta/(alpha+beta), G = (alpha A / (beta B))^(1/(alpha+beta))
-        a = p["beta"] / (p["alpha"] + p["beta"])
-        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
-        coef = G * 6.0 ** -a
+    if form == "chinchilla":  # N_opt = G (C/6)^a
+        a, _ = chinchilla_exponents(p["alpha"], p["beta"])
+        coef = chinchilla_G(p["A"], p["B"], p["alpha"], p["beta"]) * 6.0 ** -a
     else:
         coef, a = p["k_N"], p["a"]
     convention = fit_spec.get("n_convention", "total")
