@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from scaling import io
+from scaling.config import Where, check_keys
 from scaling.errors import EXIT_PREEMPTED, ConfigError, ScalingError
 from sweeps import executors, store
 
@@ -95,16 +96,13 @@ def parse_table(table, path: str) -> SlurmOptions:
     """The spec's [slurm] table (None: absent), checked key by key."""
     if table is None:
         return SlurmOptions()
-    if not isinstance(table, dict):
-        raise ConfigError(f"{path}: key 'slurm' must be a table")
+    where = Where(path)
     values = {}
-    for key, value in table.items():
-        if key not in FIELDS:
-            raise ConfigError(f"{path}: key 'slurm.{key}' is unknown; known keys here: {', '.join(FIELDS)}")
+    for key, value in check_keys(table, "slurm", FIELDS, where).items():
         try:
             values[key] = _checked(key, value)
         except ValueError as err:
-            raise ConfigError(f"{path}: key 'slurm.{key}' {err}") from None
+            raise where.error(f"slurm.{key}", str(err)) from None
     return SlurmOptions(**values)
 
 
