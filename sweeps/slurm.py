@@ -37,6 +37,7 @@ from pathlib import Path
 from scaling import io
 from scaling.config import Where, check_keys
 from scaling.errors import EXIT_PREEMPTED, ConfigError, ScalingError
+from scaling.run_status import FAILED, PREEMPTED
 from sweeps import executors, store
 
 SIGNAL_LEAD_S = 60  # how long before the time limit SLURM sends SIGTERM: one step and a checkpoint
@@ -264,12 +265,12 @@ def _log_tail(run_dir: Path, job_id: str) -> str:
 def job_outcome(run_dir: Path, job_id: str, state: str | None) -> executors.Outcome | None:
     """How an ended job left its run; None when it should be submitted again (preempted, node lost)."""
     outcome = read_outcome(run_dir, job_id)
-    if outcome is not None and outcome.status != "preempted":
+    if outcome is not None and outcome.status != PREEMPTED:
         return outcome
     if outcome is not None or state in RESUBMIT:
         return None
     ended = f"ended {state}" if state else "is no longer known to SLURM"
-    return executors.Outcome(run_dir.name, "failed", f"SLURM job {job_id} {ended} before the run did: "
+    return executors.Outcome(run_dir.name, FAILED, f"SLURM job {job_id} {ended} before the run did: "
                              f"{_log_tail(run_dir, job_id)}")
 
 
@@ -311,7 +312,7 @@ class SlurmExecutor:
                 return False
         outcome = job_outcome(job.run_dir, job.job_id, state)
         if outcome is None and job.resubmits >= RESUBMITS:
-            outcome = executors.Outcome(job.run_dir.name, "failed", f"preempted {job.resubmits + 1} times; "
+            outcome = executors.Outcome(job.run_dir.name, FAILED, f"preempted {job.resubmits + 1} times; "
                                         "`sweep run` again to resume it")
         if outcome is not None:
             job.outcome = outcome
@@ -388,7 +389,7 @@ def run_job(run_dir: Path, threads: int) -> int:
     outcome = executors.execute(str(run_dir), threads, executors.cores_for(0, threads),
                                 os.environ.get("CUDA_VISIBLE_DEVICES"), live=live)
     io.write_json(run_dir / "slurm" / "outcome.json", dict(dataclasses.asdict(outcome), job_id=job_id))
-    if outcome.status == "preempted":  # the worker checkpointed on SIGTERM and exited EXIT_PREEMPTED
+    if outcome.status == PREEMPTED:  # the worker checkpointed on SIGTERM and exited EXIT_PREEMPTED
         requeue_self(job_id)
         return EXIT_PREEMPTED
     return 0

@@ -74,11 +74,12 @@ def prepare_branch(run_dir: Path, record: dict) -> None:
     parent's metrics up to the branch point into its metrics.jsonl, so that train() simply resumes.
     """
     from scaling import io
+    from scaling.run_status import FINAL
     from sweeps.store import has_checkpoint, read_summary
 
     # A summary that is not a finished one (a "failed" stub, or one damaged on disk) is no progress: the
     # branch must still start from its parent, not from scratch.
-    if has_checkpoint(run_dir) or (read_summary(run_dir) or {}).get("status") in ("completed", "diverged"):
+    if has_checkpoint(run_dir) or (read_summary(run_dir) or {}).get("status") in FINAL:
         return
     step = record["branch_step"]
     parent = run_dir.parent / record["parent_run_id"]
@@ -131,6 +132,7 @@ def group(run_dirs: list[Path]) -> int:
     from scaling.config import from_dict
     from scaling.errors import EXIT_PREEMPTED, PreemptedError
     from scaling.packed import train_packed
+    from scaling.run_status import COMPLETED
 
     records = [io.read_json(d / "run.json") for d in run_dirs]
     configs = [from_dict(r["config"]) for r in records]
@@ -146,7 +148,7 @@ def group(run_dirs: list[Path]) -> int:
     for record, summary in zip(records, summaries):
         print(f"run {record['run_id']} {summary['status']}: val_loss {summary['final_val_loss']}", file=sys.stderr)
     statuses = {s["status"] for s in summaries}
-    return 0 if statuses == {"completed"} else EXIT_DIVERGED
+    return 0 if statuses == {COMPLETED} else EXIT_DIVERGED
 
 
 def probe(config_json: str, steps: int) -> dict:
