@@ -1,7 +1,7 @@
 """The compute-optimal loss frontier the synthesis runs through: a Chinchilla-form fit, the range of N, D
 and C it was fitted on, the units of its loss, and draws of its parameters for intervals.
 
-Derivation (every formula below is analysis.frontier's, defined once there). With x = C/6 and
+Derivation (each formula below is defined once, in scaling.chinchilla and analysis.frontier). With x = C/6 and
 D = x/N, minimising A N^-alpha + B D^-beta over N gives alpha A N^-alpha = beta B D^-beta, hence
 N_opt = G x^a, D_opt = x / N_opt, and L_opt(C) - E = K (C/6)^-gamma with gamma = alpha beta / (alpha + beta),
 K = A G^-alpha (alpha + beta) / beta. Every property works elementwise, so a frontier whose parameters are
