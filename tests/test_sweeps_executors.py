@@ -196,10 +196,11 @@ def test_damaged_checkpoints_fall_back_and_say_so(tmp_path, reference):
     assert losses(out)[run_dir.name] == reference[run_dir.name]
 
 
-# Two 80-step runs: long enough that a SIGTERM sent at a run's second step reaches it mid-training, even
-# through Ray's task cancellation.
+# Two 240-step runs: long enough that a SIGTERM sent at a run's second step reaches it mid-training, even
+# through Ray's task cancellation on a loaded machine (80 steps were not: both runs once finished first).
+LONG_STEPS = 240
 LONG_GRID = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4, 3.3e4]").replace(
-    "tokens = [5120]", "tokens = [20480]")
+    "tokens = [5120]", f"tokens = [{256 * LONG_STEPS}]")
 
 
 def every_step_once(sweep_dir, steps: int) -> dict[str, list[float]]:
@@ -217,7 +218,7 @@ def long_reference(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("long_reference")
     result = run_sweep_cli("run", write_spec(tmp, LONG_GRID), "--out", str(tmp / "sweep"), "--workers", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    return every_step_once(tmp / "sweep", 80)
+    return every_step_once(tmp / "sweep", LONG_STEPS)
 
 
 @pytest.mark.parametrize("executor", ["local", "ray"])
@@ -247,7 +248,7 @@ def test_sigterm_stops_the_sweep_with_checkpoints_and_the_rerun_matches_uninterr
     summaries = {run.name: store.read_summary(run) or {} for run in (out / "runs").iterdir()}
     assert all(s.get("status") in (None, "preempted") for s in summaries.values()), summaries
     stopped_at = {name: s["steps"] for name, s in summaries.items() if s}  # 0: stopped during its set-up
-    assert any(0 < step < 80 for step in stopped_at.values()), (stopped_at, log_text[-3000:])
+    assert any(0 < step < LONG_STEPS for step in stopped_at.values()), (stopped_at, log_text[-3000:])
     for name, step in stopped_at.items():
         assert step == 0 or store.has_checkpoint(out / "runs" / name, step)
         assert [a.get("status") for a in attempts(out / "runs" / name) if a["event"] == "end"] == ["preempted"]
@@ -255,7 +256,7 @@ def test_sigterm_stops_the_sweep_with_checkpoints_and_the_rerun_matches_uninterr
     assert f"{len(stopped_at)} preempted" in status.stdout, status.stdout
     result = run_sweep_cli("run", spec, "--out", str(out), "--workers", "2")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert every_step_once(out, 80) == long_reference  # the losses bit for bit
+    assert every_step_once(out, LONG_STEPS) == long_reference  # the losses bit for bit
     assert "Traceback" not in log_text
 
 
