@@ -1,3 +1,5 @@
+import math
+
 import pytest
 
 from scaling.chinchilla import chinchilla_G, chinchilla_K, chinchilla_exponents, chinchilla_loss_exponent
@@ -19,3 +21,12 @@ def test_the_constants_give_the_minimum_loss_on_the_budget(C):
         assert loss(n * factor, d / factor) > loss(n, d)
     reducible = chinchilla_K(A, B, ALPHA, BETA) * (C / 6) ** -chinchilla_loss_exponent(ALPHA, BETA)
     assert reducible == pytest.approx(loss(n, d) - E, rel=1e-12)
+
+
+def test_a_degenerate_fit_gives_inf_or_nan_not_an_exception():
+    """A fit with alpha + beta < 0 or A = 0 must reach the diagnostics, not crash the fit (Python floats
+    raise ZeroDivisionError for 0.0 ** -x and turn negative bases complex)."""
+    assert math.isinf(chinchilla_G(0.0, 1.0, -0.5, 0.2))
+    assert math.isnan(chinchilla_G(-1.0, 1.0, 0.5, 0.2))
+    assert all(math.isnan(x) for x in chinchilla_exponents(0.0, 0.0))
+    assert not isinstance(chinchilla_K(0.0, 1.0, -0.5, 0.2), complex)
