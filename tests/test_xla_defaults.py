@@ -4,7 +4,7 @@ import subprocess
 import sys
 
 from scaling import xla_defaults
-from tests.conftest import PROJECT_ROOT
+from conftest import PROJECT_ROOT
 
 
 def test_flags_added_only_for_their_jaxlib_series_and_not_twice():
