@@ -102,9 +102,6 @@ class Checkpoints:
         self.manager.reload()
         return target
 
-    def wait(self) -> None:
-        self.manager.wait_until_finished()
-
     def close(self) -> None:
         """Wait for the asynchronous saves and stop orbax's threads; a failed save is raised here, after the
         threads are stopped (left running, they print tracebacks while the interpreter shuts down)."""

@@ -215,11 +215,6 @@ def val_batches(ds: Dataset, n_batches: int, batch_size: int, seq_len: int) -> n
     return _windows(ds.val_tokens, starts_N, seq_len).reshape(n_batches, batch_size, seq_len + 1)
 
 
-def epochs(ds: Dataset, tokens_seen: int) -> float:
-    """Passes over the training split that `tokens_seen` amounts to; above 1 means repeated data."""
-    return tokens_seen / ds.unique_train_tokens
-
-
 def bits_per_byte(loss_nats: float, bytes_per_token: float | None) -> float | None:
     """Convert a mean per-token loss in nats to bits per UTF-8 byte (None when bytes are unknown)."""
     if bytes_per_token is None:

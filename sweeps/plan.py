@@ -47,14 +47,12 @@ from scaling.schedules import decay_steps
 from scaling.shapes import Shape, choose_shape
 from sweeps.spec import HParams, Spec
 
-ROLES = ("run", "parent", "branch")  # a "parent" is a WSD stable phase: not a data point of its own
-
 
 @dataclasses.dataclass(frozen=True)
 class PlannedRun:
     run_id: str
     config: RunConfig  # resolved: nothing left implicit
-    role: str
+    role: str  # "run", "parent" or "branch"; a "parent" is a WSD stable phase: not a data point of its own
     label: str  # human-readable, e.g. "C=1e+12 N~2e+05"
     target_n: float
     budget: float | None = None  # the spec's nominal compute budget (isoflop), else None

@@ -29,7 +29,8 @@ def test_save_restore_round_trip_and_keep_last_k(tmp_path):
     checkpoints = Checkpoints(tmp_path, keep=2)
     for step in (1, 2, 3):
         checkpoints.save(step, toy_state(step), {"step": step})
-    checkpoints.wait()
+    checkpoints.close()  # waits for the asynchronous saves, as a run does before it exits
+    checkpoints = Checkpoints(tmp_path, keep=2)  # a resumed run reopens the directory
     assert checkpoints.steps() == [2, 3]
     step, state, meta = checkpoints.restore_latest(abstract_like(toy_state(0)))
     assert step == 3 and meta["step"] == 3

@@ -8,7 +8,7 @@ import pytest
 
 from scaling import tokenizer as tok_mod
 from scaling.config import DataConfig
-from scaling.data import bits_per_byte, epochs, prepare_dataset, train_batch, val_batches
+from scaling.data import bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import DataError
 from scaling.tokenizer import load_tokenizer
 
@@ -203,9 +203,7 @@ def test_single_text_file(tmp_path):
     assert len(ds.val_tokens) > 0
 
 
-def test_epochs_and_bits_per_byte(text_dir):
-    ds = prepare_dataset(DataConfig(source=str(text_dir)), 8)
-    assert epochs(ds, 2 * ds.unique_train_tokens) == 2.0
+def test_bits_per_byte():
     assert bits_per_byte(math.log(2), 1.0) == pytest.approx(1.0)
     assert bits_per_byte(2.0, 4.0) == pytest.approx(2.0 / (4.0 * math.log(2)))
     assert bits_per_byte(2.0, None) is None

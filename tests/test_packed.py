@@ -106,7 +106,7 @@ from scaling.config import load
 real_save, saves = packed._timed_save, []
 def save(a, checkpoints, step, state):
     real_save(a, checkpoints, step, state)
-    checkpoints.wait()
+    checkpoints.manager.wait_until_finished()  # the save is on disk before the kill
     saves.append(step)
     if len(saves) == {kill_at_save}:
         os.kill(os.getpid(), signal.SIGKILL)
