@@ -167,20 +167,6 @@ def test_methods_that_disagree_on_a_are_flagged():
     assert diagnostics.compare_methods([first, first]) == ()
 
 
-@pytest.mark.parametrize("case, match", [
-    ("repeated", "distinct .N, D. point"), ("one_size", "same model size"), ("one_budget", "one compute budget")])
-def test_tables_that_cannot_identify_a_surface_are_refused(case, match):
-    if case == "repeated":
-        table = from_arrays(np.full(20, 1e8), np.full(20, 2e9), np.full(20, 3.0))
-    elif case == "one_size":
-        table = from_arrays(np.full(6, 1e8), np.logspace(9, 10, 6), np.linspace(3.2, 3.0, 6))
-    else:
-        N = np.logspace(7, 9, 8)
-        table = from_arrays(N, 1e18 / (6 * N), 3.0 + 0.1 * (np.log10(N) - 8) ** 2, C=np.full(8, 1e18))
-    with pytest.raises(DataError, match=match):
-        fit(table, "parametric")
-
-
 def test_n_and_d_scaled_out_of_float_range_are_refused():
     table, _ = chinchilla_surface()
     frame = pd.DataFrame({"N": table.N * 1e290, "D": table.D * 1e290, "loss": table.loss})
