@@ -11,6 +11,8 @@ Names carry shapes: B batch, L sequence, T = B*L tokens, D d_model, H heads, K h
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -112,14 +114,30 @@ class Attention(nnx.Module):
 
 
 def fused_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, implementation: str) -> jax.Array:
-    """jax.nn.dot_product_attention, causal; cuDNN when asked and available, else XLA's."""
+    """jax.nn.dot_product_attention, causal; cuDNN when asked and available, else XLA's (with a warning)."""
     if implementation == "cudnn":
         try:
             return jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True,
                                                 implementation="cudnn")
-        except (RuntimeError, ValueError, NotImplementedError):  # no cuDNN, or a shape it refuses
-            pass
+        except (RuntimeError, ValueError, NotImplementedError) as err:  # no cuDNN, or a shape it refuses
+            warn_cudnn_fallback(err)
     return jax.nn.dot_product_attention(q_BxLxHxK, k_BxLxHxK, v_BxLxHxK, is_causal=True)
+
+
+_cudnn_fallback_warned = False  # one warning per process: every layer of every traced step would repeat it
+
+
+def warn_cudnn_fallback(err: Exception) -> None:
+    """Say once that attention runs XLA's reference kernel, and why: it is slower and holds the whole
+    (L, L) score matrix, so throughput and MFU drop without anything else showing it."""
+    global _cudnn_fallback_warned
+    if _cudnn_fallback_warned:
+        return
+    _cudnn_fallback_warned = True
+    reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
+    warnings.warn(f"cuDNN's fused attention failed ({reason}); falling back to XLA's slower reference attention. "
+                  "Check that jax's CUDA plugin finds cuDNN, or pick a 16-bit dtype and a head dim that is a "
+                  "multiple of 8 up to 128", RuntimeWarning, stacklevel=2)
 
 
 class MLP(nnx.Module):

@@ -1,12 +1,15 @@
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 from flax import nnx
 
+from scaling import model as model_module
 from scaling.config import ModelConfig, RunConfig, TrainConfig, resolve
 from scaling.model import (Transformer, attention_blocks, attention_implementation, blocked_causal_attention,
-                           compute_dtype, cross_entropy, head_logits, rotary)
+                           compute_dtype, cross_entropy, fused_attention, head_logits, rotary)
 
 
 def make_model(**fields) -> Transformer:
@@ -134,6 +137,27 @@ def test_attention_implementation_by_backend():
     assert attention_implementation("gpu", jnp.float32, 64) == "xla"  # cuDNN's fused kernel is 16-bit only
     assert attention_implementation("gpu", jnp.bfloat16, 12) == "xla"
     assert attention_implementation("tpu", jnp.bfloat16, 64) == "xla"
+
+
+def test_a_failed_cudnn_attention_warns_once_and_computes_xla_attention(monkeypatch):
+    real = jax.nn.dot_product_attention
+
+    def without_cudnn(*args, implementation=None, **kwargs):
+        if implementation == "cudnn":
+            raise RuntimeError("cuDNN is not\ndetected.")
+        return real(*args, implementation=implementation, **kwargs)
+
+    monkeypatch.setattr(jax.nn, "dot_product_attention", without_cudnn)
+    monkeypatch.setattr(model_module, "_cudnn_fallback_warned", False)
+    q, k, v = jax.random.normal(jax.random.key(5), (3, 2, 16, 2, 8))
+    with pytest.warns(RuntimeWarning, match=r"^cuDNN's fused attention failed \(RuntimeError: cuDNN is not detected\.\); "
+                                            r"falling back to XLA's"):
+        y = fused_attention(q, k, v, "cudnn")
+    np.testing.assert_allclose(y, real(q, k, v, is_causal=True), rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second fallback in the same process says nothing
+        fused_attention(q, k, v, "cudnn")
+        fused_attention(q, k, v, "xla")
 
 
 @pytest.mark.parametrize("fields", [dict(), dict(mlp="swiglu", tie_embeddings=False)])
