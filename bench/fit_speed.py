@@ -51,6 +51,9 @@ def scipy_reference(table, n_starts: int, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # the settings every entry point applies before JAX starts
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--scipy-starts", type=int, default=100)

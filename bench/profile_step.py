@@ -84,6 +84,9 @@ def summarise(events: list[dict], steps: int, step_seconds: float, top: int) -> 
 
 
 def main(argv=None) -> int:
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # the settings every entry point applies before JAX starts
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=float, default=3e6, help="target parameter count")
     parser.add_argument("--vocab", type=int, default=256)

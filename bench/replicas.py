@@ -98,6 +98,9 @@ def time_packed(configs: list[RunConfig], batch_KxBxL1: np.ndarray, args) -> tup
 
 
 def main(argv=None) -> int:
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # the settings every entry point applies before JAX starts
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1e6], help="target parameter counts")
     parser.add_argument("--k", type=int, nargs="+", default=None, help="replica counts to pack")

@@ -557,6 +557,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # the settings every entry point applies before JAX starts
     argv = sys.argv[1:] if argv is None else argv
     try:
         args = parse(argv)

@@ -114,6 +114,9 @@ def torch_tokens_per_s(config: RunConfig, batch_np: np.ndarray, args) -> tuple[f
 
 
 def main(argv=None) -> int:
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # the settings every entry point applies before JAX starts
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=float, nargs="+", default=None, help="target parameter counts")
     parser.add_argument("--vocab", type=int, default=256)

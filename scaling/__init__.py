@@ -1,5 +1,4 @@
-"""Scaling-law experiments on JAX: data, model, accounting, training, checkpoints, CLI."""
+"""Scaling-law experiments on JAX: data, model, accounting, training, checkpoints, CLI.
 
-from scaling import xla_defaults as _xla_defaults
-
-_xla_defaults.apply()
+Importing it changes nothing in the process: entry points (scaling_cli.main, the sweep worker, bench
+scripts) apply the XLA defaults themselves (scaling.xla_defaults.apply)."""

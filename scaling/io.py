@@ -14,8 +14,16 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable, Iterator
 
 
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
+def process_umask() -> int:
+    """The process umask, read without changing it (Linux: /proc/self/status); elsewhere set and restored."""
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def cache_dir(configured: str = "") -> Path:
@@ -39,7 +47,7 @@ def atomic_write(path: str | Path, data: bytes | str | Callable[[BinaryIO], None
                 data(handle)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~process_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -63,7 +71,7 @@ def staged_directory(out: str | Path, command: str = "this command") -> Iterator
     check_output_dir(out, command)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    os.chmod(staging, 0o777 & ~_UMASK)  # mkdtemp makes it private; it may become `out`
+    os.chmod(staging, 0o777 & ~process_umask())  # mkdtemp makes it private; it may become `out`
     try:
         yield staging
         _publish(staging, out, command)

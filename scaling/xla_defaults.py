@@ -13,8 +13,9 @@ Both measured in BENCHMARKS.md (issue 6). A flag is added only for the jaxlib se
 exist in (an unknown XLA flag aborts the process), only where XLA_FLAGS does not already name it,
 and not at all with SCALING_XLA_DEFAULTS=0. It must run before JAX creates its backend; if the
 backend exists, XLA_FLAGS is no longer read and nothing changes. The flags change which kernels
-run, hence the last bits of results, so every process of a run or sweep applies the same ones (they
-all import scaling first).
+run, hence the last bits of results, so every process of a run or sweep applies the same ones: each
+entry point (the `scaling` command, the sweep worker, the bench scripts) calls `apply()` before it
+starts JAX; importing scaling does not.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 
+from scaling import xla_defaults
 from scaling.errors import ScalingError
 from scaling_cli import design_audit
 
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    xla_defaults.apply()  # before any subcommand starts JAX; importing scaling sets nothing
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

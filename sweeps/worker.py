@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     die_with_parent()
     pin_threads(args.threads, [int(c) for c in args.cores.split(",") if c])
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # before JAX starts, as in every entry point (importing scaling sets nothing)
     if args.mode == "group":
         return group([Path(t) for t in args.target])
     if len(args.target) != 1:

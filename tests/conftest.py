@@ -26,6 +26,9 @@ def isolated_cache(tmp_path_factory):
     """Tokenizer, token and peak-FLOP caches live in a per-session directory, not in $HOME."""
     import jax
 
+    from scaling import xla_defaults
+
+    xla_defaults.apply()  # what every entry point does, so in-process runs match the sweep workers'
     # Start JAX's CPU client (one device) before any test: `scaling train` run in-process would
     # otherwise split the CPUs into devices for the rest of this test process.
     jax.devices()

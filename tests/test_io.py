@@ -1,11 +1,12 @@
 import json
 import math
+import os
 
 import pytest
 
 from scaling.errors import ScalingError
-from scaling.io import (MANIFEST, JsonlWriter, atomic_write, cache_dir, read_json, read_jsonl, staged_directory, truncate_jsonl,
-                        write_json)
+from scaling.io import (MANIFEST, JsonlWriter, atomic_write, cache_dir, process_umask, read_json, read_jsonl, staged_directory,
+                        truncate_jsonl, write_json)
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):
@@ -24,6 +25,20 @@ def test_atomic_write_replaces_whole_file(tmp_path):
     atomic_write(path, "text")
     assert path.read_text() == "text"
     assert path.stat().st_mode & 0o644 == 0o644  # readable by others, like any ordinary file
+
+
+def test_atomic_write_follows_the_umask_in_force_when_it_writes(tmp_path):
+    previous = os.umask(0o027)
+    try:
+        assert process_umask() == 0o027
+        atomic_write(tmp_path / "f.txt", "x")
+        with staged_directory(tmp_path / "out", "test") as staging:
+            (staging / "g.txt").write_text("y")
+    finally:
+        os.umask(previous)
+    assert process_umask() == previous
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o750
 
 
 def test_atomic_write_leaves_old_file_when_writer_fails(tmp_path):

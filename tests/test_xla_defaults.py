@@ -20,9 +20,8 @@ def test_flags_added_only_for_their_jaxlib_series_and_not_twice():
     assert xla_defaults.flags_to_add("", None) == []
 
 
-def xla_flags_after_import(env_extra: dict) -> dict:
-    code = ("import os, json, scaling, jax; jax.devices(); "
-            "print(json.dumps({'flags': os.environ.get('XLA_FLAGS', ''), 'devices': jax.device_count()}))")
+def run_fresh(code: str, env_extra: dict) -> dict:
+    """Run `code` in a fresh interpreter (no XLA_FLAGS of ours) and parse the JSON it prints last."""
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "SCALING_XLA_DEFAULTS")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT,
                           env={**env, "JAX_PLATFORMS": "cpu", **env_extra}, timeout=120)
@@ -30,13 +29,32 @@ def xla_flags_after_import(env_extra: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_import_applies_the_defaults_and_keeps_the_users_flags():
+def xla_flags_after_cli(env_extra: dict) -> dict:
+    """XLA_FLAGS, and the devices JAX then sees, after the `scaling` entry point ran (bare: help, exit 2)."""
+    code = ("import contextlib, io, os, json, jax; from scaling_cli.main import main; "
+            "f = io.StringIO(); ctx = contextlib.redirect_stdout(f); ctx.__enter__(); main([]); ctx.__exit__(None, None, None); "
+            "jax.devices(); "
+            "print(json.dumps({'flags': os.environ.get('XLA_FLAGS', ''), 'devices': jax.device_count()}))")
+    return run_fresh(code, env_extra)
+
+
+def test_the_cli_applies_the_defaults_and_keeps_the_users_flags():
     expected = xla_defaults.flags_to_add("", xla_defaults.metadata.version("jaxlib"))
-    out = xla_flags_after_import({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    out = xla_flags_after_cli({"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     assert out["devices"] == 2
     assert out["flags"].split() == ["--xla_force_host_platform_device_count=2", *expected]
 
 
 def test_defaults_can_be_turned_off():
-    out = xla_flags_after_import({"SCALING_XLA_DEFAULTS": "0"})
+    out = xla_flags_after_cli({"SCALING_XLA_DEFAULTS": "0"})
     assert out["flags"] == ""
+
+
+def test_importing_scaling_changes_no_process_setting():
+    """Neither XLA_FLAGS nor the umask (not even set and restored: another thread may create a file meanwhile)."""
+    code = ("import os, json; calls = []; real = os.umask; "
+            "os.umask = lambda mask: calls.append(mask) or real(mask); "
+            "import scaling.errors, scaling.io, scaling.config; "
+            "print(json.dumps({'flags': os.environ.get('XLA_FLAGS', ''), 'umask_calls': calls}))")
+    out = run_fresh(code, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert out == {"flags": "--xla_force_host_platform_device_count=2", "umask_calls": []}
