@@ -9,13 +9,14 @@ Each iteration takes a Levenberg-Marquardt-damped Newton step (eigen-decompositi
 Newton matrix, shifted to be positive definite) and keeps it only if the objective falls. Newton rather
 than L-BFGS: the parameter vectors are tiny (2-5), so second derivatives are cheap, and a vmapped
 L-BFGS with line search spends most of its time in the slowest lanes' line searches (optax's L-BFGS
-under vmap took 640 s for the 4,500-start Epoch fit on this project's 2-core machine).
+under vmap was far slower on the 4,500-start Epoch fit; BENCHMARKS.md, Fit speed).
 
 For Huber objectives (`huber_fgh`) the Newton matrix is exact except for Huber's own second derivative,
 which is 0 beyond +-delta: it is replaced there by the secant slope h'(r)/r = delta/|r| (the IRLS
 weight). With delta = 1e-3 most residuals sit beyond delta, the exact Hessian is nearly flat, and
-Newton steps stall; with the secant curvature about 95% of Hoffmann's starts reach the best Epoch fit
-(about 15% with the exact Hessian). Objective and gradient stay exact, so the minimum is unchanged.
+Newton steps stall; with the secant curvature nearly all of Hoffmann's starts reach the best Epoch fit,
+against a few with the exact Hessian (BENCHMARKS.md, Fit speed). Objective and gradient stay exact, so
+the minimum is unchanged.
 `minimize` runs in float64 inside `x64()` (jax.enable_x64 as a context manager), which leaves the rest
 of the process, training included, in float32.
 """

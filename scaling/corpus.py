@@ -26,7 +26,7 @@ from scaling.errors import DataError
 STDLIB = "stdlib"
 # Tests hold generated and repetitive data, site-packages is third-party code that differs per machine,
 # idlelib is an application rather than library code, __pycache__ holds bytecode, and pydoc_data is one
-# generated 0.75 MB file of English documentation that would dominate whichever split it fell in.
+# large generated file of English documentation that would dominate whichever split it fell in.
 STDLIB_EXCLUDED_DIRS = frozenset({"test", "tests", "site-packages", "idlelib", "__pycache__", "pydoc_data"})
 CHUNK_CHARS = 8192
 

@@ -97,9 +97,9 @@ def host_devices_for(micro_batch: int, cpus: int, requested: int | None = None) 
     """How many JAX devices to split this process's CPUs into for a CPU run.
 
     One device per usable CPU trains small models faster than one device using all of them (each
-    device runs its half of the batch with its own core: 1.4x at 1e5 parameters, 1.3x at 1e6, 1.05x
-    at 3e6 on 2 cores; BENCHMARKS.md). The count must divide the micro-batch, so it is lowered until it
-    does. `requested` (>= 1) overrides the CPU count."""
+    device runs its share of the batch with its own core; the gain is largest for the smallest models
+    and fades by a few million parameters: BENCHMARKS.md, training throughput on CPU). The count must
+    divide the micro-batch, so it is lowered until it does. `requested` (>= 1) overrides the CPU count."""
     n = max(1, min(requested or cpus, MAX_HOST_DEVICES if requested is None else requested, micro_batch))
     while micro_batch % n:
         n -= 1

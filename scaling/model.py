@@ -202,8 +202,9 @@ def head_logits(x_TxD: jax.Array, w_DxV: jax.Array) -> jax.Array:
 
     The backward matmuls run in the inputs' dtype too: the logits' float32 cotangent is cast down first,
     as mixed-precision training does everywhere else. Left to autodiff, a bfloat16 x float32 product
-    is promoted to float32, and on an H100 the head's backward matmuls then took 38 ms of a 110 ms
-    GPT-2-small step (BENCHMARKS.md, GPU). In float32 this is the plain product and its plain gradient.
+    is promoted to float32, and on a GPU the head's two backward matmuls then ran in float32, the largest
+    cost of a GPT-2-small step (BENCHMARKS.md, GPU). In float32 this is the plain product and its plain
+    gradient.
     """
     return jnp.dot(x_TxD, w_DxV, preferred_element_type=jnp.float32)
 

@@ -40,7 +40,7 @@ from scaling.preemption import stop_on_signals
 from scaling.run_status import COMPLETED, DIVERGED, FAILED, FINAL, FINISHED, PREEMPTED
 from sweeps import store
 
-MAX_PACK = 64  # members per packed group: bench/replicas.py's gain levels off at K = 32-64 on an H100
+MAX_PACK = 64  # members per packed group: where bench/replicas.py's gain on a GPU levels off (BENCHMARKS.md)
 
 
 def worker_command(*args: str) -> list[str]:
