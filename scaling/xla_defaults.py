@@ -1,21 +1,20 @@
 """XLA settings measured to train this model faster, applied before JAX starts its backend.
 
-- XLA:CPU (jaxlib 0.10) sends matmuls and some fusions to YNNPACK. On the shapes these models use
-  (a few thousand tokens by a few hundred features) its dots ran at 60-90% of the speed of XLA's
-  Eigen path on one core, and the whole train step was 12-23% slower. The YNNPACK fusions are off.
-- XLA:GPU fuses some matmuls with their neighbours into Triton kernels. On an H100 (jaxlib 0.11.2)
-  it did so for the GPT-2-small head's three matmuls (32768 x 768 x 50257), which then ran at
-  230-330 TFLOP/s where cuBLAS runs them at 580-860: the step took 85.8 ms with Triton's matmuls
-  and 68.1 ms without. Triton matmul fusions are off. The flag is a GPU option that every XLA
-  backend parses, so it is harmless on a CPU.
+- XLA:CPU (in the jaxlib series FLAGS names) sends matmuls and some fusions to YNNPACK. On the shapes
+  these models use (a few thousand tokens by a few hundred features) its dots ran slower than XLA's
+  Eigen path on one core, and so did the whole train step. The YNNPACK fusions are off.
+- XLA:GPU fuses some matmuls with their neighbours into Triton kernels. On an H100 it did so for the
+  GPT-2-small head's three matmuls, which then ran well below cuBLAS's speed and held the whole step
+  back. Triton matmul fusions are off. The flag is a GPU option that every XLA backend parses, so it
+  is harmless on a CPU.
 
-Both measured in BENCHMARKS.md (issue 6). A flag is added only for the jaxlib series it is known to
-exist in (an unknown XLA flag aborts the process), only where XLA_FLAGS does not already name it,
-and not at all with SCALING_XLA_DEFAULTS=0. It must run before JAX creates its backend; if the
-backend exists, XLA_FLAGS is no longer read and nothing changes. The flags change which kernels
-run, hence the last bits of results, so every process of a run or sweep applies the same ones: each
-entry point (the `scaling` command, the sweep worker, the bench scripts) calls `apply()` before it
-starts JAX; importing scaling does not.
+Both measured in BENCHMARKS.md (the CPU profile's and the GPU profile's lists; issue 6). A flag is added
+only for the jaxlib series it is known to exist in (an unknown XLA flag aborts the process), only where
+XLA_FLAGS does not already name it, and not at all with SCALING_XLA_DEFAULTS=0. It must run before JAX
+creates its backend; if the backend exists, XLA_FLAGS is no longer read and nothing changes. The flags
+change which kernels run, hence the last bits of results, so every process of a run or sweep applies the
+same ones: each entry point (the `scaling` command, the sweep worker, the bench scripts) calls `apply()`
+before it starts JAX; importing scaling does not.
 """
 
 from __future__ import annotations

@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def exit_now(code: int) -> None:
     """Leave without the interpreter's teardown: the run's files are written and closed by now, and
-    unwinding JAX, XLA and orbax's threads took 0.5 s of every run."""
+    unwinding JAX, XLA and orbax's threads is a fixed cost of every run (BENCHMARKS.md, Sweep overhead)."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
