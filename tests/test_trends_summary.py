@@ -111,3 +111,26 @@ def test_definition_bands_and_per_format_series_are_surfaced_when_present():
 def test_html_summary_renders_the_stamp_and_interval_notes_in_bold(stamped):
     page = summary.html_page(summary.markdown(stamped, ["loss_by_year"]))
     assert "<b>Every loss" in page and "<li><b>loss_halving_years_ci</b>:" in page and "**" not in page
+
+
+def test_html_page_converts_each_markdown_block_and_escapes_text():
+    md = ("# Title <x>\n## Part\n- one **bold** item\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+          "![](fig.png)\nplain & text\n")
+    page = summary.html_page(md)
+    assert "<h1>Title &lt;x&gt;</h1>" in page and "<h2>Part</h2>" in page
+    assert "<ul>\n<li>one <b>bold</b> item</li>\n<li>two</li>\n</ul>" in page
+    assert "<table>\n<tr><th>a</th><th>b</th></tr>\n<tr><td>1</td><td>2</td></tr>\n</table>" in page
+    assert '<img src="fig.png"' in page and "<p>plain &amp; text</p>" in page and "---" not in page
+
+
+@pytest.mark.parametrize("months, text", [(6.0, "6.0 months"), (23.9, "23.9 months"), (24.0, "2.0 years"),
+                                          (30.0, "2.5 years")])
+def test_durations_read_in_months_below_two_years_and_in_years_above(months, text):
+    assert summary._years_text(months) == text
+
+
+def test_an_interval_without_an_upper_end_says_unbounded():
+    assert summary._ci((3.04, 7.0)) == "95% CI 3.0-7.0"
+    assert summary._ci((3.04, float("inf")), digits=2) == "95% CI 3.04-unbounded"
+    assert summary._stamped("Loss halves.", "EXTRAPOLATED") == "Loss halves [EXTRAPOLATED]."
+    assert summary._stamped("Loss halves.", None) == "Loss halves."
