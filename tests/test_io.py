@@ -5,8 +5,8 @@ import os
 import pytest
 
 from scaling.errors import ScalingError
-from scaling.io import (MANIFEST, JsonlWriter, atomic_write, cache_dir, process_umask, read_json, read_jsonl, staged_directory,
-                        truncate_jsonl, write_json)
+from scaling.io import (MANIFEST, JsonlWriter, atomic_write, cache_dir, process_umask, read_json, read_jsonl,
+                        staged_directory, truncate_jsonl, write_json)
 
 
 def test_cache_dir_precedence(monkeypatch, tmp_path):

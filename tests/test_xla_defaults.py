@@ -31,8 +31,8 @@ def run_fresh(code: str, env_extra: dict) -> dict:
 
 def xla_flags_after_cli(env_extra: dict) -> dict:
     """XLA_FLAGS, and the devices JAX then sees, after the `scaling` entry point ran (bare: help, exit 2)."""
-    code = ("import contextlib, io, os, json, jax; from scaling_cli.main import main; "
-            "f = io.StringIO(); ctx = contextlib.redirect_stdout(f); ctx.__enter__(); main([]); ctx.__exit__(None, None, None); "
+    code = ("import contextlib, io, os, json, jax; from scaling_cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()): main([])\n"
             "jax.devices(); "
             "print(json.dumps({'flags': os.environ.get('XLA_FLAGS', ''), 'devices': jax.device_count()}))")
     return run_fresh(code, env_extra)
