@@ -1,4 +1,5 @@
 import json
+import os
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,8 @@ from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_COLUMNS, EPOCH_CSV, epoch
 from analysis.report.build import build_report
 from report_helpers import TRUTH, make_sweep
 from scaling_cli.main import main
-from scaling.errors import ScalingError
+from scaling_cli.report import collect_if_needed
+from scaling.errors import DataError, ScalingError
 from scaling.io import MANIFEST
 
 FIGURES = ("loss_curves", "isoflop", "frontier", "surface", "residuals", "backtest")
@@ -120,7 +122,11 @@ def test_results_are_collected_when_missing_and_a_rerun_replaces_only_the_report
     fit_path.write_text(json.dumps(json.loads((small[1].out / "fits.json").read_text())[0]["result"]))
     sweep = make_sweep(tmp_path / "sweep", budgets=(1e18, 1e19), sizes_per_budget=3, width=0.5, collect=False)
     out = tmp_path / "report"
-    build_report(sweep, out, fit_path=fit_path, n_boot=0)
+    # The analysis reads result files only; the command collects them first.
+    with pytest.raises(DataError, match="no results.parquet; collect it first"):
+        build_report(sweep, out, fit_path=fit_path, n_boot=0)
+    assert not (sweep / "results.parquet").exists() and not out.exists()
+    assert main(["report", str(sweep), "--out", str(out), "--fit", str(fit_path), "--bootstrap", "0"]) == 0
     assert (sweep / "results.parquet").exists()
     text = (out / "index.html").read_text()
     assert "results.parquet was missing: collected 6 row(s)" in text and "other data" not in text
@@ -140,6 +146,19 @@ def test_results_are_collected_when_missing_and_a_rerun_replaces_only_the_report
         build_report(sweep, other, n_boot=0)
     assert all((other / name).read_text() == "keep me" for name in ("index.html", "photos/cat.jpg", "notes.txt"))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_command_collects_again_only_when_a_run_finished_after_the_results(small, tmp_path):
+    sweep = small[0]
+    results = sweep / "results.parquet"
+    before = results.read_bytes()
+    assert collect_if_needed(sweep) == () and collect_if_needed(results) == ()
+    summary = next((sweep / "runs").glob("*/summary.json"))
+    os.utime(results, (summary.stat().st_mtime - 60,) * 2)  # a run finished after the last collection
+    note, = collect_if_needed(sweep)
+    assert note == f"results.parquet was older than a run's summary.json: collected 6 row(s) from {sweep}"
+    assert results.stat().st_mtime >= summary.stat().st_mtime and results.read_bytes() == before
+    assert collect_if_needed(sweep) == ()
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):

@@ -29,7 +29,10 @@ class Report:
 def build_report(source: str | Path, out: str | Path, fit_path: str | Path | None = None,
                  columns: dict[str, str] | None = None, n_convention: str | None = None, flops: str | None = None,
                  n_boot: int = 200, seed: int = 0, drop_highest: int = 0, budgets=None, title: str | None = None,
-                 command: str = "scaling report", loss_label: str | None = None) -> Report:
+                 command: str = "scaling report", loss_label: str | None = None,
+                 notes: tuple[str, ...] = ()) -> Report:
+    """The report of `source` (a sweep directory with its results.parquet, or a results table) in `out`;
+    `notes` are the caller's lines for the page (e.g. that it collected the results first)."""
     from analysis.result import load_fit
     from scaling import hardware, io
 
@@ -66,7 +69,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
         content = page.Content(
             title=title or f"Scaling-law report: {inp.sweep_name or Path(str(source)).name}",
             source=str(source), kind=inp.kind, counts=inputs.counts(inp), conventions=conventions,
-            notes=list(inp.notes) + list(table.notes), problems=problems,
+            notes=list(notes) + list(inp.notes) + list(table.notes), problems=problems,
             headline=[(k, v["value"], v["interval"], v["meaning"]) for k, v in headline.items()],
             headline_from=main.title if main else "", headline_warnings=list(main.warnings) if main else [],
             figures=drawn, missing_figures=missing, entries=entries,

@@ -1,5 +1,6 @@
-"""What a report reads: a sweep directory (its results.parquet, collected first when missing, and each
-run's metrics.jsonl for the loss curves) or a results file (parquet or CSV: no loss curves)."""
+"""What a report reads: a sweep directory (its results.parquet and each run's metrics.jsonl for the loss
+curves) or a results file (parquet or CSV: no loss curves). It reads result files only: collecting a sweep
+writes into it, which is the sweep layer's job (`scaling report` collects first when needed)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from analysis.load import RunTable, load_runs
 from scaling.accounting import N_CONVENTIONS
 from scaling.errors import DataError
 from scaling.run_status import COMPLETED
+from sweeps import store
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -40,9 +42,8 @@ def read_input(path: str | Path, columns: dict[str, str] | None = None, n_conven
             if not (path / "sweep.json").exists():
                 raise DataError(f"{path}: neither results.parquet nor sweep.json found; pass a sweep directory "
                                 "written by `scaling sweep run`, or a results file")
-            from sweeps.collect import collect
-            _, n_rows = collect(path)
-            notes.append(f"results.parquet was missing: collected {n_rows} row(s) from {path}")
+            raise DataError(f"{path}: no results.parquet; collect it first with `scaling sweep collect {path}` "
+                            "(`scaling report` does so itself)")
         table = load_runs(results_path, columns=columns, n_convention=n_convention, flops=flops)
         results = pd.read_parquet(results_path)
         curves, missing, unreadable = read_curves(path, results)
@@ -63,13 +64,12 @@ def read_curves(sweep_dir: Path, results: pd.DataFrame) -> tuple[dict[str, pd.Da
     """metrics.jsonl of every completed run in `results`, as frames; the run ids that had none; and the
     metrics files that could not be read (binary, damaged): a broken curve costs its figure, not the report."""
     from scaling.io import read_jsonl
-    from sweeps.store import is_run_id
 
     curves, missing, unreadable = {}, [], []
     done = results[results["status"].astype(str) == COMPLETED] if "status" in results else results
     for run_id in done.get("run_id", pd.Series([], dtype=str)).astype(str):
-        path = sweep_dir / "runs" / run_id / "metrics.jsonl"
-        if not is_run_id(run_id) or not path.is_file():
+        path = store.run_dir(sweep_dir, run_id) / "metrics.jsonl" if store.is_run_id(run_id) else None
+        if path is None or not path.is_file():
             missing.append(run_id)
             continue
         try:
