@@ -51,8 +51,10 @@ def tiny_overrides() -> list[str]:
 
 
 def run_python(code: str, devices: int = 1, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run `code` in a fresh interpreter with `devices` forced host devices (XLA reads the flag at start)."""
+    """Run `code` in a fresh interpreter with `devices` forced host devices (XLA reads the flag at start)
+    and the XLA defaults applied first, as every entry point does (runs compared with this process' match)."""
     env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}", JAX_PLATFORMS="cpu")
+    code = "from scaling import xla_defaults; xla_defaults.apply()\n" + code
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=PROJECT_ROOT)
 
