@@ -97,6 +97,16 @@ def test_inputs_that_are_neither_are_refused(tmp_path):
         read_input(tmp_path)
 
 
+def test_an_uncollected_sweep_is_refused_and_left_as_it_was(collected, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(collected, sweep)
+    (sweep / "results.parquet").unlink()
+    before = sorted(p.relative_to(sweep) for p in sweep.rglob("*"))
+    with pytest.raises(DataError, match="no results.parquet; collect it first with `scaling sweep collect"):
+        read_input(sweep)
+    assert sorted(p.relative_to(sweep) for p in sweep.rglob("*")) == before  # the analysis writes nothing there
+
+
 def test_run_sizes_follow_the_n_convention(collected):
     results = pd.read_parquet(collected / "results.parquet")
     total, nonembedding = run_sizes(results, "total"), run_sizes(results, "nonembedding")
