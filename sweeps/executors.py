@@ -411,6 +411,8 @@ class RayExecutor:
         self.cwd = os.getcwd()
         self.task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute)
         self.submitted: list = []  # the tasks not yet read back, for `stop`
+        self.cancel_requested = False  # set by `stop` (in a signal handler), acted on by `wait`
+        self.cancelled: set = set()
         self.group_task = ray.remote(num_cpus=threads, num_gpus=gpus_per_run, max_retries=0)(_ray_execute_group)
 
     def submit(self, run_dir: str):
@@ -419,10 +421,17 @@ class RayExecutor:
         return self.submitted[-1]
 
     def stop(self) -> None:
-        """Cancel the submitted tasks: a waiting one never starts, and Ray raises KeyboardInterrupt in a running
-        one, which passes SIGTERM on to its worker (`wait_passing_interrupt`): the run checkpoints and stops."""
+        """Ask to cancel the submitted tasks: a waiting one never starts, and Ray raises KeyboardInterrupt in a
+        running one, which passes SIGTERM on to its worker (`wait_passing_interrupt`): the run checkpoints and
+        stops. `stop` runs inside the sweep's signal handler, where a Ray call can interrupt Ray's own client
+        mid-request, so the cancels are sent by the next `wait`, at most one poll later."""
+        self.cancel_requested = True
+
+    def _send_cancels(self) -> None:
         for future in self.submitted:
-            self.ray.cancel(future)
+            if future not in self.cancelled:
+                self.ray.cancel(future)
+                self.cancelled.add(future)
 
     def submit_group(self, run_dirs: list[str]):
         """One task trains the group packed; its result is a list of Outcome."""
@@ -430,6 +439,8 @@ class RayExecutor:
         return self.submitted[-1]
 
     def wait(self, futures: list, timeout: float) -> list:
+        if self.cancel_requested:
+            self._send_cancels()
         done, _ = self.ray.wait(futures, num_returns=len(futures), timeout=timeout)
         return done
 
