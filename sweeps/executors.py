@@ -298,9 +298,20 @@ class LocalExecutor:
         self.pool.shutdown(wait=True)
 
 
+def _interruptible() -> None:
+    """Let Ray's cancel reach this task: it raises KeyboardInterrupt through Python's SIGINT handler, which does
+    nothing when the worker inherited SIGINT ignored (a sweep started in the background of a script, or by
+    pytest-xdist), and then the run trained on after its sweep had stopped."""
+    with contextlib.suppress(ValueError):  # not the main thread: Ray runs tasks there, but never fail on it
+        if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _ray_execute(run_dir: str, threads: int, cwd: str | None = None) -> Outcome:
     """Ray task body: the same `execute`, on whichever node Ray placed it (which must see SWEEP_DIR)."""
     import zlib
+
+    _interruptible()
 
     # Ray assigns CPU counts, not CPU ids: pin by the run id so that concurrent tasks usually differ.
     slot = zlib.crc32(Path(run_dir).name.encode())
@@ -312,6 +323,8 @@ def _ray_execute(run_dir: str, threads: int, cwd: str | None = None) -> Outcome:
 def _ray_execute_group(run_dirs: list[str], threads: int, cwd: str | None = None) -> list[Outcome]:
     """Ray task body for a packed group: `execute_group`, placed and pinned as `_ray_execute` is."""
     import zlib
+
+    _interruptible()
 
     slot = zlib.crc32(Path(run_dirs[0]).name.encode())
     gpus = os.environ.get("CUDA_VISIBLE_DEVICES")

@@ -9,6 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from scaling import xla_defaults
+
+# Every entry point applies the XLA defaults (scaling_cli.main, sweeps.worker); the test process does so
+# here, before any test module can start a JAX backend, so that in-process runs match the subprocesses'.
+xla_defaults.apply()
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
 

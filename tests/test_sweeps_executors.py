@@ -6,6 +6,7 @@ import random
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -415,3 +416,13 @@ def test_ready_runs_of_a_shape_are_split_over_the_free_workers_leaving_out_held_
     wsd_spec = spec_lib.parse_text(TINY_WSD, "wsd.toml")
     wsd = {r["run_id"]: r for r in (run.record(wsd_spec) for run in make_plan(wsd_spec).runs)}
     assert _pack_mates(tmp_path, next(iter(wsd)), list(wsd), wsd, free_workers=1) == []
+
+
+def test_a_ray_task_body_restores_sigint_so_that_cancel_can_interrupt_it():
+    """Ray cancels a running task through Python's SIGINT handler; a worker that inherited SIGINT ignored (a
+    sweep started in the background of a script) would otherwise train on after its sweep stopped."""
+    code = ("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "from sweeps.executors import _interruptible; _interruptible()\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT)
+    assert result.stdout.strip() == "True", result.stderr
