@@ -84,8 +84,7 @@ class Trend:
         return float(2.0 ** self.slope)
 
     def ci_months(self, level: float = CI_LEVEL) -> tuple[float, float]:
-        lo, hi = slope_interval(self.boot_slopes, level)
-        return (12.0 / hi if hi > 0 else float("inf"), 12.0 / lo if lo > 0 else float("inf"))
+        return tuple(doubling_time(self.slope, self.boot_slopes, 12.0, level)[1])
 
     def predict(self, year) -> np.ndarray:
         return 2.0 ** (self.level + self.slope * (np.asarray(year, dtype=float) - self.t_ref))
@@ -98,6 +97,17 @@ def slope_interval(slopes: np.ndarray, level: float = CI_LEVEL) -> tuple[float, 
         return (float("nan"), float("nan"))
     lo, hi = np.percentile(finite, [tail, 100 - tail])
     return float(lo), float(hi)
+
+
+def doubling_time(rate: float, rates_B: np.ndarray, unit: float = 1.0,
+                  level: float = CI_LEVEL) -> tuple[float, list[float]]:
+    """unit / rate: the time to double (or, for a shrinking quantity, halve) at `rate` doublings per time,
+    in units of 1/unit of it (unit 12: months at doublings per year), with the percentile interval of the
+    replicates' rates inverted; infinite for a rate <= 0."""
+    lo, hi = slope_interval(rates_B, level)
+    def invert(r):
+        return unit / r if r > 0 else float("inf")
+    return invert(rate), [invert(hi), invert(lo)]
 
 
 def fit_trend(year, value, name: str = "", definition: str = "", n_boot: int = 1000, seed: int = 0) -> Trend:

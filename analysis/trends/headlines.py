@@ -14,17 +14,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.trends.doubling import Trend, slope_interval
+from analysis.trends.doubling import Trend, doubling_time
 
 FIXED_BUDGET_SCENARIO = "hardware_plus_algorithms"
 
 
 def _months(rate: float, rates_B: np.ndarray) -> tuple[float, list[float]]:
     """12 / rate months, with the replicates' percentile interval inverted."""
-    lo, hi = slope_interval(rates_B)
-    def invert(r):
-        return 12.0 / r if r > 0 else float("inf")
-    return invert(rate), [invert(hi), invert(lo)]
+    return doubling_time(rate, rates_B, 12.0)
 
 
 def cost_to_fixed_loss(algorithms: Trend, price_performance: Trend, n: int) -> dict:

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.trends import extrapolation, limits as limits_mod
-from analysis.trends.doubling import Trend, slope_interval
+from analysis.trends.doubling import Trend, doubling_time
 from analysis.trends.loss_frontier import EPOCH_CHINCHILLA, LossFrontier, load_frontier  # noqa: F401 (re-exported)
 
 OVERTRAINED_FACTOR = 2.0
@@ -98,10 +98,7 @@ def build_scenarios(trends: dict[str, Trend], algorithms: Trend) -> list[Scenari
 def _years(point_rate: float, rates_B: np.ndarray) -> tuple[float, list[float]]:
     """Time for a quantity growing (or, for loss, shrinking) by 2^(rate·t) to double (halve): 1/rate years,
     with the percentile interval of the replicates' rates inverted."""
-    lo, hi = slope_interval(rates_B)
-    def invert(rate):
-        return 1.0 / rate if rate > 0 else float("inf")
-    return invert(point_rate), [invert(hi), invert(lo)]
+    return doubling_time(point_rate, rates_B)
 
 
 def scenario_rates(frontier: LossFrontier, scenario: Scenario, n: int) -> dict:
