@@ -102,11 +102,25 @@ def finished_budgets(sweep_dir: Path | None) -> dict[float, tuple[list[float], l
     out = {}
     for flops, runs in by_budget.items():
         if all(summary and summary.get("status") in FINISHED for _, summary in runs):
-            done = [(r["n_params"], s["final_val_loss"]) for r, s in runs
+            done = [(r["n_params"], r["config"]["train"]["lr"], s["final_val_loss"]) for r, s in runs
                     if s["status"] == COMPLETED and isinstance(s.get("final_val_loss"), (int, float))
                     and math.isfinite(s["final_val_loss"])]
-            out[flops] = ([n for n, _ in done], [loss for _, loss in done])
+            best = best_loss_per_size(done)
+            out[flops] = (list(best), list(best.values()))
     return out
+
+
+def best_loss_per_size(runs: list[tuple[float, float, float]]) -> dict[float, float]:
+    """(N, lr, loss) of a budget's runs -> each size's loss at its best lr, seeds averaged first: the rule of
+    `scaling fit --best-of lr` (analysis.load), restated because sweeps may not import analysis. Untuned lrs
+    would otherwise pull the parabola, and so the next budget's centre, off the tuned optimum."""
+    by_point: dict[tuple[float, float], list[float]] = {}
+    for n, lr, loss in runs:
+        by_point.setdefault((n, lr), []).append(loss)
+    best: dict[float, float] = {}
+    for (n, _), losses in sorted(by_point.items()):
+        best[n] = min(best.get(n, math.inf), sum(losses) / len(losses))
+    return best
 
 
 def read_stages(sweep_dir: Path | None) -> dict[float, Stage]:

@@ -190,3 +190,29 @@ def test_a_missing_start_fit_names_adaptive_start():
     text = ISO.replace("tokens_per_param:0.4", "fit:/no/such/FIT.json")
     with pytest.raises(ConfigError, match="'isoflop.adaptive_start' fit file /no/such/FIT.json does not exist"):
         spec_lib.parse_text(text, "t.toml")
+
+
+def test_a_size_with_several_lrs_and_seeds_counts_once_at_its_best_lr_seeds_averaged():
+    runs = [(1e4, 1e-3, 3.0), (1e4, 1e-3, 3.2), (1e4, 1e-2, 3.05), (2e4, 1e-3, 2.9), (2e4, 1e-2, 2.5),
+            (2e4, 1e-2, 2.7)]
+    assert adaptive.best_loss_per_size(runs) == pytest.approx({1e4: 3.05, 2e4: 2.6})
+
+
+def test_finished_budgets_of_an_lr_list_sweep_give_one_loss_per_size(tmp_path):
+    text = ISO.replace("lr = 3e-3\n", "lr = [3e-3, 1e-2]\n")
+    path = write_spec(tmp_path, text, "adapt_lr")
+    spec = spec_lib.load(path)
+    staged = adaptive.with_centres(spec, adaptive.stages(spec))
+    records = [run.record(staged) for run in make_plan(staged).runs]
+    sweep = tmp_path / "sweep"
+    store.write_plan(sweep, text, "adapt_lr", path, records)
+    largest_lr = {}
+    for record in records:
+        largest_lr[record["n_params"]] = max(largest_lr.get(record["n_params"], 0), record["config"]["train"]["lr"])
+    for record in records:  # each size's larger lr is 0.5 nats worse
+        worse = 0.5 if record["config"]["train"]["lr"] == largest_lr[record["n_params"]] else 0.0
+        write_json(store.run_dir(sweep, record["run_id"]) / "summary.json",
+                   {"status": "completed", "final_val_loss": 3.0 + 1e-5 * record["n_params"] + worse, "steps": 1})
+    sizes, losses = adaptive.finished_budgets(sweep)[1e9]
+    assert len(records) == 6 and len(sizes) == 3
+    assert losses == pytest.approx([3.0 + 1e-5 * n for n in sizes])
