@@ -40,6 +40,13 @@ def state_checksum(state: Any) -> list[int]:
     return [int(c) for c in jax.device_get(_leaf_checksums(state))]
 
 
+def checkpoint_steps(run_dir: Path) -> list[int]:
+    """The steps of the finished checkpoints in run_dir/checkpoints, ascending, read from the directory names
+    without opening a manager (orbax names each by its step once it is whole)."""
+    directory = run_dir / "checkpoints"
+    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
+
+
 class Checkpoints:
     def __init__(self, directory: str | Path, keep: int, preserve: Collection[int] = ()):
         """`preserve`: steps whose checkpoints are never deleted (a WSD stable run's branch points)."""

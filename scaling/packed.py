@@ -34,7 +34,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import hardware, io
-from scaling.checkpoint import Checkpoints, abstract_like
+from scaling.checkpoint import Checkpoints, abstract_like, checkpoint_steps
 from scaling.config import RunConfig, config_hash, resolve
 from scaling.data import prepare_dataset, train_batch
 from scaling.errors import ConfigError, DivergedError, PreemptedError
@@ -119,12 +119,6 @@ def check_pack_memory(configs: Sequence[RunConfig], n_dev: int) -> None:
         raise ConfigError(f"these {len(configs)} packed runs need at least {need / gib:.1f} GiB per device together, "
                           f"more than the {available[0] / gib:.1f} GiB of {available[1]}; pack fewer runs "
                           "(sweep run --no-pack trains them one at a time)")
-
-
-def checkpoint_steps(run_dir: Path) -> list[int]:
-    """The steps of the checkpoints in run_dir/checkpoints, ascending (orbax names each by its step)."""
-    directory = run_dir / "checkpoints"
-    return sorted(int(p.name) for p in directory.iterdir() if p.name.isdigit()) if directory.is_dir() else []
 
 
 def trim_to_common_step(run_dirs: Sequence[Path]) -> int:

@@ -38,7 +38,7 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from scaling import accounting, hardware, io
-from scaling.checkpoint import Checkpoints, abstract_like
+from scaling.checkpoint import Checkpoints, abstract_like, checkpoint_steps
 from scaling.config import EVAL_BATCH, RunConfig, config_hash, resolve, to_dict, to_toml
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import ConfigError, DivergedError, PreemptedError, ScalingError
@@ -152,8 +152,7 @@ def check_run_dir(run_dir: Path, run_id: str, warn: bool = True) -> dict | None:
 
 def has_progress(run_dir: Path) -> bool:
     """Whether a run directory holds anything a rerun could lose: a checkpoint, metrics, or a final summary."""
-    checkpoints = run_dir / "checkpoints"
-    if checkpoints.is_dir() and any(p.name.isdigit() for p in checkpoints.iterdir()):
+    if checkpoint_steps(run_dir):
         return True
     summary = read_summary(run_dir, warn=False)
     return bool(io.read_jsonl(run_dir / "metrics.jsonl")) or (summary or {}).get("status") in FINAL
