@@ -152,10 +152,11 @@ def _with_adaptive_centres(spec, args):
     return adaptive.with_centres(spec, adaptive.stages(spec, Path(out) if out else None))
 
 
-def _adaptive_lines(spec, sweep_dir) -> list[str]:
+def _adaptive_lines(spec, sweep_dir, stage_list=None) -> list[str]:
+    """`stage_list`: the stages already computed for `sweep_dir` (None: compute them)."""
     from sweeps import adaptive
 
-    lines = adaptive.describe(adaptive.stages(spec, sweep_dir))
+    lines = adaptive.describe(adaptive.stages(spec, sweep_dir) if stage_list is None else stage_list)
     return [f"adaptive centring (isoflop.prior {spec.isoflop.prior.text}), smallest budget first:"] + \
         [f"  {line}" for line in lines]
 
@@ -400,8 +401,9 @@ def _run_stage(args) -> int:
     slurm_executor = _slurm_executor(args, spec, threads, len(records))
     store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
     if adaptive.is_adaptive(spec):  # each centre is recorded with the plan, and used as recorded from then on
-        adaptive.record(sweep_dir, adaptive.stages(spec, sweep_dir))
-        for line in _adaptive_lines(spec, sweep_dir):
+        stage_list = adaptive.stages(spec, sweep_dir)  # reads every run's summary: once, for both
+        adaptive.record(sweep_dir, stage_list)
+        for line in _adaptive_lines(spec, sweep_dir, stage_list):
             print(line, file=sys.stderr)
     if args.executor == "ray":  # GPUs per run default from the cluster's GPUs, not this machine's
         executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
