@@ -121,14 +121,14 @@ def finish_runs(sweep, records, loss_of_n):
                    {"status": "completed", "final_val_loss": loss_of_n(record["n_params"]), "steps": 1})
 
 
-def first_stage(tmp_path):
+def first_stage(tmp_path, text: str = ISO, name: str = "adapt"):
     """A sweep directory with the smallest budget planned and its runs made to look finished (no training)."""
-    path = write_spec(tmp_path, ISO, "adapt")
+    path = write_spec(tmp_path, text, name)
     spec = spec_lib.load(path)
     staged = adaptive.with_centres(spec, adaptive.stages(spec))
     records = [run.record(staged) for run in make_plan(staged).runs]
     sweep = tmp_path / "sweep"
-    store.write_plan(sweep, ISO, "adapt", path, records)
+    store.write_plan(sweep, text, name, path, records)
     return path, spec, sweep, records
 
 
@@ -199,13 +199,7 @@ def test_a_size_with_several_lrs_and_seeds_counts_once_at_its_best_lr_seeds_aver
 
 
 def test_finished_budgets_of_an_lr_list_sweep_give_one_loss_per_size(tmp_path):
-    text = ISO.replace("lr = 3e-3\n", "lr = [3e-3, 1e-2]\n")
-    path = write_spec(tmp_path, text, "adapt_lr")
-    spec = spec_lib.load(path)
-    staged = adaptive.with_centres(spec, adaptive.stages(spec))
-    records = [run.record(staged) for run in make_plan(staged).runs]
-    sweep = tmp_path / "sweep"
-    store.write_plan(sweep, text, "adapt_lr", path, records)
+    _, _, sweep, records = first_stage(tmp_path, ISO.replace("lr = 3e-3\n", "lr = [3e-3, 1e-2]\n"), "adapt_lr")
     largest_lr = {}
     for record in records:
         largest_lr[record["n_params"]] = max(largest_lr.get(record["n_params"], 0), record["config"]["train"]["lr"])
