@@ -7,7 +7,7 @@ the loss at every held-out point (methods with a loss surface) and for N_opt at 
 at least 3 model sizes (observed N_opt: the vertex of that budget's parabola).
 
 With `n_boot` >= 2 the training fit is bootstrapped and each held-out run gets the prediction interval of
-analysis.predict; `coverage` is the share of held-out runs inside theirs. Near the nominal level the
+analysis.prediction; `coverage` is the share of held-out runs inside theirs. Near the nominal level the
 intervals are honest; far below it they are too narrow for extrapolating this far.
 """
 
@@ -18,11 +18,11 @@ import dataclasses
 import numpy as np
 
 from analysis import frontier
-from analysis.bootstrap import bootstrap
-from analysis.fit import fit
+from analysis.resampling import bootstrap
+from analysis.fitting import fit
 from analysis.isoflop import nominal_budgets, parabola_minimum
-from analysis.load import RunTable
-from analysis.predict import predict
+from analysis.loading import RunTable
+from analysis.prediction import predict
 from analysis.result import FitResult, _clean
 from scaling.errors import DataError
 

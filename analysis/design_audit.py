@@ -24,7 +24,7 @@ import time
 import numpy as np
 
 from analysis import frontier, isoflop
-from analysis.load import RunTable, from_arrays
+from analysis.loading import RunTable, from_arrays
 from analysis.result import FitResult
 from scaling.accounting import N_CONVENTIONS
 from scaling.errors import DataError
@@ -173,7 +173,7 @@ def seed_repeat_noise(frame) -> tuple[float, int]:
 
 
 def design_from_plan(plan, n_convention: str = "total") -> Design:
-    """The isoFLOP runs of a sweeps.plan.Plan, with C under the spec's formula (as the sweep records it).
+    """The isoFLOP runs of a sweeps.planner.Plan, with C under the spec's formula (as the sweep records it).
     One run per (size, budget, seed): the prior law gives every learning rate (or batch size) of a point the
     same loss, and the analysis keeps the best of them (--best-of lr), so they are one data point; seeds are
     repeats of it."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from analysis import frontier
-from analysis.load import RunTable
+from analysis.loading import RunTable
 from analysis.result import FitResult
 
 WARNING, INVALID = "warning", "invalid"

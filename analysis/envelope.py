@@ -18,7 +18,7 @@ import dataclasses
 
 import numpy as np
 
-from analysis.load import RunTable, drop_highest_loss
+from analysis.loading import RunTable, drop_highest_loss
 from analysis.powerlaw import fit_power_law
 from analysis.result import FitResult, FitSpec
 from scaling.errors import DataError

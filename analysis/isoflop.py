@@ -23,7 +23,7 @@ import dataclasses
 import numpy as np
 
 from analysis.diagnostics import RESIDUAL_RMS_WARNING, WARNING, diagnostic
-from analysis.load import RunTable, drop_highest_loss
+from analysis.loading import RunTable, drop_highest_loss
 from analysis.powerlaw import fit_power_law
 from analysis.result import FitResult, FitSpec
 from scaling.errors import DataError

@@ -17,7 +17,7 @@ import itertools
 import jax.numpy as jnp
 import numpy as np
 
-from analysis.load import RunTable, drop_highest_loss
+from analysis.loading import RunTable, drop_highest_loss
 from analysis.optimize import CONVERGED, MAX_ITER, STALLED, SolverOptions, huber_fgh, minimize
 from analysis.result import FitResult, FitSpec
 from scaling.errors import DataError

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from analysis import frontier
-from analysis.load import RunTable, drop_highest_loss
+from analysis.loading import RunTable, drop_highest_loss
 from analysis.optimize import CONVERGED, MAX_ITER, STALLED, SolverOptions, autodiff_fgh, minimize, x64
 from analysis.result import FitResult, FitSpec
 from scaling.errors import DataError

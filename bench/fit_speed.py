@@ -27,7 +27,7 @@ def scipy_reference(table, n_starts: int, seed: int = 0) -> dict:
     """Epoch's procedure: scipy L-BFGS-B from each start, finite-difference gradients, one by one."""
     from scipy.optimize import minimize
 
-    from analysis.load import drop_highest_loss
+    from analysis.loading import drop_highest_loss
     from analysis.parametric import HOFFMANN_GRID, grid_points
 
     fit_table, _ = drop_highest_loss(table, 5)
@@ -63,8 +63,8 @@ def main(argv=None) -> int:
         print(f"skipped: {EPOCH_CSV} not found (the shared reference data is not in the repository)")
         return 0
     sys.path.insert(0, str(ROOT))
-    from analysis.bootstrap import bootstrap
-    from analysis.load import load_runs
+    from analysis.resampling import bootstrap
+    from analysis.loading import load_runs
     from analysis.parametric import fit_parametric
     from scaling import hardware
 

@@ -20,7 +20,7 @@ trained x that (equivalently its FLOPs over the measured FLOP/s); the ideal wall
 min(workers, runs), and overhead = 1 - ideal wall / wall.
 
 The worker-seconds (min(workers, runs) x wall) are then split using each run's attempts.jsonl (the
-executor's start and end of the worker process) and the `timings` that scaling.train records in
+executor's start and end of the worker process) and the `timings` that scaling.training records in
 summary.json: worker start (spawn, interpreter, imports, JAX initialisation) and exit, parameter
 initialisation (mostly compiling the initialiser), the rest of the set-up in train() (data, run directory,
 checkpoint restore, peak FLOP/s), the first train step (tracing and compiling, or loading from the
@@ -71,7 +71,7 @@ CATEGORIES = (  # worker-seconds, in the order printed; "ideal" first, then the 
     ("idle", "idle worker slots (scheduling, uneven tail)"),
     ("sweep_process", "sweep process: planning and collecting (all slots wait)"),
 )
-EVAL_BATCH = 16  # sequences per validation batch, as in scaling.train
+EVAL_BATCH = 16  # sequences per validation batch, as in scaling.training
 
 
 class BadInput(Exception):
@@ -268,7 +268,7 @@ def measure(args) -> dict:
     runs, notes = select_runs(plan, args.runs, args.max_runs, args.max_run_flops)
     plan_s = time.perf_counter() - t0
 
-    from sweeps import collect, store
+    from sweeps import collector, store
     from sweeps.executors import LocalExecutor, run_sweep
     from sweeps.throughput import step_flops
 
@@ -302,7 +302,7 @@ def measure(args) -> dict:
         cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         workers_cpu_s = (cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime)
         t0 = time.perf_counter()
-        collect.collect(sweep_dir)
+        collector.collect(sweep_dir)
         collect_s = time.perf_counter() - t0
         # The ideal step time of a shape: its probe's, unless a run of that shape stepped faster (steps,
         # data and logging included), which means the probe was slowed by other load on the machine.

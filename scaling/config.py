@@ -25,6 +25,7 @@ DECAY_SHAPES = ("linear", "1-sqrt")
 MLP_KINDS = ("gelu", "swiglu")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 BYTE_VOCAB = 256  # the byte tokenizer's vocabulary; a BPE vocabulary must be larger
+HF_PREFIX = "hf:"  # data.tokenizer = "hf:PATH": a local Hugging Face tokenizer.json
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
@@ -45,8 +46,9 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    source: str = "stdlib"  # "stdlib", a text file, a directory of text files, or a dir with train.bin/val.bin
-    tokenizer: str = "byte"  # "byte" or "bpe:<vocab_size>"
+    source: str = "stdlib"  # stdlib; text, .parquet, .jsonl file or dir; save_to_disk dir; .bin or llm.c shard dir
+    tokenizer: str = "byte"  # "byte", "bpe:<vocab_size>" (trained on the train split) or "hf:<tokenizer.json>"
+    text_column: str = "text"  # the column holding the text in .parquet/.jsonl/save_to_disk sources
     val_fraction: float = 0.05  # fraction of documents held out (chosen by hash of the document path)
     val_batches: int = 8  # fixed validation batches evaluated at every eval
     bin_dtype: str = "uint16"  # dtype of nanoGPT-format train.bin/val.bin
@@ -244,6 +246,8 @@ def validate(config: RunConfig) -> None:
         if value not in allowed:
             raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got '{value}'")
     bpe_vocab_size(d.tokenizer)
+    if not d.text_column.strip():
+        raise ConfigError("data.text_column is empty; name the column that holds the text (default 'text')")
     if not 0.0 < d.val_fraction < 1.0:
         raise ConfigError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if t.steps is not None and t.tokens is not None:
@@ -282,14 +286,15 @@ def _validate_numbers(config: RunConfig) -> None:
 
 
 def bpe_vocab_size(tokenizer: str) -> int | None:
-    """data.tokenizer -> the BPE vocabulary size, or None for "byte": the one check of the spec."""
-    if tokenizer == "byte":
+    """data.tokenizer -> the BPE vocabulary size, or None for "byte" and "hf:PATH": the one check of the spec
+    (whether PATH holds a tokenizer is a question of the data, answered when it is read)."""
+    if tokenizer == "byte" or (tokenizer.startswith(HF_PREFIX) and tokenizer.removeprefix(HF_PREFIX).strip()):
         return None
     size = tokenizer.removeprefix("bpe:")
     if tokenizer.startswith("bpe:") and size.isdigit() and int(size) > BYTE_VOCAB:
         return int(size)
-    raise ConfigError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>' with vocab_size > {BYTE_VOCAB}, "
-                      f"got '{tokenizer}'")
+    raise ConfigError(f"data.tokenizer must be 'byte' or 'bpe:<vocab_size>' with vocab_size > {BYTE_VOCAB}, or "
+                      f"'hf:<path to a tokenizer.json>', got '{tokenizer}'")
 
 
 def default_d_ff(model: ModelConfig) -> int:

@@ -1,9 +1,9 @@
 """Packed training: K runs of one shape that differ only in train.seed and/or train.lr, trained as one
 vmapped program (scaling.replicas), each member keeping the run directory a run of its own would write.
 
-Each member has its own scaling.train.Attempt, metrics.jsonl, checkpoints/ (its own replica's state, saved
+Each member has its own scaling.training.Attempt, metrics.jsonl, checkpoints/ (its own replica's state, saved
 with scaling.checkpoint at the same steps as a single run), summary.json, and its own data stream (the
-batches of its own seed). Only the step is shared. The per-member bookkeeping is scaling.train's own
+batches of its own seed). Only the step is shared. The per-member bookkeeping is scaling.training's own
 (write_run_files, _restore, read_metrics, _timed_eval, _timed_save, _write_summary), so a member's files are
 those of a single run; its losses equal the single run's to float32 rounding (the batched matmuls round
 differently) and an interrupted pack resumed as a pack reproduces its own losses exactly.
@@ -44,7 +44,7 @@ from scaling.replicas import (check_replicas, compile_replicas_step, init_replic
 from scaling.run_status import COMPLETED, DIVERGED, FAILED, PREEMPTED
 from scaling.step import compile_eval_step, make_mesh
 from scaling.timing import Stopwatch
-from scaling.train import (Attempt, Boundary, _close_checkpoints, _close_log, _open_log, _restore, _timed_eval,
+from scaling.training import (Attempt, Boundary, _close_checkpoints, _close_log, _open_log, _restore, _timed_eval,
                            _timed_save, _write_summary, available_bytes, check_devices, check_memory, check_run_dir,
                            checked_out_dir, estimated_bytes, read_metrics, restart_window, run_directory,
                            start_timings, train, usable_cache_dir, validation_set, write_run_files)
@@ -54,7 +54,7 @@ SHARED_SECTIONS = ("data", "checkpoint")  # besides model and train (checked by 
 
 @dataclasses.dataclass(eq=False)
 class Member:
-    """One packed run: its Attempt (scaling.train's per-run state, with its open log) and its checkpoints."""
+    """One packed run: its Attempt (scaling.training's per-run state, with its open log) and its checkpoints."""
     attempt: Attempt
     checkpoints: Checkpoints
     status: str = COMPLETED  # "completed" while training and after; or diverged, preempted, failed
@@ -195,7 +195,7 @@ def _live(members: list[Member]) -> list[Member]:
 
 
 def _loop(members: list[Member], states, step_fn, eval_fn, validation):
-    """scaling.train._loop for K members: the same steps, logging, evaluations and checkpoints per member,
+    """scaling.training._loop for K members: the same steps, logging, evaluations and checkpoints per member,
     so each member's metrics.jsonl is the one its single run writes. Returns the final stacked states."""
     first = members[0].attempt  # its stop event is the pack's
     t, mesh = first.config.train, first.mesh
@@ -232,7 +232,7 @@ def _loop(members: list[Member], states, step_fn, eval_fn, validation):
 
 
 def _at_boundary(members: list[Member], boundary: Boundary, states, pending, eval_fn, validation) -> bool:
-    """scaling.train._at_boundary for every member still training; returns whether any goes on."""
+    """scaling.training._at_boundary for every member still training; returns whether any goes on."""
     jax.block_until_ready(pending[1])
     evaluated = [_timed_eval(m.attempt, eval_fn, replica(states, k), validation)
                  if boundary.evaluate and m.status == COMPLETED else None for k, m in enumerate(members)]
@@ -254,7 +254,7 @@ def _restart_windows(members: list[Member]) -> None:
 
 
 def _handle(members: list[Member], pending, states, evaluated: list | None, force: bool = False) -> bool:
-    """scaling.train.read_metrics for each live member's slice of the step's metrics; a member whose loss is
+    """scaling.training.read_metrics for each live member's slice of the step's metrics; a member whose loss is
     non-finite becomes "diverged". Returns whether any member is still training."""
     step, device_metrics = pending
     host = jax.device_get(device_metrics)
@@ -275,7 +275,7 @@ def _save(members: list[Member], step: int, states) -> None:
 
 
 def _finish(members: list[Member], states, validation, error: str | None, raise_after) -> list[dict]:
-    """Close each member's checkpoints and write its summary (scaling.train._write_summary); a diverged
+    """Close each member's checkpoints and write its summary (scaling.training._write_summary); a diverged
     member's DivergedError is its summary's status, not the pack's failure. Raises the pack's failure or
     stop after every summary is written."""
     summaries, raised = [], raise_after

@@ -34,7 +34,7 @@ def cooldown(lr: float, final_lr: float, steps: int, shape: str) -> optax.Schedu
 
 
 def decay_steps(total_steps: int, fraction: float) -> int:
-    """Cooldown length of a wsd run: at least one step unless `fraction` is 0 (sweeps.plan branches a
+    """Cooldown length of a wsd run: at least one step unless `fraction` is 0 (sweeps.planner branches a
     wsd family at total_steps - this, so both must agree)."""
     return max(round(fraction * total_steps), 1) if fraction > 0 else 0
 

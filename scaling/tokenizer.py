@@ -1,8 +1,12 @@
-"""Tokenizers (byte-level, or byte-level BPE trained with HF `tokenizers`), their descriptions, and the cache.
+"""Tokenizers (byte-level, byte-level BPE trained with HF `tokenizers`, or a local HF `tokenizer.json`),
+their descriptions, and the cache.
 
-A tokenizer is fully described by a JSON-serialisable dict: {"kind": "byte", "vocab_size": 256} or
-{"kind": "bpe", "vocab_size": V, "hf": <the HF tokenizer JSON>}; `load_tokenizer` rebuilds it, so a run
-can be re-tokenized identically. Trained tokenizers and tokenized arrays live in the cache directory
+A tokenizer is fully described by a JSON-serialisable dict: {"kind": "byte", "vocab_size": 256},
+{"kind": "bpe", "vocab_size": V, "hf": <the HF tokenizer JSON>} or, for data.tokenizer = "hf:PATH",
+{"kind": "hf", "path": <resolved PATH>, "sha256": <of the file>, "vocab_size": V, "hf": <its JSON>};
+`load_tokenizer` rebuilds it, so a run can be re-tokenized identically. HF tokenizers encode without
+their special tokens (no BOS/EOS from a post-processor), truncation or padding: documents are
+concatenated without separator tokens whatever the tokenizer file says. Trained tokenizers and tokenized arrays live in the cache directory
 (data.cache_dir, else $SCALING_CACHE, else ~/.cache/scaling); every cache write is atomic.
 """
 
@@ -17,7 +21,7 @@ import numpy as np
 import tokenizers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
-from scaling.config import BYTE_VOCAB, bpe_vocab_size
+from scaling.config import BYTE_VOCAB, HF_PREFIX, bpe_vocab_size
 from scaling.errors import ConfigError, DataError
 from scaling.io import atomic_write
 
@@ -37,7 +41,7 @@ class Tokenizer:
             return [np.frombuffer(text.encode("utf-8"), dtype=np.uint8) for text in texts]
         # encode_batch_fast (tokenizers >= 0.21) skips computing offsets, which we do not use.
         encode = getattr(self.hf, "encode_batch_fast", self.hf.encode_batch)
-        return [np.asarray(enc.ids, dtype=dtype) for enc in encode(texts)]
+        return [np.asarray(enc.ids, dtype=dtype) for enc in encode(texts, add_special_tokens=False)]
 
     def encode(self, text: str) -> np.ndarray:
         return self.encode_batch([text])[0]
@@ -78,17 +82,43 @@ def load_tokenizer(description: dict) -> Tokenizer:
     kind = description.get("kind") if isinstance(description, dict) else None
     if kind == "byte" and description.get("vocab_size") == BYTE_VOCAB:
         return byte_tokenizer()
-    if kind == "bpe" and "hf" in description:
+    if kind in ("bpe", "hf") and "hf" in description:
         try:
-            hf = tokenizers.Tokenizer.from_str(json.dumps(description["hf"]))
+            hf = _plain(tokenizers.Tokenizer.from_str(json.dumps(description["hf"])))
         except Exception as err:  # the HF library raises its own exception types
-            raise DataError(f"cannot rebuild the BPE tokenizer from its description: {err}") from err
+            raise DataError(f"cannot rebuild the {kind} tokenizer from its description: {err}") from err
         if hf.get_vocab_size() != description.get("vocab_size"):
-            raise DataError(f"BPE tokenizer description says vocab_size {description.get('vocab_size')} "
+            raise DataError(f"{kind} tokenizer description says vocab_size {description.get('vocab_size')} "
                             f"but its HF tokenizer has {hf.get_vocab_size()} tokens; the file is corrupt")
         return Tokenizer(description, hf)
     raise DataError(f"not a tokenizer description (kind {kind!r}); expected kind 'byte' with vocab_size 256 "
-                    "or kind 'bpe' with an 'hf' tokenizer, as written by Dataset.save_tokenizer")
+                    "or kind 'bpe' or 'hf' with an 'hf' tokenizer, as written by Dataset.save_tokenizer")
+
+
+def _plain(hf: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
+    """Turn off truncation and padding: either would cut or pad documents inside the token stream."""
+    hf.no_truncation()
+    hf.no_padding()
+    return hf
+
+
+def hf_file_tokenizer(path_text: str) -> Tokenizer:
+    """The tokenizer in a local HF `tokenizer.json` (data.tokenizer = "hf:PATH"); its vocabulary size
+    counts added tokens, so every id it can emit is below it."""
+    path = Path(path_text).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read data.tokenizer file {path}: {err.strerror}; point data.tokenizer at "
+                        "'hf:<a tokenizer.json>' (as saved by HF tokenizers or transformers)") from err
+    try:
+        hf = _plain(tokenizers.Tokenizer.from_str(data.decode("utf-8")))
+    except Exception as err:  # the HF library raises its own exception types; a decode error too
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"data.tokenizer file {path} is not a valid HF tokenizer.json ({reason}); "
+                        "give the tokenizer.json saved by HF tokenizers or transformers") from err
+    return Tokenizer({"kind": "hf", "path": str(path.resolve()), "sha256": hashlib.sha256(data).hexdigest(),
+                      "vocab_size": hf.get_vocab_size(), "hf": json.loads(hf.to_str())}, hf)
 
 
 def tokenizer_hash(description: dict) -> str:
@@ -96,12 +126,17 @@ def tokenizer_hash(description: dict) -> str:
 
 
 def parse_spec(spec: str) -> int | None:
-    """data.tokenizer -> BPE vocabulary size, or None for "byte", checked by scaling.config; a DataConfig
-    built in code has skipped that check, so here a bad spec is an error of the data."""
+    """data.tokenizer -> BPE vocabulary size, or None for "byte" and "hf:PATH", checked by scaling.config; a
+    DataConfig built in code has skipped that check, so here a bad spec is an error of the data."""
     try:
         return bpe_vocab_size(spec)
     except ConfigError as err:
         raise DataError(str(err)) from None
+
+
+def hf_path(spec: str) -> str | None:
+    """The PATH of data.tokenizer = "hf:PATH", or None for the other kinds."""
+    return spec.removeprefix(HF_PREFIX) if spec.startswith(HF_PREFIX) else None
 
 
 # --- cache -------------------------------------------------------------------------------------------

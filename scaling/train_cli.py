@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     host_devices = getattr(args, "host_devices", None)
     check_host_devices(host_devices, config.train.batch_size // config.train.grad_accum)
     from scaling import hardware
-    from scaling.train import checked_out_dir, train
+    from scaling.training import checked_out_dir, train
 
     checked_out_dir(args.out)  # before JAX starts and the data is read
     # Orbax logs each failure of its background writes (a full disk) with a traceback, through absl and as

@@ -102,7 +102,7 @@ def _measured_noise(where: str) -> tuple[float, str]:
 
 def _audit_text(plan, prior, noise: float, noise_source: str, draws: int) -> str:
     from analysis import design_audit
-    from analysis.fit import quiet_numerics
+    from analysis.fitting import quiet_numerics
 
     head = ""
     if plan.spec.isoflop.adaptive:
@@ -120,7 +120,7 @@ def _start_law_plan(plan):
     later budgets are placed by results, unknown before running)."""
     import dataclasses
 
-    from sweeps.plan import make_plan
+    from sweeps.planner import make_plan
 
     iso = dataclasses.replace(plan.spec.isoflop, adaptive=False, centres=())
     return make_plan(dataclasses.replace(plan.spec, isoflop=iso))

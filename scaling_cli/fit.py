@@ -13,7 +13,7 @@ from scaling.errors import ScalingError
 from scaling_cli.tables import (add_bootstrap_argument, add_table_arguments, check_bootstrap, load_table,
                                 parse_floats)
 
-# The registry's names (analysis.fit.METHODS), spelled out so that `scaling --help` imports no numpy;
+# The registry's names (analysis.fitting.METHODS), spelled out so that `scaling --help` imports no numpy;
 # tests/test_scaling_cli_fit.py checks that the two agree.
 METHOD_NAMES = ("parametric", "vpnls", "isoflop", "envelope", "kaplan")
 STRICT_EXIT = 3
@@ -99,7 +99,7 @@ def run_fit(args) -> int:
     _check_options(args, names)
     check_bootstrap(args.bootstrap)
     hardware.enable_compilation_cache(io.cache_dir())  # a repeated fit skips XLA compilation
-    from analysis.fit import quiet_numerics
+    from analysis.fitting import quiet_numerics
 
     table = load_table(args, loss_label=args.loss_label, best_of=args.best_of)
     _check_best_of(table, names, args.best_of)
@@ -140,8 +140,8 @@ def _fit_one(table, name: str, args):
     import dataclasses
 
     from analysis import frontier
-    from analysis.bootstrap import bootstrap
-    from analysis.fit import fit, method
+    from analysis.resampling import bootstrap
+    from analysis.fitting import fit, method
 
     accepted = method(name).options()
     options = {"drop_highest": args.drop_highest}
@@ -174,7 +174,7 @@ def _check_best_of(table, names: list[str], best_of: str | None) -> None:
 
 def _check_options(args, names: list[str]) -> None:
     """A flag that none of the chosen methods takes is a mistake worth stopping for."""
-    from analysis.fit import method
+    from analysis.fitting import method
 
     accepted = set().union(*(method(n).options() for n in names))
     for dest, option in FIT_OPTIONS.items():

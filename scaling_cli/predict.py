@@ -78,7 +78,7 @@ def _register_backtest(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from analysis.predict import predict
+    from analysis.prediction import predict
     from analysis.result import load_fit
 
     result = load_fit(args.fit)
@@ -170,7 +170,7 @@ def _factor(f) -> str:
 
 
 def run_allocate(args) -> int:
-    from analysis.allocate import allocate
+    from analysis.allocation import allocate
     from analysis.result import load_fit
 
     result = load_fit(args.fit)

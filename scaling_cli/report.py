@@ -57,7 +57,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from analysis.report.build import build_report
+    from analysis.reporting.build import build_report
     from scaling.io import check_output_dir
 
     check_bootstrap(args.bootstrap, " (default 200)")
@@ -87,7 +87,7 @@ def collect_if_needed(source: Path) -> tuple[str, ...]:
     The analysis reads result files only; writing them into the sweep is the sweep layer's job, done here,
     above both. Returns the note for the page (none when nothing was collected)."""
     from sweeps import store
-    from sweeps.collect import collect
+    from sweeps.collector import collect
 
     results = source / "results.parquet"
     if not source.is_dir() or not (source / "sweep.json").exists():

@@ -9,8 +9,8 @@ import math
 from scaling import accounting
 from scaling.errors import ConfigError
 
-# The conventions come from scaling.accounting (no numpy); BEST_OF is analysis.load's, spelled out because
-# analysis.load imports numpy and `scaling --help` must not. tests/test_scaling_cli_tables.py checks that
+# The conventions come from scaling.accounting (no numpy); BEST_OF is analysis.loading's, spelled out because
+# analysis.loading imports numpy and `scaling --help` must not. tests/test_scaling_cli_tables.py checks that
 # the loader takes exactly these.
 N_CONVENTIONS = tuple(accounting.N_CONVENTIONS)
 FLOP_FORMULAS = tuple(accounting.FLOPS_COLUMNS)  # the --flops names
@@ -59,8 +59,8 @@ def add_table_arguments(p) -> None:
 
 
 def load_table(args, **options):
-    """The runs in `args.input`, read as the table flags say; `options` go on to analysis.load.load_runs."""
-    from analysis.load import load_runs
+    """The runs in `args.input`, read as the table flags say; `options` go on to analysis.loading.load_runs."""
+    from analysis.loading import load_runs
 
     return load_runs(args.input, columns=parse_columns(args.columns), n_convention=args.n_convention,
                      flops=args.flops, final_only=args.final_only, drop_invalid=args.drop_invalid, **options)

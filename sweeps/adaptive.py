@@ -112,7 +112,7 @@ def finished_budgets(sweep_dir: Path | None) -> dict[float, tuple[list[float], l
 
 def best_loss_per_size(runs: list[tuple[float, float, float]]) -> dict[float, float]:
     """(N, lr, loss) of a budget's runs -> each size's loss at its best lr, seeds averaged first: the rule of
-    `scaling fit --best-of lr` (analysis.load), restated because sweeps may not import analysis. Untuned lrs
+    `scaling fit --best-of lr` (analysis.loading), restated because sweeps may not import analysis. Untuned lrs
     would otherwise pull the parabola, and so the next budget's centre, off the tuned optimum."""
     by_point: dict[tuple[float, float], list[float]] = {}
     for n, lr, loss in runs:
@@ -158,7 +158,7 @@ def stages(spec: Spec, sweep_dir: Path | None = None) -> list[Stage]:
 
 
 def with_centres(spec: Spec, stage_list: list[Stage]) -> Spec:
-    """The spec with the ready budgets' centres filled in, for sweeps.plan.make_plan."""
+    """The spec with the ready budgets' centres filled in, for sweeps.planner.make_plan."""
     centres = tuple((s.flops, s.n_opt) for s in stage_list if s.n_opt is not None)
     return dataclasses.replace(spec, isoflop=dataclasses.replace(spec.isoflop, centres=centres))
 

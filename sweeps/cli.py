@@ -130,7 +130,7 @@ def _local_gpus() -> list[str]:
 
 def _load_plan(args):
     from sweeps import spec as spec_lib
-    from sweeps.plan import make_plan
+    from sweeps.planner import make_plan
 
     spec = spec_lib.load(args.spec, args.overrides)  # spec errors surface before JAX starts
     spec = _with_adaptive_centres(spec, args)
@@ -383,7 +383,7 @@ def cmd_run(args) -> int:
 
 
 def _run_stage(args) -> int:
-    from sweeps import adaptive, collect, store
+    from sweeps import adaptive, collector, store
     from sweeps.executors import LocalExecutor, RayExecutor, run_sweep
 
     _check_counts(args)
@@ -422,8 +422,8 @@ def _run_stage(args) -> int:
     finally:
         display.close()
         executor.close()
-    path, n_rows = collect.collect(sweep_dir)
-    _warn(collect.problems(sweep_dir))
+    path, n_rows = collector.collect(sweep_dir)
+    _warn(collector.problems(sweep_dir))
     counts = {}
     for record in records:
         state = store.run_state(sweep_dir, record)
@@ -473,7 +473,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from sweeps.collect import collect, problems
+    from sweeps.collector import collect, problems
 
     path, n_rows = collect(args.sweep_dir, args.out)
     _warn(problems(args.sweep_dir))

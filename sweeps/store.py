@@ -1,7 +1,7 @@
 """The sweep directory: the plan, one directory per run, per-run locks, and each run's state.
 
   SWEEP_DIR/sweep.json            the spec (text and name) and the planned run ids, in order
-  SWEEP_DIR/runs/<run_id>/        what scaling.train writes (config.json, config.toml, metrics.jsonl,
+  SWEEP_DIR/runs/<run_id>/        what scaling.training writes (config.json, config.toml, metrics.jsonl,
                                   checkpoints/, summary.json), plus:
       run.json                    the planned run: resolved config, role, budget label, parent
       .lock                       fcntl.flock'ed (exclusive) by the process that trains the run

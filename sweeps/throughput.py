@@ -20,7 +20,7 @@ from scaling import accounting, io
 from scaling.config import EVAL_BATCH, to_dict
 from scaling.errors import ScalingError
 from sweeps.executors import worker_command
-from sweeps.plan import Plan, PlannedRun
+from sweeps.planner import Plan, PlannedRun
 
 
 @dataclasses.dataclass(frozen=True)

@@ -102,7 +102,7 @@ def run(run_dir: Path) -> int:
     from scaling import hardware, io
     from scaling.config import from_dict
     from scaling.errors import EXIT_PREEMPTED, DivergedError, PreemptedError
-    from scaling.train import train
+    from scaling.training import train
 
     record = io.read_json(run_dir / "run.json")
     config = from_dict(record["config"])

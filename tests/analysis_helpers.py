@@ -28,7 +28,7 @@ def need(path: Path) -> Path:
 
 @functools.lru_cache(maxsize=None)
 def epoch_table():
-    from analysis.load import load_runs
+    from analysis.loading import load_runs
     return load_runs(need(EPOCH_CSV), columns=EPOCH_COLUMNS)
 
 
@@ -43,7 +43,7 @@ def olmo_table():
     """OLMo ladder: final row of each run (reruns left out), C4 validation loss, C = FLOPs/token x tokens."""
     import pandas as pd
 
-    from analysis.load import load_runs
+    from analysis.loading import load_runs
     df = pd.read_csv(need(OLMO_CSV))
     df = df[~df["rerun"].astype(bool)].copy()
     df["C"] = df["flops_per_token"] * df["tokens"]
@@ -55,7 +55,7 @@ def chinchilla_surface(alpha=0.34, beta=0.28, E=1.69, A=406.4, B=410.7, budgets=
     """IsoFLOP design on L = E + A/N^alpha + B/D^beta: per budget, sizes spanning +-width decades around
     the true N_opt. Multiplicative log-normal noise of sd `noise`. Returns (table, true params)."""
     from analysis.frontier import optimum_from_params
-    from analysis.load import from_arrays
+    from analysis.loading import from_arrays
     truth = {"E": E, "A": A, "B": B, "alpha": alpha, "beta": beta}
     rng = np.random.default_rng(seed)
     N, D, C = [], [], []

@@ -40,7 +40,7 @@ def make_sweep(directory: Path, budgets=(1e17, 1e18, 1e19), sizes_per_budget: in
                                                        "spec": "", "overrides": [],
                                                        "run_ids": [r["run_id"] for r in records]}))
     if collect:
-        from sweeps.collect import collect as collect_results
+        from sweeps.collector import collect as collect_results
         collect_results(directory)
     return directory
 

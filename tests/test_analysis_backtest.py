@@ -47,7 +47,7 @@ def _grid(noise=0.005, seed=0):
     """Every size trained at every budget (D = C / 6N) on L = E + A/N^alpha + B/D^beta with log-normal noise:
     a split by budget and a split by size both leave a surface to fit, and both train on 20 runs (one
     compilation of the fit and of its bootstrap serves every test here). Returns (table, truth)."""
-    from analysis.load import from_arrays
+    from analysis.loading import from_arrays
     truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
     N_SxC, C_SxC = np.meshgrid(np.logspace(6.5, 9, 5), [1e16, 1e17, 1e18, 1e19, 1e20], indexing="ij")
     N, C = N_SxC.ravel(), C_SxC.ravel()
@@ -107,8 +107,8 @@ def test_cli_backtest_json_parses(grid, tmp_path, capsys):
 
 
 def test_the_report_shows_both_splits_with_mape_and_coverage(grid):
-    from analysis.report.fits import BacktestEntry, run_backtest
-    from analysis.report.page import backtest_section
+    from analysis.reporting.fits import BacktestEntry, run_backtest
+    from analysis.reporting.page import backtest_section
     table, _ = grid
     # The surface the report found: its method, options and bootstrap size are what the backtests reuse.
     surface = dataclasses.replace(backtest(table, "vpnls", by="size").fit, bootstrap={"n": 20, "level": 0.95})

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from analysis import design_audit
-from analysis.fit import fit, quiet_numerics
-from analysis.load import from_arrays
+from analysis.fitting import fit, quiet_numerics
+from analysis.loading import from_arrays
 from analysis.result import FitResult, FitSpec
 from scaling.errors import DataError
 
@@ -43,7 +43,7 @@ def centred_audit():
 
 
 def test_predicted_interval_of_a_agrees_with_real_fits_on_simulated_sweeps(centred_audit):
-    """The audit's interval widths against a Monte-Carlo of `analysis.fit.fit` on independently drawn
+    """The audit's interval widths against a Monte-Carlo of `analysis.fitting.fit` on independently drawn
     tables of the same design (approach 3 from a small start grid around the truth, to stay fast)."""
     d = design()
     losses = design_audit.simulate_losses(d, TRUTH, NOISE, draws=200, seed=123)

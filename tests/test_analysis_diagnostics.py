@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from analysis import diagnostics
-from analysis.bootstrap import bootstrap
-from analysis.fit import fit
-from analysis.load import from_arrays, load_runs
+from analysis.resampling import bootstrap
+from analysis.fitting import fit
+from analysis.loading import from_arrays, load_runs
 from analysis.result import FitResult, FitSpec
 from analysis_helpers import chinchilla_surface
 from scaling.errors import DataError

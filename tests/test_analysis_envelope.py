@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis.envelope import fit_envelope
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from scaling.errors import DataError
 
 

@@ -4,7 +4,7 @@ import pytest
 from analysis_helpers import CHINCHILLA_BUDGETS, chinchilla_surface, epoch_table
 from analysis.frontier import optimum_from_params
 from analysis.isoflop import fit_isoflop, nominal_budgets
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from scaling.errors import DataError
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from analysis.kaplan import fit_kaplan
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from scaling.errors import DataError
 
 KAPLAN = {"N_c": 8.8e13, "D_c": 5.4e13, "alpha_N": 0.076, "alpha_D": 0.095}

@@ -34,7 +34,7 @@ def test_x64_is_scoped_to_the_fit():
 
 def test_fit_leaves_process_in_float32():
     from analysis.kaplan import fit_kaplan
-    from analysis.load import from_arrays
+    from analysis.loading import from_arrays
     N = np.logspace(6, 9, 8)
     fit_kaplan(from_arrays(N, 20 * N, 3.0 * (1e6 / N) ** 0.07), form="n")
     assert jnp.zeros(1).dtype == jnp.float32

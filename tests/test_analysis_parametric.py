@@ -7,7 +7,7 @@ import pytest
 
 from analysis_helpers import EPOCH_TARGET, chinchilla_surface, epoch_fit, epoch_table
 from analysis import frontier
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from analysis.parametric import (HOFFMANN_GRID, fit_parametric, fit_vpnls, grid_points, refit_parametric,
                                  refit_vpnls)
 from analysis.result import FitResult

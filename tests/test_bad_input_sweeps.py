@@ -21,7 +21,7 @@ from scaling.io import MANIFEST, write_json
 from sweep_helpers import TINY_GRID, sweep_env, write_spec
 from sweeps import spec as spec_lib
 from sweeps import store
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 SCALING = Path(sys.executable).parent / "scaling"  # the installed entry point, as a user runs it
 ONE_RUN = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4]")

@@ -13,7 +13,7 @@ from conftest import TINY
 from scaling import io
 from scaling_cli.main import main
 from scaling.config import load
-from scaling.train import train
+from scaling.training import train
 
 TWO_STEPS = TINY + ["train.steps=2"]
 

@@ -7,7 +7,7 @@ import pytest
 from scaling.checkpoint import Checkpoints, abstract_like, state_checksum
 from scaling.config import load
 from scaling.io import read_jsonl
-from scaling.train import train
+from scaling.training import train
 
 
 def toy_state(value: float):

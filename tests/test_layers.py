@@ -45,10 +45,10 @@ def test_no_layer_imports_a_layer_above_it():
 def test_the_check_finds_an_upward_import_in_any_form(tmp_path):
     for package in PROJECT:
         (tmp_path / package).mkdir()
-    (tmp_path / "scaling" / "a.py").write_text("def f():\n    from analysis.fit import fit\n")
+    (tmp_path / "scaling" / "a.py").write_text("def f():\n    from analysis.fitting import fit\n")
     (tmp_path / "scaling" / "b.py").write_text("import importlib\nMODULES = ('scaling.train_cli', 'sweeps.cli')\n"
                                                "importlib.import_module(MODULES[1])\n")
-    (tmp_path / "sweeps" / "c.py").write_text("import analysis.load as load\nfrom scaling import io\n")
+    (tmp_path / "sweeps" / "c.py").write_text("import analysis.loading as load\nfrom scaling import io\n")
     (tmp_path / "analysis" / "d.py").write_text("from scaling_cli.tables import parse_floats\nimport sweeps\n")
     (tmp_path / "scaling_cli" / "e.py").write_text("import analysis, sweeps, scaling\n")
     assert upward_imports(tmp_path) == ["scaling/a.py: imports analysis", "scaling/b.py: imports sweeps",

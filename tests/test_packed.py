@@ -9,7 +9,7 @@ from scaling.config import load
 from scaling.errors import ConfigError, DivergedError
 from scaling.io import read_json, read_jsonl
 from scaling.packed import checkpoint_steps, train_packed, trim_to_common_step
-from scaling.train import train
+from scaling.training import train
 
 # 12 steps, an evaluation at 6 and 12, checkpoints at 4 and 8 (and the final one at 12).
 PACKED = TINY + ["train.steps=12", "train.eval_every=6", "checkpoint.every=4", "checkpoint.keep=3"]
@@ -132,7 +132,7 @@ def test_a_pack_too_big_for_memory_is_refused_before_anything_is_written(tmp_pat
     from scaling import packed
     from scaling.data import prepare_dataset
     from scaling.config import resolve
-    from scaling.train import estimated_bytes
+    from scaling.training import estimated_bytes
 
     config = configs(1)[0]
     one = estimated_bytes(resolve(config, prepare_dataset(config.data, 32).vocab_size), 1)

@@ -12,7 +12,7 @@ from scaling.config import load
 from scaling.errors import EXIT_PREEMPTED, PreemptedError
 from scaling.io import read_json, read_jsonl
 from scaling.preemption import stop_on_signals
-from scaling.train import train
+from scaling.training import train
 
 
 def test_a_signal_sets_the_request_and_the_handlers_come_back():
@@ -77,7 +77,7 @@ def test_signal_checkpoints_the_current_step_and_the_resume_matches_bitwise(sign
 
 
 def test_a_signal_during_set_up_stops_before_the_first_step(tmp_path, tiny_overrides, monkeypatch):
-    import scaling.train as train_module
+    import scaling.training as train_module
 
     compile_step = train_module.compile_train_step
 

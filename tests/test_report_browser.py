@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from analysis.report.build import build_report
+from analysis.reporting.build import build_report
 from browser_helpers import check_page, chromium_binary
 from report_helpers import make_sweep
 

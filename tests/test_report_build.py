@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from analysis_helpers import CHINCHILLA_BUDGETS, EPOCH_COLUMNS, EPOCH_CSV, epoch_fit, need
-from analysis.report.build import build_report
+from analysis.reporting.build import build_report
 from report_helpers import TRUTH, make_sweep
 from scaling_cli.main import main
 from scaling_cli.report import collect_if_needed
@@ -97,8 +97,8 @@ def test_a_results_file_has_no_loss_curves_and_says_so(small):
 
 
 def test_a_given_fit_is_shown_and_not_refitted(sweep, report, tmp_path):
-    from analysis.load import from_arrays
-    from analysis.report.fits import given_entry
+    from analysis.loading import from_arrays
+    from analysis.reporting.fits import given_entry
     from analysis.result import FitResult
 
     saved = json.loads((report[0] / "fits.json").read_text())[0]["result"]  # what `scaling fit --out` writes

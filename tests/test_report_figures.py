@@ -3,10 +3,10 @@ import pandas as pd
 import pytest
 
 from analysis.backtest import backtest
-from analysis.bootstrap import bootstrap
-from analysis.fit import fit
+from analysis.resampling import bootstrap
+from analysis.fitting import fit
 from analysis.isoflop import nominal_budgets
-from analysis.report import figures
+from analysis.reporting import figures
 from analysis_helpers import chinchilla_surface
 
 
@@ -90,7 +90,7 @@ def test_loss_curves_by_size():
 
 def lr_table(best_lr):
     """chinchilla_surface trained at four lrs per point, loss quadratic in log lr about best_lr(N)."""
-    from analysis.load import load_runs
+    from analysis.loading import load_runs
 
     clean, _ = chinchilla_surface(budgets=(1e17, 1e18), sizes_per_budget=3, width=0.5)
     rows = [{"N": n, "D": d, "C": c, "budget": c, "lr": lr, "loss": loss + 0.1 * np.log(lr / best_lr(n)) ** 2}

@@ -1,4 +1,4 @@
-"""analysis.report.inputs: what a report reads from an already-collected sweep directory or a results
+"""analysis.reporting.inputs: what a report reads from an already-collected sweep directory or a results
 file, on synthetic sweeps whose runs, statuses and loss curves the tests write (tests/report_helpers.py)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.report.inputs import counts, read_curves, read_input, run_sizes
+from analysis.reporting.inputs import counts, read_curves, read_input, run_sizes
 from report_helpers import make_sweep
 from scaling.errors import DataError
 

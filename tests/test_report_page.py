@@ -1,4 +1,4 @@
-"""analysis.report.page: the report's static HTML, from contents the tests build (a real fit of a
+"""analysis.reporting.page: the report's static HTML, from contents the tests build (a real fit of a
 synthetic surface where a FitResult is needed), checked for what a reader must find on the page."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.fit import fit
-from analysis.report import page
-from analysis.report.fits import BacktestEntry, FitEntry
+from analysis.fitting import fit
+from analysis.reporting import page
+from analysis.reporting.fits import BacktestEntry, FitEntry
 from analysis_helpers import chinchilla_surface
 
 

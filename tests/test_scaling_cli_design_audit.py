@@ -148,7 +148,7 @@ def test_the_flags_are_added_without_importing_the_audit():
 def test_an_lr_list_is_one_point_and_a_seed_list_repeats_it(tmp_path):
     from analysis.design_audit import design_from_plan
     from sweeps import spec as spec_lib
-    from sweeps.plan import make_plan
+    from sweeps.planner import make_plan
 
     def points(hparams: str) -> int:
         text = TINY_ISOFLOP.replace("lr = 3e-3\n", hparams)

@@ -134,5 +134,5 @@ def test_fit_out_a_directory_is_one_line(surface_csv, tmp_path, capfd):
 
 def test_the_cli_names_every_registered_method():
     from scaling_cli.fit import METHOD_NAMES
-    from analysis.fit import METHODS
+    from analysis.fitting import METHODS
     assert tuple(METHODS) == METHOD_NAMES

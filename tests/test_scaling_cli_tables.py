@@ -11,7 +11,7 @@ from scaling_cli import tables
 def test_the_flags_offer_exactly_what_the_loader_takes(option, choices):
     import pandas as pd
 
-    from analysis.load import load_runs
+    from analysis.loading import load_runs
     from scaling.errors import DataError
 
     with pytest.raises(DataError) as info:  # the loader names the values it takes

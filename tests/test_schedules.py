@@ -51,7 +51,7 @@ def test_lr_table_is_the_schedule_at_every_step(schedule):
 
 @pytest.mark.parametrize("steps, fraction", [(100, 0.2), (7, 0.2), (5, 0.01), (40, 0.5)])
 def test_decay_steps_is_where_the_wsd_schedule_leaves_its_peak(steps, fraction):
-    """sweeps.plan branches a wsd run at steps - decay_steps: up to there the lr must be the peak."""
+    """sweeps.planner branches a wsd run at steps - decay_steps: up to there the lr must be the peak."""
     lrs = values(steps=steps, warmup_steps=0, schedule="wsd", decay_fraction=fraction)
     start = steps - decay_steps(steps, fraction)
     assert 1 <= decay_steps(steps, fraction) < steps and decay_steps(steps, 0.0) == 0

@@ -15,7 +15,7 @@ import json, sys, tempfile
 import jax
 from scaling.config import load
 from scaling.io import read_jsonl
-from scaling.train import train
+from scaling.training import train
 overrides = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {overrides!r}
 run_dir = tempfile.mkdtemp()
 train(load(None, overrides), run_dir, quiet=True)

@@ -14,7 +14,7 @@ from scaling.io import write_json
 from sweep_helpers import run_sweep_cli, write_spec
 from sweeps import adaptive, store
 from sweeps import spec as spec_lib
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 # L = E + A/N^alpha + B/D^beta with a = beta/(alpha+beta) = 0.4 and C = 6ND.
 SURFACE = {"E": 1.7, "A": 400.0, "B": 400.0, "alpha": 0.3, "beta": 0.2}

@@ -4,7 +4,7 @@ from scaling.io import write_json
 from sweep_helpers import TINY_GRID
 from sweeps import spec as spec_lib
 from sweeps import store
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 
 def test_sweep_subcommands_are_registered():

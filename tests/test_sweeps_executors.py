@@ -19,7 +19,7 @@ from sweep_helpers import TINY_GRID, TINY_WSD, run_sweep_cli, start_sweep_cli, s
 from sweeps import spec as spec_lib
 from sweeps import store
 from sweeps.executors import LocalExecutor, run_sweep
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 pytestmark = pytest.mark.slow
 
@@ -143,7 +143,7 @@ def test_failures_are_recorded_retried_and_the_sweep_carries_on(tmp_path):
     assert failed["status"] == "failed" and "train.lr" in failed["error"]
     assert len([a for a in attempts(store.run_dir(tmp_path, broken["run_id"])) if a["event"] == "end"]) == 2
 
-    from sweeps.collect import collect
+    from sweeps.collector import collect
 
     path, n_rows = collect(tmp_path)
     table = pd.read_parquet(path)

@@ -17,7 +17,7 @@ from scaling.errors import ScalingError
 from sweep_helpers import TINY_GRID
 from sweeps import spec as spec_lib
 from sweeps import throughput
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 OVERHEAD_S, RATE, STARTUP_S = 2e-3, 4e9, 3.0  # the fake device
 

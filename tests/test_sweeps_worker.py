@@ -93,7 +93,7 @@ peak_flops = 1e11
 
 def test_group_mode_trains_the_members_packed_each_into_its_own_run_directory(tmp_path):
     from sweeps import spec as spec_lib
-    from sweeps.plan import make_plan
+    from sweeps.planner import make_plan
 
     text = PACK_PAIR
     spec = spec_lib.parse_text(text, "pack.toml")

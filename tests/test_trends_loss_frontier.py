@@ -83,7 +83,7 @@ def test_load_frontier_accepts_any_json_with_the_five_numbers(tmp_path):
 
 
 def test_load_frontier_reads_a_scaling_fit_result(tmp_path):
-    from analysis.fit import fit
+    from analysis.fitting import fit
     from analysis_helpers import chinchilla_surface
 
     table, truth = chinchilla_surface(budgets=(1e18, 1e19, 1e20), sizes_per_budget=4)
@@ -120,11 +120,11 @@ def test_load_frontier_rejects_unreadable_files(tmp_path):
 
 
 def test_load_frontier_carries_range_units_and_bootstrap_draws(tmp_path):
-    from analysis.fit import fit
+    from analysis.fitting import fit
     from analysis_helpers import chinchilla_surface
 
     table, _ = chinchilla_surface(budgets=(1e18, 1e19, 1e20), sizes_per_budget=4)
-    from analysis.bootstrap import bootstrap
+    from analysis.resampling import bootstrap
 
     result = bootstrap(table, fit(table, "parametric"), n=12)
     path = tmp_path / "fit.json"

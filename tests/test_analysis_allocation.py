@@ -4,7 +4,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.allocate import allocate
+from analysis.allocation import allocate
 from analysis.frontier import optimum_from_params
 from analysis.result import FitResult, FitSpec
 from scaling_cli.main import main

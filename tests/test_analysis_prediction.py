@@ -5,7 +5,7 @@ import pytest
 
 from analysis_helpers import chinchilla_surface
 from analysis.frontier import chinchilla_loss
-from analysis.predict import extrapolation_factors, predict
+from analysis.prediction import extrapolation_factors, predict
 from analysis.result import FitResult, FitSpec
 from scaling_cli.main import main
 from scaling.errors import DataError
@@ -28,8 +28,8 @@ def _fit(form="chinchilla", params=PARAMS, samples=True, sd=0.01, fit_range=RANG
 @pytest.fixture(scope="module")
 def fitted():
     """VPNLS on a surface with 0.5% noise, bootstrapped: (fit, truth)."""
-    from analysis.bootstrap import bootstrap
-    from analysis.fit import fit
+    from analysis.resampling import bootstrap
+    from analysis.fitting import fit
     table, truth = chinchilla_surface(noise=0.005, sizes_per_budget=6, budgets=(1e17, 1e18, 1e19, 1e20))
     result = fit(table, "vpnls")
     return bootstrap(table, result, n=40, seed=0), truth

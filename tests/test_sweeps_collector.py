@@ -6,8 +6,8 @@ from scaling.io import write_json
 from sweep_helpers import TINY_GRID, TINY_WSD, run_sweep_cli, write_spec
 from sweeps import spec as spec_lib
 from sweeps import store
-from sweeps.collect import SCHEMA, collect
-from sweeps.plan import make_plan
+from sweeps.collector import SCHEMA, collect
+from sweeps.planner import make_plan
 
 CONTRACT = ["run_id", "status", "budget", "n_params", "n_params_embedding", "n_params_nonembedding", "tokens",
             "unique_tokens", "flops_6nd", "flops_6nd_nonembed", "flops_exact", "final_val_loss", "val_bpb",

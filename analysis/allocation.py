@@ -15,7 +15,7 @@ import dataclasses
 import numpy as np
 
 from analysis import frontier
-from analysis.predict import check_max_extrapolation, extrapolation_factors
+from analysis.prediction import check_max_extrapolation, extrapolation_factors
 from analysis.result import FitResult, _clean
 from scaling.errors import DataError
 

@@ -1,7 +1,7 @@
 """From a spec to the list of runs: shapes, per-size hyperparameters, budget matching, WSD branches.
 
 Every planned run carries its fully resolved RunConfig; its id is that config's hash, the same id
-`scaling.train.train` computes, so a run directory is found again whatever process plans it.
+`scaling.training.train` computes, so a run directory is found again whatever process plans it.
 
 Hyperparameter rule (recorded in each run's config):
   lr      = hparams.lr * hparams.lr_multiplier * (hparams.lr_base_width / d_model) ** hparams.lr_width_exponent

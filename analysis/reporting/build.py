@@ -13,7 +13,7 @@ import numpy as np
 
 from analysis import frontier
 from analysis.isoflop import nominal_budgets
-from analysis.report import figures, fits, inputs, page
+from analysis.reporting import figures, fits, inputs, page
 from scaling.accounting import FLOPS_COLUMNS
 
 

@@ -1,6 +1,6 @@
 """Bootstrap uncertainty for any fit: draw replicates, refit, take percentiles of the usable refits.
 
-Two schemes, chosen per method by the registry (analysis.fit.METHODS):
+Two schemes, chosen per method by the registry (analysis.fitting.METHODS):
   * cases (approach 3, VPNLS, Kaplan): runs drawn with replacement. A resample is a row of weights
     (how often each point was drawn), so every method refits all replicates in one batched call (the
     JAX methods solve replicates x starts as one pool of tasks). When a run contributes several rows
@@ -19,8 +19,8 @@ import importlib
 import numpy as np
 
 from analysis import diagnostics, frontier
-from analysis.fit import fitted_rows, method, quiet_numerics
-from analysis.load import RunTable
+from analysis.fitting import fitted_rows, method, quiet_numerics
+from analysis.loading import RunTable
 from analysis.result import FitResult
 from scaling.errors import DataError
 

@@ -1,4 +1,4 @@
-"""analysis.fit: the method registry, fit()'s option checks and refusals, finish(), fitted_rows and
+"""analysis.fitting: the method registry, fit()'s option checks and refusals, finish(), fitted_rows and
 quiet_numerics, on synthetic tables whose truth and shape the tests build."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.fit import (METHODS, SURFACE_METHODS, check_surface_data, finish, fit, fitted_rows, method,
+from analysis.fitting import (METHODS, SURFACE_METHODS, check_surface_data, finish, fit, fitted_rows, method,
                           quiet_numerics, refitter)
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from analysis_helpers import chinchilla_surface
 from scaling.errors import DataError
 

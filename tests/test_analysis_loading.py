@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.load import drop_highest_loss, from_arrays, load_runs
+from analysis.loading import drop_highest_loss, from_arrays, load_runs
 from scaling.errors import DataError
 
 
@@ -170,10 +170,10 @@ def test_best_of_lr_without_an_lr_column_is_refused_naming_the_way_out():
 
 
 def test_the_clis_best_of_choices_are_the_loaders():
-    from analysis import load
+    from analysis import loading
     from scaling_cli import tables as cli
 
-    assert cli.BEST_OF == load.BEST_OF
+    assert cli.BEST_OF == loading.BEST_OF
 
 
 def test_fit_cli_takes_best_of_and_says_how_many_rows_it_dropped(tmp_path, capsys):
@@ -203,7 +203,7 @@ def test_best_of_lr_recovers_the_true_exponent_that_untuned_rows_bias():
     """Porian et al.'s point on a known truth: sizes want different lrs (the smallest the grid's largest,
     the largest its smallest), so a fixed grid's rows mix tuned and untuned losses differently per size.
     The tuned rows are the clean surface, and approach 2 gives its a exactly; all rows move it."""
-    from analysis.fit import fit
+    from analysis.fitting import fit
     from analysis_helpers import chinchilla_surface
 
     clean, truth = chinchilla_surface(sizes_per_budget=7, width=0.6)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.load import RunTable, load_runs
+from analysis.loading import RunTable, load_runs
 from scaling.accounting import N_CONVENTIONS
 from scaling.errors import DataError
 from scaling.run_status import COMPLETED

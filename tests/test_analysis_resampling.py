@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from analysis_helpers import EPOCH_CI, epoch_fit, epoch_table
-from analysis.bootstrap import bootstrap, resample_weights
+from analysis.resampling import bootstrap, resample_weights
 from analysis.isoflop import fit_isoflop
-from analysis.load import from_arrays
+from analysis.loading import from_arrays
 from scaling.errors import DataError
 
 

@@ -22,7 +22,7 @@ from matplotlib.ticker import LogFormatterSciNotation, LogLocator, MaxNLocator, 
 from analysis import frontier
 from analysis.backtest import Backtest
 from analysis.isoflop import parabola_minimum
-from analysis.load import RunTable
+from analysis.loading import RunTable
 from analysis.result import FitResult
 
 STYLE = {

@@ -15,11 +15,11 @@ import numpy as np
 
 from analysis import frontier
 from analysis.backtest import Backtest, backtest
-from analysis.bootstrap import bootstrap
+from analysis.resampling import bootstrap
 from analysis.diagnostics import compare_methods
-from analysis.fit import METHODS, fit, method as fit_method
+from analysis.fitting import METHODS, fit, method as fit_method
 from analysis.isoflop import nominal_budgets
-from analysis.load import RunTable
+from analysis.loading import RunTable
 from analysis.result import FitResult
 from scaling.errors import DataError
 

@@ -9,7 +9,7 @@ from scaling.errors import ConfigError
 from scaling.schedules import make_schedule
 from sweep_helpers import TINY_WSD, write_spec
 from sweeps import spec as spec_lib
-from sweeps.plan import make_plan
+from sweeps.planner import make_plan
 
 ISOFLOP = """
 kind = "isoflop"
@@ -177,7 +177,7 @@ def test_centred_sizes_sit_around_the_predicted_optimum_after_the_shape_chooser(
 
 
 def test_position_of_the_optimum_among_the_sizes():
-    from sweeps.plan import BudgetSizes
+    from sweeps.planner import BudgetSizes
 
     sizes = (1e4, 2e4, 4e4, 8e4)
     assert BudgetSizes(1e11, 2.1e4, sizes, False).position() == "optimum at position 2 of 4"

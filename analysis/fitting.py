@@ -11,7 +11,7 @@ import warnings
 import numpy as np
 
 from analysis import diagnostics, frontier
-from analysis.load import RunTable
+from analysis.loading import RunTable
 from analysis.result import FitResult
 from scaling.errors import DataError
 

@@ -8,7 +8,7 @@ from conftest import run_python
 from scaling.config import load
 from scaling.errors import ConfigError, DivergedError
 from scaling.io import read_json, read_jsonl
-from scaling.train import train
+from scaling.training import train
 from sweeps import store
 
 
@@ -155,7 +155,7 @@ def test_run_killed_between_final_checkpoint_and_summary_resumes(tmp_path, tiny_
 import os, signal
 from scaling import io
 from scaling.config import load
-from scaling.train import train
+from scaling.training import train
 real_write_json = io.write_json
 def write_json(path, obj):
     if str(path).endswith("summary.json"):
@@ -176,7 +176,7 @@ train(load(None, {overrides!r}), {str(run)!r}, quiet=True)
 
 def test_full_disk_inside_an_orbax_save_is_read_as_the_os_error():
     """What orbax raised when a 3 MB tmpfs filled during a save (TensorStore's ValueError, not an OSError)."""
-    from scaling.train import as_os_error
+    from scaling.training import as_os_error
 
     message = ('RESOURCE_EXHAUSTED: Error writing local file "/runs/a/checkpoints/7.orbax-checkpoint-tmp/state.orbax-'
                'checkpoint-tmp/_sharding": Failed writing: "/runs/a/checkpoints/7.orbax-checkpoint-tmp/x.__lock": '
