@@ -10,7 +10,9 @@ A text source is one of
 
 Documents are assigned to the validation split by a hash of their name (the relative path), so a
 document lies entirely in one split and keeps its split when other files are added or removed.
-nanoGPT-format token directories (train.bin/val.bin) are handled in `scaling.data`.
+Tables of text (.parquet, .jsonl, `datasets` save_to_disk directories) are read by `scaling.text_tables`
+into documents split the same way; token directories (nanoGPT's train.bin/val.bin, llm.c's shards) are
+handled in `scaling.data`.
 """
 
 from __future__ import annotations
@@ -75,7 +77,8 @@ def load_corpus(source: str) -> Corpus:
 
 def source_path(source: str) -> Path:
     """The path named by data.source (not "stdlib"), which must exist."""
-    what = "give 'stdlib', a text file, a directory of text files, or a directory with train.bin and val.bin"
+    what = ("give 'stdlib', a text, .parquet or .jsonl file, a directory of them, a datasets save_to_disk "
+            "directory, or a directory with train.bin and val.bin or llm.c shards")
     if not source.strip():
         raise DataError(f"data.source is empty; {what}")
     path = Path(source).expanduser()

@@ -1,8 +1,10 @@
 """Datasets: the token ids of the train and validation splits, and the batch samplers.
 
-`prepare_dataset` reads a text source (see `scaling.corpus`) and tokenizes it, or memory-maps a
-nanoGPT-format directory (train.bin and val.bin holding data.bin_dtype token ids; no tokenizer, no
-documents). Text documents are concatenated in name order without separator tokens.
+`prepare_dataset` reads a text source (text files: `scaling.corpus`; .parquet, .jsonl and `datasets`
+save_to_disk tables: `scaling.text_tables`) and tokenizes it, or memory-maps token files: a nanoGPT-format
+directory (train.bin and val.bin holding data.bin_dtype token ids) or a directory of llm.c shards
+(`scaling.llmc`); token files take no tokenizer. Text documents are concatenated in name order without
+separator tokens (an HF tokenizer's BOS/EOS are not added).
 
 Training batches come from a sampler whose whole state is (seed, step): batch `step` holds windows of
 seq_len + 1 tokens at offsets drawn by `np.random.default_rng([seed, step])`, so resuming at any step
@@ -21,10 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from scaling.config import DataConfig
-from scaling.corpus import STDLIB, Document, file_header, load_corpus, source_path, split_documents
+from scaling import llmc
+from scaling.corpus import STDLIB, Corpus, Document, file_header, load_corpus, source_path, split_documents
 from scaling.errors import DataError
 from scaling.io import atomic_write, cache_dir
-from scaling.tokenizer import (Tokenizer, bpe_tokenizer, byte_tokenizer, cache_key,
+from scaling.text_tables import is_table_source, load_table_corpus
+from scaling.tokenizer import (Tokenizer, bpe_tokenizer, byte_tokenizer, cache_key, hf_file_tokenizer, hf_path,
                                load_tokens, parse_spec, save_tokens, tokenizer_hash)
 
 SPLITS = ("train", "val")
@@ -32,7 +36,7 @@ SPLITS = ("train", "val")
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class Dataset:
-    train_tokens: np.ndarray  # 1-D token ids (possibly a read-only memmap)
+    train_tokens: np.ndarray  # 1-D token ids (possibly a read-only memmap, or llmc.ShardedTokens)
     val_tokens: np.ndarray
     vocab_size: int  # the tokenizer's vocabulary; for .bin data the declared one or max id + 1
     tokenizer: dict  # description for scaling.tokenizer.load_tokenizer; kind "none" for .bin data
@@ -52,24 +56,38 @@ def prepare_dataset(cfg: DataConfig, seq_len: int, vocab_size: int | None = None
     if cfg.source != STDLIB:
         path = source_path(cfg.source)
         if path.is_file() and path.suffix == ".bin":
-            raise DataError(f"data.source {path} is a token file, which would be read as text; nanoGPT-format data is "
-                            f"read from the directory holding train.bin and val.bin: set data.source={path.parent}")
+            raise DataError(f"data.source {path} is a token file, which would be read as text; token data is read "
+                            "from the directory holding train.bin and val.bin (nanoGPT) or the *_train_*/*_val_* "
+                            f"shards (llm.c): set data.source={path.parent}")
         if path.is_dir() and any((path / f"{split}.bin").exists() for split in SPLITS):
             return _prepare_bin(path, cfg, seq_len, vocab_size)
+        shards = llmc.shard_files(path) if path.is_dir() else {}
+        if shards:
+            return _prepare_llmc(path, shards, cfg, seq_len, vocab_size)
     return _prepare_text(cfg, seq_len, vocab_size)
 
 
+def _read_corpus(cfg: DataConfig) -> Corpus:
+    if cfg.source != STDLIB and is_table_source(path := source_path(cfg.source)):
+        return load_table_corpus(path, cfg.text_column)
+    return load_corpus(cfg.source)
+
+
+def _tokenizer(cfg: DataConfig, train_docs: list[Document], split_key: str, cache: Path) -> Tokenizer:
+    bpe_vocab = parse_spec(cfg.tokenizer)
+    if bpe_vocab is not None:  # trained on the training split only
+        return bpe_tokenizer(bpe_vocab, [doc.text for doc in train_docs], split_key, cache)[0]
+    path = hf_path(cfg.tokenizer)
+    return byte_tokenizer() if path is None else hf_file_tokenizer(path)
+
+
 def _prepare_text(cfg: DataConfig, seq_len: int, vocab_size: int | None) -> Dataset:
-    corpus = load_corpus(cfg.source)
+    corpus = _read_corpus(cfg)
     source = corpus.fingerprint["source"]
     train_docs, val_docs = split_documents(corpus.documents, cfg.val_fraction, source)
     cache = cache_dir(cfg.cache_dir)
     split_key = cache_key(corpus.fingerprint["sha256"], cfg.val_fraction)
-    bpe_vocab = parse_spec(cfg.tokenizer)
-    if bpe_vocab is None:
-        tokenizer = byte_tokenizer()
-    else:  # trained on the training split only
-        tokenizer, _ = bpe_tokenizer(bpe_vocab, [doc.text for doc in train_docs], split_key, cache)
+    tokenizer = _tokenizer(cfg, train_docs, split_key, cache)
     if vocab_size is not None and vocab_size < tokenizer.vocab_size:
         raise DataError(f"model.vocab_size ({vocab_size}) is smaller than the vocabulary of data.tokenizer "
                         f"'{cfg.tokenizer}' ({tokenizer.vocab_size}); raise model.vocab_size or leave it unset")
@@ -98,10 +116,14 @@ def _tokenize(tokenizer: Tokenizer, train_docs: list[Document], val_docs: list[D
     return train, val
 
 
-def _prepare_bin(path: Path, cfg: DataConfig, seq_len: int, vocab_size: int | None) -> Dataset:
-    if parse_spec(cfg.tokenizer) is not None:
+def _refuse_tokenizer(cfg: DataConfig, path: Path) -> None:
+    if parse_spec(cfg.tokenizer) is not None or hf_path(cfg.tokenizer) is not None:
         raise DataError(f"data.tokenizer '{cfg.tokenizer}' cannot apply to the token files in {path}; "
                         "they are already tokenized: leave data.tokenizer unset")
+
+
+def _prepare_bin(path: Path, cfg: DataConfig, seq_len: int, vocab_size: int | None) -> Dataset:
+    _refuse_tokenizer(cfg, path)
     files = [path / f"{split}.bin" for split in SPLITS]
     for file in files:
         if not file.is_file():
@@ -111,12 +133,7 @@ def _prepare_bin(path: Path, cfg: DataConfig, seq_len: int, vocab_size: int | No
     _check_bin_dtype(path, cfg.bin_dtype, scan)
     vocab = vocab_size if vocab_size is not None else max(scan["max_ids"]) + 1
     tokens = [np.memmap(file, dtype=dtype, mode="r") for file in files]
-    for file, max_id, ids in zip(files, scan["max_ids"], tokens):
-        if max_id >= vocab:
-            position = _first_at_least(ids, vocab)
-            raise DataError(f"token id {int(ids[position])} at position {position} of {file} is not below the "
-                            f"vocabulary size {vocab}; set model.vocab_size to at least {max(scan['max_ids']) + 1} "
-                            f"or check data.bin_dtype ('{cfg.bin_dtype}')")
+    _check_ids(files, tokens, scan["max_ids"], vocab, f"check data.bin_dtype ('{cfg.bin_dtype}')")
     fingerprint = {"source": str(path.resolve()), "files": 2, "bytes": sum(f.stat().st_size for f in files),
                    "sha256": scan["sha256"]}
     _check_length(tokens[0], tokens[1], seq_len, fingerprint["source"])
@@ -124,14 +141,44 @@ def _prepare_bin(path: Path, cfg: DataConfig, seq_len: int, vocab_size: int | No
     return Dataset(tokens[0], tokens[1], vocab, description, fingerprint, None)
 
 
-def _scan_bin(files: list[Path], dtype: np.dtype, cache: Path, chunk_bytes: int = 1 << 26) -> dict:
-    """One pass over the token files: their fingerprint sha256 and each file's largest id.
+def _check_ids(files: list[Path], tokens: list[np.ndarray], max_ids: list[int], vocab: int, hint: str) -> None:
+    """Every id below the vocabulary, else an error locating the first one that is not."""
+    for file, max_id, ids in zip(files, max_ids, tokens):
+        if max_id >= vocab:
+            position = _first_at_least(ids, vocab)
+            raise DataError(f"token id {int(ids[position])} at position {position} of {file} is not below the "
+                            f"vocabulary size {vocab}; set model.vocab_size to at least {max(max_ids) + 1} or {hint}")
+
+
+def _prepare_llmc(path: Path, shards: dict[str, list[Path]], cfg: DataConfig, seq_len: int,
+                  vocab_size: int | None) -> Dataset:
+    """A directory of llm.c shards: the train and val splits named by scaling.llmc.shard_files."""
+    _refuse_tokenizer(cfg, path)
+    if cfg.bin_dtype != "uint16":
+        raise DataError(f"data.bin_dtype={cfg.bin_dtype} does not apply to the llm.c shards in {path}, whose "
+                        "header says uint16: leave data.bin_dtype unset")
+    files = shards["train"] + shards["val"]
+    arrays = [llmc.read_shard(file) for file in files]  # checks every header and length first
+    scan = _scan_bin(files, llmc.TOKEN_DTYPE, cache_dir(cfg.cache_dir), offset=llmc.HEADER_BYTES)
+    vocab = vocab_size if vocab_size is not None else max(scan["max_ids"]) + 1
+    _check_ids(files, arrays, scan["max_ids"], vocab, "check the shards")
+    train, val = (llmc.split_tokens(shards[split]) for split in SPLITS)
+    fingerprint = {"source": str(path.resolve()), "files": len(files),
+                   "bytes": sum(f.stat().st_size for f in files), "sha256": scan["sha256"]}
+    _check_length(train, val, seq_len, fingerprint["source"])
+    description = {"kind": "none", "vocab_size": vocab, "bin_dtype": "uint16", "format": "llm.c"}
+    return Dataset(train, val, vocab, description, fingerprint, None)
+
+
+def _scan_bin(files: list[Path], dtype: np.dtype, cache: Path, chunk_bytes: int = 1 << 26, offset: int = 0) -> dict:
+    """One pass over the token files: their fingerprint sha256 (of whole files) and each file's largest id
+    (after the first `offset` bytes: a header).
 
     Cached by path, size and modification time, so a large dataset is read once, not on every run.
     """
     stats = [file.stat() for file in files]
     key = cache_key(*(f"{file.resolve()}:{st.st_size}:{st.st_mtime_ns}" for file, st in zip(files, stats)), dtype,
-                    "words")
+                    "words", *([offset] if offset else []))
     cached = cache / "bin-scans" / f"{key}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
@@ -145,6 +192,7 @@ def _scan_bin(files: list[Path], dtype: np.dtype, cache: Path, chunk_bytes: int 
         digest.update(file_header(file.name, st.st_size))
         max_id = 0
         with open(file, "rb") as f:
+            digest.update(f.read(offset))
             while chunk := f.read(chunk_bytes):  # chunk_bytes is a multiple of every itemsize
                 digest.update(chunk)
                 max_id = max(max_id, int(np.frombuffer(chunk, dtype=dtype).max()))

@@ -103,9 +103,10 @@ def _plain(hf: tokenizers.Tokenizer) -> tokenizers.Tokenizer:
 
 
 def hf_file_tokenizer(path_text: str) -> Tokenizer:
-    """The tokenizer in a local HF `tokenizer.json` (data.tokenizer = "hf:PATH"); its vocabulary size
-    counts added tokens, so every id it can emit is below it."""
+    """The tokenizer in a local HF `tokenizer.json` (data.tokenizer = "hf:PATH", PATH the file or a model
+    directory holding it); its vocabulary size counts added tokens, so every id it can emit is below it."""
     path = Path(path_text).expanduser()
+    path = path / "tokenizer.json" if path.is_dir() else path
     try:
         data = path.read_bytes()
     except OSError as err:

@@ -1,15 +1,22 @@
 import json
 import math
 import random
+import tomllib
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from conftest import PROJECT_ROOT, TINY
+from data_helpers import save_hf_tokenizer, write_shard
 from scaling import tokenizer as tok_mod
 from scaling.config import DataConfig
+from scaling.corpus import load_corpus, split_documents
 from scaling.data import bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import DataError
+from scaling_cli.main import main
 from scaling.tokenizer import load_tokenizer
 
 WORDS = "alpha beta gamma delta return import class def self value tensor scale law compute".split()
@@ -207,3 +214,125 @@ def test_bits_per_byte():
     assert bits_per_byte(math.log(2), 1.0) == pytest.approx(1.0)
     assert bits_per_byte(2.0, 4.0) == pytest.approx(2.0 / (4.0 * math.log(2)))
     assert bits_per_byte(2.0, None) is None
+
+
+def test_hf_tokenizer_encodes_the_train_split_without_separators(text_dir, tmp_path):
+    path = tmp_path / "hf" / "tokenizer.json"
+    hf = save_hf_tokenizer(path, [p.read_text() for p in sorted(text_dir.rglob("*.txt"))])
+    cfg = DataConfig(source=str(text_dir), tokenizer=f"hf:{path}", val_fraction=0.2)
+    ds = prepare_dataset(cfg, seq_len=16)
+    assert ds.vocab_size == hf.get_vocab_size() and ds.tokenizer["kind"] == "hf"
+    assert ds.tokenizer["path"] == str(path.resolve()) and len(ds.tokenizer["sha256"]) == 64
+    train_docs = split_documents(load_corpus(str(text_dir)).documents, 0.2)[0]
+    hf.no_truncation()  # the file truncates to 8 tokens; the dataset must not
+    expected = np.concatenate([hf.encode(doc.text, add_special_tokens=False).ids for doc in train_docs])
+    np.testing.assert_array_equal(ds.train_tokens, expected)  # no BOS/EOS, nothing truncated
+    ds.save_tokenizer(tmp_path / "run" / "tokenizer.json")
+    saved = json.loads((tmp_path / "run" / "tokenizer.json").read_text())
+    assert saved == ds.tokenizer
+
+
+def test_hf_tokenizer_file_changed_in_place_is_not_served_from_the_cache(text_dir, tmp_path):
+    texts = [p.read_text() for p in sorted(text_dir.rglob("*.txt"))]
+    path = tmp_path / "tokenizer.json"
+    save_hf_tokenizer(path, texts, vocab_size=60)
+    cfg = DataConfig(source=str(text_dir), tokenizer=f"hf:{path}", val_fraction=0.2)
+    first = prepare_dataset(cfg, seq_len=16)
+    save_hf_tokenizer(path, texts, vocab_size=120)
+    second = prepare_dataset(cfg, seq_len=16)
+    assert second.tokenizer["sha256"] != first.tokenizer["sha256"] and second.vocab_size > first.vocab_size
+    assert len(second.train_tokens) < len(first.train_tokens)  # more merges: fewer tokens
+
+
+TABLE_TEXTS = [f"row {i} " + "words in a table row " * (i % 7 + 3) for i in range(80)]
+
+
+@pytest.mark.parametrize("kind", ["parquet", "jsonl"])
+def test_table_sources_split_and_tokenize_like_text(tmp_path, kind):
+    path = tmp_path / f"rows.{kind}"
+    if kind == "parquet":
+        pq.write_table(pa.table({"content": TABLE_TEXTS}), path)
+    else:
+        path.write_text("".join(json.dumps({"content": t}) + "\n" for t in TABLE_TEXTS))
+    ds = prepare_dataset(DataConfig(source=str(path), text_column="content", val_fraction=0.2), seq_len=16)
+    assert ds.unique_train_tokens + len(ds.val_tokens) == sum(len(t.encode()) for t in TABLE_TEXTS)
+    assert 0.05 < len(ds.val_tokens) / (ds.unique_train_tokens + len(ds.val_tokens)) < 0.4
+    assert ds.fingerprint["files"] == 1 and ds.fingerprint["bytes"] == path.stat().st_size
+    with pytest.raises(DataError, match=f"rows.{kind}.* has no column 'text'"):
+        prepare_dataset(DataConfig(source=str(path)), seq_len=16)
+
+
+def llmc_dir(root: Path, train_shards: int = 2, tokens: int = 400) -> Path:
+    """llm.c's layout: the first shard is val, the rest train; ids run on across shards."""
+    ids = np.arange((train_shards + 1) * tokens) % 50_000
+    write_shard(root / "fw_val_000000.bin", ids[:tokens])
+    for shard in range(1, train_shards + 1):
+        write_shard(root / f"fw_train_{shard:06d}.bin", ids[shard * tokens:(shard + 1) * tokens])
+    return root
+
+
+def test_llmc_directory_maps_shards_onto_splits(tmp_path):
+    root = llmc_dir(tmp_path / "fineweb10B")
+    ds = prepare_dataset(DataConfig(source=str(root)), seq_len=32)
+    np.testing.assert_array_equal(np.asarray(ds.val_tokens), np.arange(400))
+    np.testing.assert_array_equal(np.asarray(ds.train_tokens), np.arange(400, 1200))
+    assert ds.unique_train_tokens == 800 and ds.vocab_size == 1200 and ds.val_bytes_per_token is None
+    assert ds.tokenizer == {"kind": "none", "vocab_size": 1200, "bin_dtype": "uint16", "format": "llm.c"}
+    assert ds.fingerprint["files"] == 3 and ds.fingerprint["bytes"] == sum(f.stat().st_size for f in root.iterdir())
+    batch = train_batch(ds, seed=0, step=0, batch_size=64, seq_len=32)
+    assert (np.diff(batch, axis=1) == 1).all()  # windows are contiguous, across the shard boundary too
+    assert ((batch[:, 0] < 800) & (batch[:, -1] > 800)).any()
+    assert val_batches(ds, 2, 4, 32).shape == (2, 4, 33)
+
+
+def test_llmc_fingerprint_and_vocab_checks(tmp_path):
+    root = llmc_dir(tmp_path / "shards")
+    before = prepare_dataset(DataConfig(source=str(root)), 8).fingerprint["sha256"]
+    write_shard(root / "fw_train_000002.bin", np.full(400, 7000))
+    assert prepare_dataset(DataConfig(source=str(root)), 8).fingerprint["sha256"] != before
+    with pytest.raises(DataError, match=r"token id 7000 at position 0 of .*fw_train_000002.bin is not below .* 1000"):
+        prepare_dataset(DataConfig(source=str(root)), 8, vocab_size=1000)
+    with pytest.raises(DataError, match="data.bin_dtype=uint32 does not apply to the llm.c shards"):
+        prepare_dataset(DataConfig(source=str(root), bin_dtype="uint32"), 8)
+    for tokenizer in ("bpe:1000", f"hf:{tmp_path / 'tokenizer.json'}"):
+        with pytest.raises(DataError, match="already tokenized"):
+            prepare_dataset(DataConfig(source=str(root), tokenizer=tokenizer), 8)
+
+
+def test_gpu_isoflop_spec_reads_an_llmc_directory(tmp_path):
+    """sweeps/gpu_isoflop.toml says its data.source may be a directory of llm.c shards: its data section as
+    written, pointed at one, prepares the data with its declared GPT-2 vocabulary."""
+    spec = tomllib.loads((PROJECT_ROOT / "sweeps" / "gpu_isoflop.toml").read_text())
+    root = llmc_dir(tmp_path / "fineweb10B", tokens=2000)
+    cfg = DataConfig(**spec["base"]["data"] | {"source": str(root)})
+    ds = prepare_dataset(cfg, seq_len=spec["base"]["train"]["seq_len"], vocab_size=spec["base"]["model"]["vocab_size"])
+    assert ds.vocab_size == 50304 and ds.unique_train_tokens == 4000
+
+
+def _hf_missing(tmp):
+    return [f"data.tokenizer=hf:{tmp / 'gone.json'}"], "cannot read data.tokenizer file"
+
+
+def _jsonl_without_column(tmp):
+    (tmp / "rows.jsonl").write_text(json.dumps({"body": "x"}) + "\n")
+    return [f"data.source={tmp / 'rows.jsonl'}"], "rows.jsonl has no column 'text' (it has: body)"
+
+
+def _truncated_shard(tmp):
+    root = llmc_dir(tmp / "shards")
+    path = root / "fw_train_000001.bin"
+    path.write_bytes(path.read_bytes()[:-2])
+    return [f"data.source={root}"], "fw_train_000001.bin has 1822 bytes but its header promises 400 tokens"
+
+
+@pytest.mark.parametrize("case", [_hf_missing, _jsonl_without_column, _truncated_shard])
+def test_bad_sources_are_one_error_line_exit_2_and_nothing_written(case, tmp_path, capsys):
+    inputs = tmp_path / "inputs"  # beside tmp_path / "cache", which the run may create (compilation cache)
+    inputs.mkdir()
+    overrides, message = case(inputs)
+    before = sorted(inputs.rglob("*"))
+    sets = [arg for o in TINY + ["train.steps=2"] + overrides for arg in ("--set", o)]
+    code = main(["train", "--out", str(tmp_path / "run"), "--quiet", *sets])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert not (tmp_path / "run").exists() and sorted(inputs.rglob("*")) == before

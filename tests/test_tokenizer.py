@@ -1,13 +1,15 @@
+import hashlib
 import json
 import random
 
 import numpy as np
 import pytest
 
+from data_helpers import save_hf_tokenizer
 from scaling import tokenizer as tok_mod
 from scaling.errors import DataError
 from scaling.io import atomic_write
-from scaling.tokenizer import (bpe_tokenizer, byte_tokenizer, load_tokenizer, parse_spec,
+from scaling.tokenizer import (bpe_tokenizer, byte_tokenizer, hf_file_tokenizer, hf_path, load_tokenizer, parse_spec,
                                token_dtype, tokenizer_hash, train_bpe)
 
 WORDS = "the quick brown fox jumps over lazy dog def return import class self value data model train".split()
@@ -71,8 +73,9 @@ def test_bad_descriptions_and_specs():
             load_tokenizer(bad)
     with pytest.raises(DataError, match="cannot rebuild"):
         load_tokenizer({"kind": "bpe", "vocab_size": 300, "hf": {"model": "garbage"}})
-    assert parse_spec("byte") is None and parse_spec("bpe:1024") == 1024
-    for bad in ("bpe:100", "bpe:x", "word"):
+    assert parse_spec("byte") is None and parse_spec("bpe:1024") == 1024 and parse_spec("hf:tok.json") is None
+    assert hf_path("hf:models/tok.json") == "models/tok.json" and hf_path("byte") is None
+    for bad in ("bpe:100", "bpe:x", "word", "hf:", "hf: "):
         with pytest.raises(DataError, match="data.tokenizer"):
             parse_spec(bad)
 
@@ -80,3 +83,56 @@ def test_bad_descriptions_and_specs():
 def test_token_dtype():
     assert token_dtype(256) == np.uint8 and token_dtype(257) == np.uint16
     assert token_dtype(65536) == np.uint16 and token_dtype(65537) == np.uint32
+
+
+def test_hf_tokenizer_file_is_described_by_path_hash_and_vocab(tmp_path):
+    path = tmp_path / "model" / "tokenizer.json"
+    hf = save_hf_tokenizer(path, small_texts())
+    tok = hf_file_tokenizer(str(path))
+    d = tok.description
+    assert d["kind"] == "hf" and d["path"] == str(path.resolve())
+    assert d["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert d["vocab_size"] == hf.get_vocab_size() == tok.vocab_size
+    assert hf_file_tokenizer(str(path.parent)).description == d  # a model directory holding tokenizer.json
+    json.dumps(d)
+
+
+def test_hf_tokenizer_adds_no_special_tokens_and_never_truncates(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    hf = save_hf_tokenizer(path, small_texts())
+    text = small_texts(1, seed=3)[0]
+    assert hf.encode(text).ids[0] == 1 and len(hf.encode(text).ids) == 8  # what the file itself would do
+    ids = hf_file_tokenizer(str(path)).encode(text)
+    assert 1 not in ids and 2 not in ids and len(ids) == len(text.split())  # every word is a merged token
+    assert hf_file_tokenizer(str(path)).decode(ids).split() == text.split()
+
+
+def test_hf_description_reloads_to_identical_ids(tmp_path):
+    path = tmp_path / "tokenizer.json"
+    save_hf_tokenizer(path, small_texts())
+    tok = hf_file_tokenizer(str(path))
+    reloaded = load_tokenizer(json.loads(json.dumps(tok.description)))
+    texts = small_texts(10, seed=4) + ["unseen zebra quasar"]
+    for a, b in zip(tok.encode_batch(texts), reloaded.encode_batch(texts)):
+        np.testing.assert_array_equal(a, b)
+    assert reloaded.description == tok.description
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "cannot read data.tokenizer file"),
+    (b"not json at all", "is not a valid HF tokenizer.json"),
+    (b'{"model": {"type": "Nothing"}}', "is not a valid HF tokenizer.json"),
+    (b"\xff\xfe", "is not a valid HF tokenizer.json"),
+])
+def test_hf_tokenizer_bad_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "tokenizer.json"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as err:
+        hf_file_tokenizer(str(path))
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_hf_tokenizer_directory_without_tokenizer_json(tmp_path):
+    with pytest.raises(DataError, match="cannot read data.tokenizer file .*tokenizer.json"):
+        hf_file_tokenizer(str(tmp_path))
