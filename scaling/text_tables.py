@@ -23,6 +23,7 @@ from scaling.errors import DataError
 TABLE_SUFFIXES = (".parquet", ".jsonl")
 SAVE_TO_DISK_STATE = "state.json"  # written by datasets.Dataset.save_to_disk beside dataset_info.json
 DATASET_DICT = "dataset_dict.json"  # written by datasets.DatasetDict.save_to_disk
+TEXT_TYPES = ("string", "large_string", "string_view")  # Arrow's text types, by name (string_view: pyarrow >= 16)
 
 
 def is_table_source(path: Path) -> bool:
@@ -95,8 +96,7 @@ def _read_texts(file: Path, data: bytes, column: str) -> list[tuple[int, str | N
         raise DataError(f"{file} has no column '{column}' (its columns: {', '.join(table.column_names)}); "
                         "set data.text_column to the one holding the text")
     values = table.column(column)
-    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-            or pa.types.is_string_view(values.type)):
+    if str(values.type) not in TEXT_TYPES:
         raise DataError(f"column '{column}' of {file} holds {values.type}, not text; "
                         "set data.text_column to the column holding the text")
     return list(enumerate(values.to_pylist()))

@@ -71,8 +71,8 @@ def test_directory_of_tables_reads_only_table_files_recursively(tmp_path):
 
 
 def test_save_to_disk_directory_reads_its_arrow_shards(tmp_path):
-    root = save_to_disk(tmp_path / "ds", [{"text": TEXTS[:12], "n": list(range(12))}, {"text": TEXTS[12:],
-                                                                                         "n": list(range(18))}])
+    large = pa.array(TEXTS[12:], pa.large_string())  # datasets' Value("large_string")
+    root = save_to_disk(tmp_path / "ds", [{"text": TEXTS[:12], "n": list(range(12))}, {"text": large}])
     assert is_table_source(root)
     corpus = load_table_corpus(root, "text")
     assert sorted(texts_of(corpus)) == sorted(TEXTS) and corpus.fingerprint["files"] == 2
