@@ -95,6 +95,9 @@ def test_hf_tokenizer_file_is_described_by_path_hash_and_vocab(tmp_path):
     assert d["vocab_size"] == hf.get_vocab_size() == tok.vocab_size
     assert hf_file_tokenizer(str(path.parent)).description == d  # a model directory holding tokenizer.json
     json.dumps(d)
+    hf.add_special_tokens(["<|endoftext|>"])  # GPT-2's end-of-text: an added token past the model's vocabulary
+    hf.save(str(path))
+    assert hf_file_tokenizer(str(path)).vocab_size == d["vocab_size"] + 1 == hf.token_to_id("<|endoftext|>") + 1
 
 
 def test_hf_tokenizer_adds_no_special_tokens_and_never_truncates(tmp_path):
