@@ -29,60 +29,72 @@ HF_PREFIX = "hf:"  # data.tokenizer = "hf:PATH": a local Hugging Face tokenizer.
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
+def option(default: Any, meaning: str) -> Any:
+    """A config field with its meaning, which `scaling train --help` lists (see `documented_keys`)."""
+    return dataclasses.field(default=default, metadata={"help": meaning})
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int | None = None  # default: 4*d_model (gelu) or 8/3*d_model rounded up to 32 (swiglu)
-    vocab_size: int | None = None  # default: the tokenizer's vocabulary
-    mlp: str = "gelu"
-    tie_embeddings: bool = True
-    dtype: str = "auto"  # compute dtype; "auto" is bfloat16 on GPU/TPU and float32 on CPU
-    rope_base: float = 10000.0
-    norm_eps: float = 1e-6
-    init_std: float = 0.02
+    d_model: int = option(128, "width of the residual stream (model dimension)")
+    n_layers: int = option(2, "transformer blocks")
+    n_heads: int = option(4, "attention heads; d_model/n_heads must be even (rotary embeddings)")
+    d_ff: int | None = option(None, "MLP hidden width; unset: 4*d_model (gelu) or 8/3*d_model rounded up to 32 "
+                                    "(swiglu)")
+    vocab_size: int | None = option(None, "embedding rows; unset: the tokenizer's vocabulary (may be larger, "
+                                          "not smaller)")
+    mlp: str = option("gelu", f"MLP kind: {' or '.join(MLP_KINDS)}")
+    tie_embeddings: bool = option(True, "share the input embedding matrix with the output head")
+    dtype: str = option("auto", f"compute dtype ({', '.join(DTYPES)}); auto is bfloat16 on GPU/TPU and float32 on CPU")
+    rope_base: float = option(10000.0, "base of the rotary position embedding's wavelengths")
+    norm_eps: float = option(1e-6, "epsilon of the RMSNorm layers")
+    init_std: float = option(0.02, "std of the normal weight init (attention output: / sqrt(2*n_layers))")
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    source: str = "stdlib"  # stdlib; text, .parquet, .jsonl file or dir; save_to_disk dir; .bin or llm.c shard dir
-    tokenizer: str = "byte"  # "byte", "bpe:<vocab_size>" (trained on the train split) or "hf:<tokenizer.json>"
-    text_column: str = "text"  # the column holding the text in .parquet/.jsonl/save_to_disk sources
-    val_fraction: float = 0.05  # fraction of documents held out (chosen by hash of the document path)
-    val_batches: int = 8  # fixed validation batches evaluated at every eval
-    bin_dtype: str = "uint16"  # dtype of nanoGPT-format train.bin/val.bin
-    cache_dir: str = ""  # tokenizer/token cache; default $SCALING_CACHE or ~/.cache/scaling
+    source: str = option("stdlib", "training text: stdlib (Python's own library source); a text, .parquet or .jsonl "
+                                   "file or a directory of them; a datasets save_to_disk directory; a directory with "
+                                   "nanoGPT train.bin/val.bin, or llm.c .bin shards")
+    tokenizer: str = option("byte", "\"byte\", \"bpe:<vocab_size>\" (trained on the train split) or "
+                                    "\"hf:<PATH>\" (a local Hugging Face tokenizer.json)")
+    text_column: str = option("text", "the column holding the text in .parquet/.jsonl/save_to_disk sources")
+    val_fraction: float = option(0.05, "fraction of documents held out for validation (chosen by a hash of each "
+                                       "document's path)")
+    val_batches: int = option(8, f"validation batches of {EVAL_BATCH} sequences, the same at every eval")
+    bin_dtype: str = option("uint16", "token dtype of nanoGPT-format train.bin/val.bin: uint16 or uint32")
+    cache_dir: str = option("", "tokenizer and token cache; empty: $SCALING_CACHE or ~/.cache/scaling")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    seq_len: int = 128
-    batch_size: int = 16  # global batch, in sequences, per optimizer step
-    steps: int | None = None  # give steps or tokens (tokens = steps * batch_size * seq_len)
-    tokens: int | None = None
-    lr: float = 3e-3
-    min_lr_ratio: float = 0.1  # final lr / peak lr for cosine and wsd
-    warmup_steps: int = 0
-    schedule: str = "cosine"
-    decay_fraction: float = 0.2  # WSD: fraction of steps spent in the cooldown
-    decay_shape: str = "linear"  # WSD cooldown: "linear" or "1-sqrt"
-    weight_decay: float = 0.1
-    beta1: float = 0.9
-    beta2: float = 0.95
-    grad_clip: float = 1.0
-    grad_accum: int = 1  # micro-batches per step; batch_size must divide evenly
-    seed: int = 0
-    eval_every: int = 100
-    log_every: int = 10
-    fsdp: bool = False  # shard parameters and optimizer state over the data axis
-    peak_flops: float | None = None  # declared peak FLOP/s per device for MFU; measured when omitted
+    seq_len: int = option(128, "tokens per training sequence (the context length)")
+    batch_size: int = option(16, "global batch, in sequences, per optimizer step")
+    steps: int | None = option(None, "optimizer steps; give steps or tokens, not both")
+    tokens: int | None = option(None, "training tokens D instead of steps: steps = tokens / (batch_size * seq_len), "
+                                      "rounded up")
+    lr: float = option(3e-3, "peak learning rate (AdamW)")
+    min_lr_ratio: float = option(0.1, "final lr / peak lr for cosine and wsd")
+    warmup_steps: int = option(0, "steps of linear warmup up to lr (from lr/warmup_steps at step 0)")
+    schedule: str = option("cosine", f"lr schedule after warmup: {', '.join(SCHEDULES)} (wsd: warmup-stable-decay)")
+    decay_fraction: float = option(0.2, "wsd: fraction of the steps spent in the cooldown")
+    decay_shape: str = option("linear", f"wsd cooldown shape: {' or '.join(DECAY_SHAPES)}")
+    weight_decay: float = option(0.1, "AdamW decoupled weight decay, on matrices only (not norm scales)")
+    beta1: float = option(0.9, "AdamW decay rate of the first moment")
+    beta2: float = option(0.95, "AdamW decay rate of the second moment")
+    grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 turns clipping off")
+    grad_accum: int = option(1, "micro-batches per step; batch_size must divide evenly")
+    seed: int = option(0, "seed of the weight init and of the batch sampler")
+    eval_every: int = option(100, "steps between validation evaluations (the last step is always evaluated)")
+    log_every: int = option(10, "steps between rows of metrics.jsonl and progress updates")
+    fsdp: bool = option(False, "shard parameters and optimizer state over the data axis (FSDP)")
+    peak_flops: float | None = option(None, "declared peak FLOP/s per device, for MFU; unset: measured with a matmul")
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
-    every: int = 0  # steps between checkpoints; 0 saves only at the end
-    keep: int = 2  # keep the last k checkpoints
+    every: int = option(0, "steps between checkpoints; 0 saves only at the end")
+    keep: int = option(2, "how many of the newest checkpoints to keep")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +111,13 @@ SECTIONS: dict[str, type] = {
     "train": TrainConfig,
     "checkpoint": CheckpointConfig,
 }
+
+
+def documented_keys() -> list[tuple[str, Any, str]]:
+    """(section.key, default, meaning) of every config key, from the fields themselves, so that the help
+    cannot drift from the config; a field declared without `option` has the meaning ""."""
+    return [(f"{section}.{f.name}", f.default, f.metadata.get("help", ""))
+            for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -3,24 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
+import textwrap
 
 from scaling.run_status import COMPLETED
 
-EPILOG = """\
-config keys (section.key), all optional:
-  model.d_model, model.n_layers, model.n_heads, model.d_ff, model.vocab_size, model.mlp (gelu|swiglu),
-  model.tie_embeddings, model.dtype (auto|float32|bfloat16)
-  data.source ("stdlib", a text file or directory, or a directory with train.bin/val.bin),
-  data.tokenizer ("byte" or "bpe:<vocab>"), data.val_fraction, data.val_batches
-  train.seq_len, train.batch_size, train.steps or train.tokens, train.lr, train.warmup_steps,
-  train.schedule (cosine|wsd|constant), train.decay_fraction, train.decay_shape (linear|1-sqrt),
-  train.weight_decay, train.grad_clip, train.grad_accum, train.seed, train.eval_every, train.log_every,
-  train.fsdp, train.peak_flops
-  checkpoint.every, checkpoint.keep
+HELP_WIDTH = 110  # the epilog is preformatted (RawDescriptionHelpFormatter), so it is wrapped here
 
+
+def _default_text(value) -> str:
+    return "unset" if value is None else json.dumps(value)  # TOML's spelling, as in config.toml
+
+
+def config_keys_help(width: int = HELP_WIDTH) -> str:
+    """Every config key with its default and meaning, from the config dataclasses (scaling.config.option)."""
+    from scaling.config import documented_keys
+
+    rows = [(f"{key} = {_default_text(default)}", meaning) for key, default, meaning in documented_keys()]
+    column = max(len(left) for left, _ in rows) + 4
+    lines = textwrap.wrap("config keys (all optional; the default after '='), as [section] tables in --config "
+                          "FILE.toml or as --set section.key=VALUE:", width)
+    for left, meaning in rows:
+        wrapped = textwrap.wrap(meaning, width - column) or [""]
+        lines.append(f"  {left:<{column - 2}}{wrapped[0]}")
+        lines += [" " * column + more for more in wrapped[1:]]
+    return "\n".join(lines) + "\n"
+
+
+EPILOG = config_keys_help() + """
 examples:
   scaling train --set train.steps=200 --out runs/tiny
   scaling train --config scaling/configs/demo.toml --out runs/demo --set train.lr=1e-3
@@ -38,12 +51,15 @@ JAX_NUM_PROCESSES=N JAX_PROCESS_ID=i (0..N-1), or under srun with several tasks 
 
 
 def register(subparsers) -> None:
+    from scaling.config import SECTIONS
+
     parser = subparsers.add_parser(
         "train", help="train one model; resumes when RUN_DIR already holds the run",
         description="Train one decoder-only transformer and write config, metrics.jsonl, checkpoints and "
                     "summary.json to RUN_DIR.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", metavar="FILE.toml", help="TOML config with [model], [data], [train], [checkpoint]")
+    parser.add_argument("--config", metavar="FILE.toml",
+                        help=f"TOML config with {', '.join(f'[{name}]' for name in SECTIONS)}")
     parser.add_argument("--out", metavar="RUN_DIR", required=True, help="run directory (created; resumed if present)")
     parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[], dest="overrides",
                         help="override one config key, e.g. --set train.lr=1e-3 (repeatable)")
