@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
 from pathlib import Path
@@ -34,7 +35,7 @@ class FitSpec:
     vocab_size: int | None = None  # the runs' vocabulary, when the table recorded one (for `allocate`)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)  # the default repr would print every bootstrap replicate
 class FitResult:
     """Parameters, objective and derived quantities; bootstrap intervals when resampled.
     `samples` holds the bootstrap replicates' parameters (name -> list), so intervals for any budget
@@ -65,6 +66,19 @@ class FitResult:
     def to_dict(self) -> dict:
         return {"schema": SCHEMA, **_clean(dataclasses.asdict(self))}
 
+    def to_frame(self):
+        """A tidy table: one row per parameter or derived quantity, with its estimate and interval."""
+        return quantity_frame(self)
+
+    def __repr__(self) -> str:
+        return f"<FitResult {_headline(self)}>"
+
+    def __str__(self) -> str:
+        return format_fit(self)
+
+    def _repr_html_(self) -> str:
+        return fit_html(self)
+
     def to_json(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
@@ -85,6 +99,87 @@ class FitResult:
         if rest.get("intervals") is not None:
             rest["intervals"] = {k: tuple(v) for k, v in rest["intervals"].items()}
         return cls(spec=spec, **rest)
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class FitComparison:
+    """Several methods fitted to one table (`analysis.fit(table, method=[...])`): the fits, the methods the
+    data could not support (name -> reason) and the diagnostics that compare the methods' exponents."""
+
+    results: tuple[FitResult, ...]
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    compared: tuple[dict, ...] = ()
+
+    def __getitem__(self, method: str) -> FitResult:
+        for result in self.results:
+            if result.spec.method == method:
+                return result
+        raise KeyError(f"{method!r} was not fitted" + (f": {self.failed[method]}" if method in self.failed else ""))
+
+    def to_frame(self):
+        """One row per method: each quantity's estimate, its interval as QUANTITY_lo and QUANTITY_hi, and
+        the reason (`error`) for a method the data could not support."""
+        import pandas as pd
+
+        rows = [_method_row(r) for r in self.results]
+        rows += [{"method": name, "error": reason} for name, reason in self.failed.items()]
+        return pd.DataFrame(rows)
+
+    def __repr__(self) -> str:
+        fitted = ", ".join(r.spec.method for r in self.results)
+        return f"<FitComparison of {fitted}" + (f"; not fitted: {', '.join(self.failed)}>" if self.failed else ">")
+
+    def __str__(self) -> str:
+        blocks = [format_fit(r) for r in self.results] + [f"{k}: not fitted: {v}" for k, v in self.failed.items()]
+        if self.compared:
+            blocks.append("across methods:\n" + "\n".join(format_diagnostic(d) for d in self.compared))
+        return "\n\n".join(blocks)
+
+    def _repr_html_(self) -> str:
+        diagnostics = _html_list("across methods", [_diagnostic_text(d) for d in self.compared])
+        return f"<div>{_frame_html(self.to_frame())}{diagnostics}</div>"
+
+
+@dataclasses.dataclass(frozen=True, repr=False)
+class Moore:
+    """What `analysis.moore` found: `summary` is moore.json's content (answers, doubling times, projections);
+    trends, projection, placed and frontier are what the figure functions of analysis.trends.figures take.
+    `figures` names those written to `out` (none without one); `warnings` are what the CLI prints to stderr."""
+
+    summary: dict
+    trends: dict
+    projection: Any
+    placed: Any
+    frontier: Any
+    anchor_year: int
+    out: Any = None
+    figures: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def answers(self) -> list[str]:
+        return list(self.summary["answers"])
+
+    def to_frame(self):
+        """One row per series: doubling time in months with its 95% interval, growth per year, and whether
+        it was fitted to data or stands in at its published rate."""
+        import pandas as pd
+
+        s = self.summary
+        rows = [{"series": key, "doubling_months": months, "lo": s["doubling_months_ci"][key][0],
+                 "hi": s["doubling_months_ci"][key][1], "growth_per_year": s["growth_per_year"].get(key),
+                 "source": s["series"].get(key, {}).get("source")}
+                for key, months in s["doubling_months"].items()]
+        return pd.DataFrame(rows, columns=["series", "doubling_months", "lo", "hi", "growth_per_year", "source"])
+
+    def __repr__(self) -> str:
+        return f"<Moore {len(self.summary['doubling_months'])} series, {len(self.answers)} answers>"
+
+    def __str__(self) -> str:
+        return "\n".join(f"- {sentence}" for sentence in self.answers)
+
+    def _repr_html_(self) -> str:
+        return f"<div>{_html_list('answers', self.answers)}{_frame_html(self.to_frame())}</div>"
 
 
 # Parameters each form needs, and which of them must be positive for the law to mean anything.
@@ -191,3 +286,124 @@ def _unclean(obj):
     if isinstance(obj, list):
         return [_unclean(v) for v in obj]
     return obj
+
+
+def quantity_frame(result: FitResult):
+    """One row per parameter, then per derived quantity: estimate and bootstrap interval (NaN without one)."""
+    import pandas as pd
+
+    intervals = result.intervals or {}
+    rows = [{"method": result.spec.method, "quantity": name, "kind": kind, "estimate": value,
+             "lo": intervals.get(name, (math.nan, math.nan))[0], "hi": intervals.get(name, (math.nan, math.nan))[1]}
+            for kind, values in (("parameter", result.params), ("derived", result.derived))
+            for name, value in values.items()]
+    return pd.DataFrame(rows, columns=["method", "quantity", "kind", "estimate", "lo", "hi"])
+
+
+def _method_row(result: FitResult) -> dict:
+    from analysis.diagnostics import has_invalid
+
+    row = {"method": result.spec.method, "form": result.spec.form, "n_points": result.spec.n_points,
+           "valid": not has_invalid(result.diagnostics)}
+    for name, value in {**result.params, **result.derived}.items():
+        row[name] = value
+        if result.intervals and name in result.intervals:
+            row[f"{name}_lo"], row[f"{name}_hi"] = result.intervals[name]
+    return row | {"error": None}
+
+
+def _headline(result: FitResult) -> str:
+    spec = result.spec
+    numbers = ", ".join(f"{k}={v:.4g}" for k, v in {**result.params, **result.derived}.items())
+    boot = f", bootstrap {result.bootstrap['n_ok']}/{result.bootstrap['n']}" if result.bootstrap else ""
+    return f"{spec.method} ({spec.form}) on {spec.n_points} points: {numbers}{boot}"
+
+
+def fit_html(result: FitResult) -> str:
+    """The notebook view: what was fitted to what, the quantities with intervals, then what to trust."""
+    spec = result.spec
+    head = (f"<p><b>{html.escape(spec.method)} fit</b> ({html.escape(spec.form)}, loss {html.escape(spec.loss)}) "
+            f"on {spec.n_points} points of {html.escape(spec.source)}; N convention {html.escape(spec.n_convention)}, "
+            f"C {html.escape(spec.flops)}, loss: {html.escape(spec.loss_label)}</p>")
+    if result.intervals:
+        head += f"<p>{html.escape(_bootstrap_line(result.bootstrap))}</p>"
+    parts = [head, _frame_html(result.to_frame().drop(columns="method"))]
+    if result.predictions:
+        import pandas as pd
+
+        parts.append(_frame_html(pd.DataFrame(result.predictions)))
+    parts.append(_html_list("diagnostics", [_diagnostic_text(d) for d in result.diagnostics])
+                 or "<p>diagnostics: none (no check flagged this fit)</p>")
+    parts.append(_html_list("notes", list(result.notes)))
+    return f"<div>{''.join(parts)}</div>"
+
+
+def _frame_html(frame) -> str:
+    return frame.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
+
+
+def _html_list(title: str, items: list[str]) -> str:
+    if not items:
+        return ""
+    return f"<p>{html.escape(title)}:</p><ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>"
+
+
+def _diagnostic_text(d: dict) -> str:
+    return format_diagnostic(d).strip()
+
+
+def format_diagnostic(d: dict) -> str:
+    return f"  {'INVALID' if d['severity'] == 'invalid' else 'warning'} [{d['code']}] {d['message']}"
+
+
+def format_fit(result: FitResult) -> str:
+    """The text `scaling fit` prints (and `print(result)` shows): spec, quantities, predictions, diagnostics."""
+    spec = result.spec
+    lines = [f"{spec.method} fit ({spec.form}, loss {spec.loss}"
+             + (f", delta {spec.delta:g}" if spec.delta else "") + f") on {spec.n_points} points of "
+             f"{spec.source}", f"N convention {spec.n_convention}, C {spec.flops}, loss: {spec.loss_label}, "
+             f"data hash {spec.data_hash}"]
+    if spec.dropped:
+        lines.append(f"dropped {len(spec.dropped)} row(s): {', '.join(spec.dropped[:10])}"
+                     + (" ..." if len(spec.dropped) > 10 else ""))
+    reliable = bool(result.bootstrap and result.bootstrap.get("reliable", False))
+    if result.intervals:
+        lines.append(_bootstrap_line(result.bootstrap))
+    lines.append("")
+    for name, value in {**result.params, **result.derived}.items():
+        ci = (result.intervals or {}).get(name)
+        text = f"   [{ci[0]:.4g}, {ci[1]:.4g}]" + ("" if reliable else " unreliable") if ci else ""
+        lines.append(f"  {name:<10}{value:14.6g}{text}")
+    if result.objective is not None:
+        lines.append(f"  {'objective':<10}{result.objective:14.6g}")
+    if result.predictions:
+        lines += _prediction_lines(result.predictions, reliable)
+    if result.diagnostics:
+        lines += ["", "diagnostics:"] + [format_diagnostic(d) for d in result.diagnostics]
+    else:
+        lines += ["", "diagnostics: none (no check flagged this fit)"]
+    if result.notes:
+        lines.append("")
+        lines += [f"note: {n}" for n in result.notes]
+    return "\n".join(lines)
+
+
+def _bootstrap_line(b: dict) -> str:
+    what = f"{b['n_ok']}/{b['n']} usable refits ({b.get('scheme', 'cases')} resampled, {b['n_units']} {b['unit']}s)"
+    if b.get("reliable", False):
+        return f"{b['level']:.0%} bootstrap intervals from {what}"
+    return (f"bootstrap intervals UNRELIABLE: {b['n'] - b['n_ok']} of {b['n']} refits failed or were degenerate; "
+            f"the ranges below come from the {b['n_ok']} survivors and are not {b['level']:.0%} intervals")
+
+
+def _prediction_lines(predictions, reliable: bool) -> list[str]:
+    lines = ["", f"  {'C':>10} {'N_opt':>11} {'D_opt':>11} {'L_opt':>8} {'D/N':>7}"]
+    for row in predictions:
+        loss = f"{row['L_opt']:8.4f}" if "L_opt" in row else f"{'-':>8}"
+        lines.append(f"  {row['C']:10.3g} {row.get('N_opt', math.nan):11.4g} {row.get('D_opt', math.nan):11.4g} "
+                     f"{loss} {row.get('tokens_per_param', math.nan):7.1f}")
+        if "N_opt_lo" in row:
+            lines.append(f"  {'':10} [{row['N_opt_lo']:.3g}, {row['N_opt_hi']:.3g}]"
+                         + (f"  L [{row['L_opt_lo']:.4f}, {row['L_opt_hi']:.4f}]" if "L_opt_lo" in row else "")
+                         + ("" if reliable else "  unreliable"))
+    return lines

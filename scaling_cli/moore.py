@@ -81,91 +81,19 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-HARDWARE_KEYS = ("hardware_flops", "hardware_flops_per_dollar")
-
-
-def check_hardware_rows(hardware, path: str) -> None:
-    """A hardware file too short for any trend is an error, not a silent fall-back to the published rate."""
-    from scaling.errors import DataError
-
-    dates = hardware["year"].nunique()
-    if dates < 3:
-        raise DataError(f"--hardware {path} has {len(hardware)} accelerator(s) at {dates} release date(s); a doubling "
-                        "time needs at least 3 at different dates: pass Epoch's ml_hardware.csv, or leave --hardware "
-                        "out to use the published rate")
-
-
-def check_numbers(args: argparse.Namespace) -> None:
-    from scaling.errors import ConfigError
-
-    if args.bootstrap < 10:
-        raise ConfigError(f"--bootstrap {args.bootstrap} is too few for a 95% interval; use at least 10 (default 2000)")
-    if not args.anchor_year < args.until <= args.anchor_year + 100:
-        raise ConfigError(f"--until {args.until} must be after --anchor-year {args.anchor_year} and within "
-                          f"100 years of it")
-    for flag, value in (("--max-extrapolation", args.max_extrapolation),
-                        ("--data-stock-tokens", args.data_stock_tokens),
-                        ("--max-feasible-compute", args.max_feasible_compute)):
-        if not value > 0 or value == float("inf"):
-            raise ConfigError(f"{flag} {value} must be a positive finite number")
-    if args.max_extrapolation < 1:
-        raise ConfigError(f"--max-extrapolation {args.max_extrapolation} must be at least 1 (1 = no extrapolation)")
-    if args.algorithmic_columns and not args.algorithmic:
-        raise ConfigError("--algorithmic-columns names columns of --algorithmic CSV; pass --algorithmic too")
-
-
-def algorithmic_progress(args: argparse.Namespace):
-    from analysis.trends import algorithmic
-
-    if args.algorithmic:
-        columns = algorithmic.parse_columns(args.algorithmic_columns)
-        rows = algorithmic.load_table(args.algorithmic, columns)
-        return algorithmic.from_table(rows, args.bootstrap, args.seed + 6, where=args.algorithmic)
-    if args.algorithmic_halving_months is not None:
-        return algorithmic.by_hand(args.algorithmic_halving_months, args.bootstrap)
-    return None
-
-
 def run(args: argparse.Namespace) -> int:
-    check_numbers(args)
-    out = Path(args.out)
-    from scaling.io import atomic_write, check_output_dir, staged_directory, to_json
+    import analysis
 
-    check_output_dir(out, "scaling moore")  # before the bootstrap: a directory of the user's is refused at once
-
-    from analysis.trends import figures, limits, loaders, summary, synthesis
-
-    models = loaders.load_notable_models(args.models) if args.models else None
-    hardware = loaders.load_hardware(args.hardware) if args.hardware else None
-    if hardware is not None:
-        check_hardware_rows(hardware, args.hardware)
-    transistors = loaders.load_transistors(args.transistors) if args.transistors else None
-    frontier = synthesis.load_frontier(args.fit) if args.fit else synthesis.EPOCH_CHINCHILLA
-    options = summary.Options(
-        n_boot=args.bootstrap, seed=args.seed, anchor_year=args.anchor_year, until=args.until,
-        history_from=min(2020, args.anchor_year - 5), algorithms=algorithmic_progress(args),
-        limits=limits.Limits(args.data_stock_tokens, args.max_feasible_compute),
-        max_extrapolation=args.max_extrapolation, allow_extrapolation=args.allow_extrapolation)
-    inputs = {"models": args.models, "hardware": args.hardware, "transistors": args.transistors,
-              "fit": args.fit, "algorithmic": args.algorithmic, "bootstrap": args.bootstrap, "seed": args.seed,
-              "allow_extrapolation": args.allow_extrapolation, "max_extrapolation": args.max_extrapolation}
-    result, trends, projection, placed = summary.analyze(models, hardware, transistors, frontier, options, inputs)
-
-    # Built beside OUT_DIR and moved in only when complete: a failure leaves OUT_DIR untouched. A re-run
-    # replaces only the files listed in OUT_DIR/.scaling-manifest.json; files the user added stay.
-    with staged_directory(out, "scaling moore") as staging:
-        names = figures.write_all(staging, result, trends, projection, placed, frontier, args.anchor_year)
-        result["figures"] = [f"{name}.{ext}" for name in names for ext in ("png", "svg")]
-        text = summary.markdown(result, names)
-        atomic_write(staging / "summary.md", text)
-        atomic_write(staging / "summary.html", summary.html_page(text))
-        atomic_write(staging / "moore.json", to_json(result) + "\n")
-
-    for key in HARDWARE_KEYS:  # a file that supports no trend for a series must not pass for data
-        if args.hardware and result["series"][key]["source"] == "published":
-            print(f"warning: --hardware {args.hardware} gives no trend for {key} (it needs 3 or more accelerators "
-                  f"with the figures at different dates); the published rate stands in", file=sys.stderr)
-    for sentence in result["answers"]:
-        print(f"- {sentence}")
-    print(f"outputs: {out.resolve()} (moore.json, summary.md, summary.html, {len(names)} figures as PNG and SVG)")
+    result = analysis.moore(
+        out=args.out, models=args.models, hardware=args.hardware, transistors=args.transistors, fit=args.fit,
+        bootstrap=args.bootstrap, seed=args.seed, anchor_year=args.anchor_year, until=args.until,
+        max_extrapolation=args.max_extrapolation, allow_extrapolation=args.allow_extrapolation,
+        algorithmic=args.algorithmic, algorithmic_halving_months=args.algorithmic_halving_months,
+        algorithmic_columns=args.algorithmic_columns, data_stock_tokens=args.data_stock_tokens,
+        max_feasible_compute=args.max_feasible_compute)
+    for warning in result.warnings:  # a file that supports no trend for a series must not pass for data
+        print(f"warning: {warning}", file=sys.stderr)
+    print(result)
+    print(f"outputs: {Path(args.out).resolve()} (moore.json, summary.md, summary.html, {len(result.figures)} figures "
+          "as PNG and SVG)")
     return 0

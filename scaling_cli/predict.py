@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import math
 
-from scaling.errors import ConfigError
 from scaling_cli.fit import METHOD_NAMES as METHODS
 from scaling_cli.tables import (add_bootstrap_argument, add_columns_argument, add_flops_argument,
                                 add_n_convention_argument, load_table, parse_columns, parse_floats)
@@ -78,54 +77,16 @@ def _register_backtest(subparsers) -> None:
 
 
 def run_predict(args) -> int:
-    from analysis.prediction import predict
-    from analysis.result import load_fit
+    import analysis
 
-    result = load_fit(args.fit)
-    N, D = _predict_points(args)
-    prediction = predict(result, N, D, level=args.level, max_extrapolation=args.max_extrapolation, seed=args.seed)
+    prediction = analysis.predict(args.fit, args.N, args.D, points=args.points,
+                                  columns=parse_columns(args.columns), level=args.level,
+                                  max_extrapolation=args.max_extrapolation, seed=args.seed)
     if args.json:
         print(json.dumps(prediction.to_dict(), indent=2, allow_nan=False))
     else:
         print(format_prediction(prediction, args.fit))
     return 0
-
-
-def _predict_points(args):
-    """(N, D) from --N/--D or from --points CSV."""
-    if args.points is not None:
-        if args.N is not None or args.D is not None:
-            raise ConfigError("give the points either as --N/--D or as --points CSV, not both")
-        return _read_points(args.points, args.columns)
-    if args.columns:
-        raise ConfigError("--columns maps the columns of --points CSV; pass --points too")
-    if args.N is None or args.D is None:
-        raise ConfigError("give the points to predict at: --N 1e9 --D 2e10 (several of each, paired), "
-                           "or --points CSV with columns N and D")
-    return args.N, args.D
-
-
-def _read_points(path: str, columns: list[str]):
-    import pandas as pd
-
-    from scaling.errors import DataError
-
-    mapping = parse_columns(columns) or {}
-    try:
-        frame = pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(f"--points {path}: no such file; pass a CSV with columns N and D") from None
-    except Exception as err:  # pandas raises many types; all mean the same thing to the user
-        raise DataError(f"--points {path}: could not read the CSV ({type(err).__name__}: {err})") from None
-    frame = frame.rename(columns={src: dst for dst, src in mapping.items()})
-    missing = [c for c in ("N", "D") if c not in frame.columns]
-    if missing:
-        raise DataError(f"--points {path}: no column(s) {missing}; the CSV has {list(frame.columns)}; map them "
-                        "with --columns, e.g. --columns N=params,D=tokens")
-    try:
-        return frame["N"].astype(float).to_numpy(), frame["D"].astype(float).to_numpy()
-    except ValueError:
-        raise DataError(f"--points {path}: columns N and D must hold numbers") from None
 
 
 def format_prediction(p, source: str) -> str:
@@ -170,11 +131,11 @@ def _factor(f) -> str:
 
 
 def run_allocate(args) -> int:
-    from analysis.allocation import allocate
+    import analysis
     from analysis.result import load_fit
 
     result = load_fit(args.fit)
-    alloc = allocate(result, args.budget, vocab_size=args.vocab_size, max_extrapolation=args.max_extrapolation)
+    alloc = analysis.allocate(result, args.budget, vocab_size=args.vocab_size, max_extrapolation=args.max_extrapolation)
     if args.json:
         print(json.dumps(alloc.to_dict(), indent=2, allow_nan=False))
         return 0

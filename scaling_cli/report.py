@@ -6,10 +6,10 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-from pathlib import Path
 
+from analysis import collect_if_needed  # noqa: F401 (the sweep-collecting step, named here as before)
 from scaling_cli.tables import (add_bootstrap_argument, add_columns_argument, add_flops_argument,
-                                add_n_convention_argument, check_bootstrap, parse_columns, parse_floats)
+                                add_n_convention_argument, parse_columns, parse_floats)
 
 EPILOG = """\
 input: a sweep directory (its results.parquet, collected first if missing or older than a run's
@@ -57,19 +57,15 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from analysis.reporting.build import build_report
-    from scaling.io import check_output_dir
+    import analysis
 
-    check_bootstrap(args.bootstrap, " (default 200)")
     command = "scaling " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["report"] else \
         f"scaling report {shlex.quote(str(args.input))} --out {shlex.quote(str(args.out))}"
-    # Bad flags and a refused --out are reported before anything is collected into the sweep.
-    columns, budgets = parse_columns(args.columns), parse_floats(args.budgets, "--budgets")
-    check_output_dir(args.out, "scaling report")
-    report = build_report(args.input, args.out, fit_path=args.fit, columns=columns,
-                          n_convention=args.n_convention, flops=args.flops, n_boot=args.bootstrap, seed=args.seed,
-                          drop_highest=args.drop_highest, budgets=budgets, title=args.title, command=command,
-                          loss_label=args.loss_label, notes=collect_if_needed(Path(args.input)))
+    report = analysis.report(args.input, args.out, fit=args.fit, columns=parse_columns(args.columns),
+                             n_convention=args.n_convention, flops=args.flops,
+                             budgets=parse_floats(args.budgets, "--budgets"), drop_highest=args.drop_highest,
+                             bootstrap=args.bootstrap, seed=args.seed, title=args.title,
+                             loss_label=args.loss_label, command=command)
     if report.headline:
         h = report.headline
         parts = [f"{k} = {h[k]['value']:.3g}" + (f" [{h[k]['interval'][0]:.3g}, {h[k]['interval'][1]:.3g}]"
@@ -80,30 +76,3 @@ def run(args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"report: {(report.out / 'index.html').resolve()} ({len(report.figures)} figures as PNG and SVG)")
     return 0
-
-
-def collect_if_needed(source: Path) -> tuple[str, ...]:
-    """Collect a sweep directory's results.parquet when it is missing or older than a run's summary.json.
-    The analysis reads result files only; writing them into the sweep is the sweep layer's job, done here,
-    above both. Returns the note for the page (none when nothing was collected)."""
-    from sweeps import store
-    from sweeps.collector import collect
-
-    results = source / "results.parquet"
-    if not source.is_dir() or not (source / "sweep.json").exists():
-        return ()  # a results table, or not a sweep: the analysis says what is wrong with it
-    if results.exists():
-        newest = max((p.stat().st_mtime for p in store.runs_dir(source).glob("*/summary.json")), default=0.0)
-        if newest <= results.stat().st_mtime:
-            return ()
-        why = "older than a run's summary.json"
-    else:
-        why = "missing"
-    try:
-        _, n_rows = collect(source)
-    except OSError as err:
-        if why == "missing":
-            raise
-        return (f"results.parquet is {why} and could not be collected again ({err.strerror or err}): "
-                "the report shows it as it is",)
-    return (f"results.parquet was {why}: collected {n_rows} row(s) from {source}",)

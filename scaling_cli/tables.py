@@ -34,12 +34,6 @@ def add_bootstrap_argument(p, default: int, help: str) -> None:
     p.add_argument("--bootstrap", type=int, default=default, metavar="B", help=help)
 
 
-def check_bootstrap(n: int, hint: str = "") -> None:
-    """One resample gives no interval, and a negative count means nothing."""
-    if n < 0 or n == 1:
-        raise ConfigError(f"--bootstrap {n}: use 0 (no intervals) or at least 2 resamples{hint}")
-
-
 def add_table_arguments(p) -> None:
     """The flags that say how to read a table of runs (shared by fit, backtest and report)."""
     add_columns_argument(p, 'map N, D, C, loss, run_id, budget to the table\'s columns, e.g. '

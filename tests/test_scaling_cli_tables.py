@@ -42,14 +42,6 @@ def test_floats_parse_positive_numbers_and_name_the_flag_otherwise():
             tables.parse_floats(text, "--predict-at")
 
 
-def test_bootstrap_needs_none_or_at_least_two():
-    for n in (0, 2, 200):
-        tables.check_bootstrap(n)
-    for n in (-1, 1):
-        with pytest.raises(ConfigError, match=rf"--bootstrap {n}: .* at least 2 resamples \(default 200\)$"):
-            tables.check_bootstrap(n, " (default 200)")
-
-
 def test_the_table_flags_read_a_csv(tmp_path):
     path = tmp_path / "runs.csv"
     path.write_text("size,tokens,loss\n1e6,2e7,3.5\n2e6,4e7,3.2\n4e6,8e7,3.0\n")

@@ -25,6 +25,25 @@ class Report:
     figures: list[str]
     warnings: list[str]
 
+    def to_frame(self):
+        """The headline numbers: one row each, with its interval and what it means."""
+        import pandas as pd
+
+        rows = [{"quantity": k, "estimate": v["value"], "lo": (v["interval"] or (None, None))[0],
+                 "hi": (v["interval"] or (None, None))[1], "meaning": v["meaning"]} for k, v in self.headline.items()]
+        return pd.DataFrame(rows, columns=["quantity", "estimate", "lo", "hi", "meaning"])
+
+    def _repr_html_(self) -> str:
+        import html
+
+        index = self.out / "index.html"
+        warnings = "".join(f"<li>{html.escape(w)}</li>" for w in self.warnings)
+        return (f"<div><p>report: <a href=\"{html.escape(index.as_uri() if index.is_absolute() else str(index))}\">"
+                f"{html.escape(str(index))}</a>, {len(self.figures)} figures; headline from "
+                f"{html.escape(str(self.headline_from))}</p>"
+                + self.to_frame().to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="", border=0)
+                + (f"<p>warnings:</p><ul>{warnings}</ul>" if warnings else "") + "</div>")
+
 
 def build_report(source: str | Path, out: str | Path, fit_path: str | Path | None = None,
                  columns: dict[str, str] | None = None, n_convention: str | None = None, flops: str | None = None,
