@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.errors import DataError
+from scaling.provenance import provenance as current_provenance
 
 SCHEMA = "scaling.fit/1"
 
@@ -56,6 +57,8 @@ class FitResult:
     bootstrap: dict[str, Any] | None = None
     samples: dict[str, list[float]] | None = None
     predictions: list[dict[str, float]] | None = None
+    # The code that made the fit (scaling.provenance); None for a file written before fits recorded it.
+    provenance: dict | None = dataclasses.field(default_factory=current_provenance)
 
     def value(self, name: str) -> float:
         """A parameter or derived quantity by name."""
@@ -96,6 +99,7 @@ class FitResult:
         rest = {k: (_unclean(v) if k in numeric and v is not None else v) for k, v in d.items() if k in fields}
         rest["notes"] = tuple(rest.get("notes", ()))
         rest["diagnostics"] = tuple(rest.get("diagnostics", ()))
+        rest.setdefault("provenance", None)  # not this process' code: the file's, or unknown
         if rest.get("intervals") is not None:
             rest["intervals"] = {k: tuple(v) for k, v in rest["intervals"].items()}
         return cls(spec=spec, **rest)
@@ -325,7 +329,7 @@ def fit_html(result: FitResult) -> str:
     head = (f"<p><b>{html.escape(spec.method)} fit</b> ({html.escape(spec.form)}, loss {html.escape(spec.loss)}) "
             f"on {spec.n_points} points of {html.escape(spec.source)}; N convention {html.escape(spec.n_convention)}, "
             f"C {html.escape(spec.flops)}, loss: {html.escape(spec.loss_label)}</p>")
-    if result.intervals:
+    if result.intervals and result.bootstrap:
         head += f"<p>{html.escape(_bootstrap_line(result.bootstrap))}</p>"
     parts = [head, _frame_html(result.to_frame().drop(columns="method"))]
     if result.predictions:
@@ -367,7 +371,7 @@ def format_fit(result: FitResult) -> str:
         lines.append(f"dropped {len(spec.dropped)} row(s): {', '.join(spec.dropped[:10])}"
                      + (" ..." if len(spec.dropped) > 10 else ""))
     reliable = bool(result.bootstrap and result.bootstrap.get("reliable", False))
-    if result.intervals:
+    if result.intervals and result.bootstrap:
         lines.append(_bootstrap_line(result.bootstrap))
     lines.append("")
     for name, value in {**result.params, **result.derived}.items():
