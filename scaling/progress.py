@@ -1,13 +1,57 @@
-"""Progress display: a tqdm bar (tokens, loss, throughput, ETA) on a terminal, plain log lines otherwise."""
+"""Progress display: a tqdm bar (tokens, loss, throughput, ETA) on a terminal that reports its width (or with
+$COLUMNS set), plain log lines otherwise; and the header line printed before a run's first step."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
 
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
+
+
+def terminal_columns(stream) -> int:
+    """The width the terminal behind `stream` reports: 0 when it reports none (some CI ptys, `docker exec`
+    without a size) or `stream` has no file descriptor."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+        return 0
+
+
+def environment_columns() -> int:
+    try:
+        return max(int(os.environ.get("COLUMNS", "0")), 0)
+    except ValueError:
+        return 0
+
+
+def run_header(run: str, n_params: int, n_nonembedding: int, tokens: int, flops: float, n_devices: int,
+               device_kind: str) -> str:
+    """The line printed before a run's first step: what is about to be trained, and on what."""
+    devices = f"{n_devices} {device_kind} device{'s' if n_devices != 1 else ''}"
+    return (f"run {run}: N {_short(n_params)} ({_short(n_nonembedding)} non-emb), D {_short(tokens)} tokens, "
+            f"C {_short(flops)} FLOPs, {devices}")
+
+
+def _short(value: float) -> str:
+    """3 significant digits, exponent without padding: 1.23e5."""
+    return format(value, ".3g").replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def _bar(stream, total_steps: int, start_step: int):
+    """A tqdm bar that follows the terminal's width; at $COLUMNS when the terminal reports zero columns (a bar
+    sized to zero prints nothing); None, for plain lines, when neither gives a width."""
+    from tqdm import tqdm
+
+    reported = terminal_columns(stream)
+    columns = reported or environment_columns()
+    if not columns:
+        return None
+    return tqdm(total=total_steps, initial=start_step, unit="step", file=stream, dynamic_ncols=bool(reported),
+                ncols=None if reported else columns, smoothing=0.1)
 
 
 class Progress:
@@ -19,10 +63,7 @@ class Progress:
         self.started, self.start_step = time.perf_counter(), start_step
         self.bar = None
         if enabled and self.stream.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total_steps, initial=start_step, unit="step", file=self.stream,
-                            dynamic_ncols=True, smoothing=0.1)
+            self.bar = _bar(self.stream, total_steps, start_step)
 
     def update(self, step: int, row: dict | None) -> None:
         advanced, self.last_step = step - self.last_step, step

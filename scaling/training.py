@@ -43,7 +43,8 @@ from scaling.config import EVAL_BATCH, RunConfig, config_hash, resolve, to_dict,
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import ConfigError, DivergedError, PreemptedError, ScalingError
 from scaling.preemption import stop_on_signals
-from scaling.progress import Progress
+from scaling.progress import Progress, run_header
+from scaling.provenance import provenance
 from scaling.run_status import COMPLETED, DIVERGED, FAILED, FINAL, PREEMPTED
 from scaling.schedules import lr_table
 from scaling.step import compile_eval_step, compile_train_step, init_state, make_mesh, shard_batch
@@ -344,6 +345,15 @@ def _open_log(a: Attempt, quiet: bool, show_progress: bool = True) -> None:
     a.writer = io.JsonlWriter(a.run_dir / "metrics.jsonl" if a.primary else os.devnull)
     a.progress = Progress(a.config.train.steps, a.start_step, a.tokens_per_step,
                           enabled=not quiet and show_progress and a.primary)
+    if not quiet and a.primary:
+        print(header(a), file=sys.stderr, flush=True)
+
+
+def header(a: Attempt) -> str:
+    """The line before the first step: the run, its planned N, D and C (flops_exact), and its devices."""
+    counts, tokens = accounting.param_counts(a.config.model), a.config.train.steps * a.tokens_per_step
+    return run_header(a.run_id, counts["n_params"], counts["n_params_nonembedding"], tokens,
+                      a.per_token["flops_exact"] * tokens, a.n_dev, a.mesh.devices.flat[0].device_kind)
 
 
 def _close_log(a: Attempt) -> None:
@@ -634,7 +644,7 @@ def summary_record(a: Attempt, status: str, error: str | None, steps_done: int, 
         "peak_flops_per_device": a.peak, "peak_flops_source": "declared" if t.peak_flops else "measured",
         "compute_dtype": m.dtype, "resumed_from_step": a.start_step or None,
         "timings": timings(a),
-        **hardware.device_facts(), "versions": hardware.versions(),
+        **hardware.device_facts(), "versions": hardware.versions(), "provenance": provenance(),
         "corpus": ds.fingerprint, "tokenizer": ds.tokenizer.get("kind"),
         "config": to_dict(config),
     }

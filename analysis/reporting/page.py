@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.reporting.fits import BacktestEntry, FitEntry
+from scaling.provenance import describe, provenance
 
 CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: #222; max-width: 1180px;
@@ -62,6 +63,7 @@ class Content:
     generated: str
     command: str
     headline_intervals: str = "Intervals are 95% bootstrap percentiles."
+    made_by: dict = dataclasses.field(default_factory=provenance)  # the code that built the report
 
 
 def render(c: Content) -> str:
@@ -113,6 +115,7 @@ def render(c: Content) -> str:
 
     parts.append("<h2>Runs</h2>")
     parts.append(f"<details><summary>{len(c.runs)} rows of the results table</summary>{runs_table(c.runs)}</details>")
+    parts.append(f"<footer class=\"meta\"><p>Made with {_e(describe(c.made_by))}.</p></footer>")
     parts.append("</body>\n</html>\n")
     return "\n".join(parts)
 
