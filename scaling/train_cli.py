@@ -133,48 +133,34 @@ def ignore_shutdown_noise(hook):
     return hook_without_noise
 
 
-def check_host_devices(requested: int | None, micro_batch: int) -> None:
-    """--host-devices must divide the micro-batch (it used to be lowered silently until it did)."""
-    from scaling.config import ConfigError
-
-    if requested is None:
-        return
-    if requested < 1:
-        raise ConfigError(f"--host-devices must be at least 1, got {requested}")
-    if micro_batch % requested:
-        divisors = ", ".join(str(n) for n in range(1, micro_batch + 1) if micro_batch % n == 0)
-        raise ConfigError(f"--host-devices {requested} does not divide the micro-batch of {micro_batch} sequences "
-                          f"(train.batch_size / train.grad_accum); use one of {divisors}")
-
-
 def run(args: argparse.Namespace) -> int:
+    """Parse, call scaling.train, print; the process settings (logging, joining a multi-process run) are the
+    entry point's."""
+    import scaling
     from scaling import config as config_lib
 
     config = config_lib.load(args.config, args.overrides)  # config errors surface before JAX starts
-    host_devices = getattr(args, "host_devices", None)
-    check_host_devices(host_devices, config.train.batch_size // config.train.grad_accum)
-    from scaling import hardware
-    from scaling.training import checked_out_dir, train
-
-    checked_out_dir(args.out)  # before JAX starts and the data is read
     # Orbax logs each failure of its background writes (a full disk) with a traceback, through absl and as
     # asyncio's never-retrieved futures; train() raises the same failure as one line.
     for name in ("absl", "asyncio"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
     sys.unraisablehook = ignore_shutdown_noise(sys.unraisablehook)
-    hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum, host_devices)
     maybe_initialize_distributed()
-    summary = train(config, args.out, quiet=args.quiet, lock=True)
+    summary = scaling.train(config, args.out, quiet=args.quiet, host_devices=getattr(args, "host_devices", None))
     import jax
 
     if jax.process_index() != 0:  # process 0 reports for a multi-process run
         return 0
-    val = summary.get("final_val_loss")
-    print(f"run {summary['run_id']} {summary['status']}: N={summary['n_params']:,} D={summary['tokens']:,} "
-          f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "
-          f"val_bpb={summary['val_bpb'] if summary['val_bpb'] is None else round(summary['val_bpb'], 4)}")
+    print(format_summary(summary))
     print(f"outputs: {os.path.abspath(args.out)} (summary.json, metrics.jsonl, config.toml, checkpoints/)")
     return 0 if summary["status"] == COMPLETED else 1
+
+
+def format_summary(summary: dict) -> str:
+    val, bpb = summary.get("final_val_loss"), summary.get("val_bpb")
+    return (f"run {summary['run_id']} {summary['status']}: N={summary['n_params']:,} D={summary['tokens']:,} "
+            f"C_exact={summary['flops_exact']:.3g} val_loss={val if val is None else round(val, 4)} "
+            f"val_bpb={bpb if bpb is None else round(bpb, 4)}")
 
 
 if __name__ == "__main__":

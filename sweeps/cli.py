@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import time
 from pathlib import Path
 
-from scaling.run_status import DIVERGED, FAILED, FINAL, PREEMPTED
+from scaling.run_status import DIVERGED, FAILED
 
 EPILOG = """\
 examples:
@@ -99,105 +97,24 @@ def slurm_args(run) -> None:
                        help="a further sbatch argument, e.g. --slurm-arg=--qos=low (repeatable)")
 
 
-def _slurm_executor(args, spec, threads: int, n_runs: int):
-    """The SLURM executor (None for the other executors, which take no --slurm-* flag)."""
-    from scaling.errors import ConfigError
-    from sweeps import slurm
+def _load_plan(args):
+    """(spec, plan) as `sweep plan` or `sweep run` (args.sweep_command) plans them; bench/sweep_overhead.py plans
+    this way too."""
+    import sweeps
 
-    flags = {key: getattr(args, f"slurm_{key}") for key in slurm.FIELDS}
-    if args.executor != "slurm":
-        given = [slurm.flag(key) for key, value in flags.items() if value not in (None, [])]
-        if given:
-            raise ConfigError(f"{given[0]} applies to --executor slurm only; add --executor slurm or remove it")
-        return None
-    return slurm.SlurmExecutor(slurm.with_flags(spec.slurm, flags), threads, args.workers or n_runs)
-
-
-def _quiet_jax() -> None:
-    # The sweep process only plans; its workers own the accelerators, so it must not grab GPU memory.
-    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return sweeps._load_plan(args.spec, args.overrides, getattr(args, "out", None), args.sweep_command == "plan")
 
 
 def _local_gpus() -> list[str]:
-    import jax
+    import sweeps
 
-    if jax.default_backend() != "gpu":
-        return []
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    return visible.split(",") if visible else [str(i) for i in range(jax.local_device_count())]
-
-
-def _load_plan(args):
-    from sweeps import spec as spec_lib
-    from sweeps.planner import make_plan
-
-    spec = spec_lib.load(args.spec, args.overrides)  # spec errors surface before JAX starts
-    spec = _with_adaptive_centres(spec, args)
-    _quiet_jax()
-    return spec, make_plan(spec)
-
-
-def _with_adaptive_centres(spec, args):
-    """prior = "adaptive": the spec with the centres of the budgets ready to plan (sweeps.adaptive)."""
-    from scaling.errors import ConfigError
-    from sweeps import adaptive
-
-    out = getattr(args, "out", None)
-    if not adaptive.is_adaptive(spec):
-        if out is not None and args.sweep_command == "plan":
-            raise ConfigError(f"--out {out}: `sweep plan --out` reads an adaptive sweep's results; {args.spec} "
-                              "is not adaptive (isoflop.prior = 'adaptive'); remove --out")
-        return spec
-    return adaptive.with_centres(spec, adaptive.stages(spec, Path(out) if out else None))
-
-
-def _adaptive_lines(spec, sweep_dir, stage_list=None) -> list[str]:
-    """`stage_list`: the stages already computed for `sweep_dir` (None: compute them)."""
-    from sweeps import adaptive
-
-    lines = adaptive.describe(adaptive.stages(spec, sweep_dir) if stage_list is None else stage_list)
-    return [f"adaptive centring (isoflop.prior {spec.isoflop.prior.text}), smallest budget first:"] + \
-        [f"  {line}" for line in lines]
-
-
-def _check_counts(args) -> None:
-    """Refuse counts that mean nothing before anything is planned or written."""
-    from scaling.errors import ConfigError
-
-    for flag, least in (("threads", 1), ("workers", 1), ("retries", 0), ("gpus_per_run", 0)):
-        value = getattr(args, flag, None)
-        if value is not None and value < least:
-            raise ConfigError(f"--{flag.replace('_', '-')} {value}: must be at least {least} (or leave it out "
-                              "for the default)")
-
-
-PACK_ON_CPU = False  # bench/sweep_pack.py on 2 cores: slower unless the runs are very short (BENCHMARKS.md)
-
-
-def _pack(args) -> bool:
-    """--pack/--no-pack, else on where this machine's JAX backend is an accelerator (GPU/TPU)."""
-    if args.executor == "slurm":
-        if args.pack:
-            from scaling.errors import ConfigError
-
-            raise ConfigError("--pack: the slurm executor submits one job per run and cannot pack; use "
-                              "--executor local or ray, or leave --pack out")
-        return False
-    if args.pack is not None:
-        return args.pack
-    import jax
-
-    return jax.default_backend() != "cpu" or PACK_ON_CPU
+    return sweeps._local_gpus()
 
 
 def _parallelism(args, gpus: list[str]) -> tuple[int, int]:
-    # On CPU one thread per run (small models scale poorly with threads; more runs at once do better);
-    # on GPU the CPUs are shared among the GPUs' workers, which feed their device.
-    cpus = os.cpu_count() or 1
-    threads = args.threads if args.threads is not None else (max(1, cpus // len(gpus)) if gpus else 1)
-    workers = args.workers if args.workers is not None else (len(gpus) if gpus else max(1, cpus // threads))
-    return threads, workers
+    import sweeps
+
+    return sweeps._parallelism(args.threads, args.workers, gpus)
 
 
 def format_plan(plan, estimate=None, workers: int = 1) -> str:
@@ -237,211 +154,42 @@ def format_plan(plan, estimate=None, workers: int = 1) -> str:
 
 def cmd_plan(args, extra=None) -> int:
     """Print the plan; `extra(plan)`, when given, returns text printed after it (the design audit)."""
-    _check_counts(args)
-    spec, plan = _load_plan(args)
-    threads, workers = _parallelism(args, _local_gpus())
-    estimate = None
-    if not args.no_estimate:
-        from sweeps.throughput import measure
+    import sweeps
 
-        estimate = measure(plan, threads)
-    print(format_plan(plan, estimate, workers))
-    if spec.isoflop is not None and spec.isoflop.adaptive:
-        print("\n".join(_adaptive_lines(spec, Path(args.out) if args.out else None)))
+    planned = sweeps.plan(args.spec, args.overrides, estimate=not args.no_estimate, threads=args.threads,
+                          workers=args.workers, out=args.out)
+    print(format_plan(planned.plan, planned.estimate, planned.workers))
+    if planned.adaptive_lines:
+        print("\n".join(planned.adaptive_lines))
     if extra is not None:
-        print(extra(plan))
+        print(extra(planned.plan))
     return 0
 
 
-class Display:
-    """Run starts and ends as lines; on a terminal also a bar of finished runs with running runs' steps."""
-
-    def __init__(self, sweep_dir: Path, records: list[dict], done_before: int, enabled: bool):
-        from sweeps import store
-
-        self.store, self.sweep_dir, self.enabled = store, sweep_dir, enabled
-        self.total, self.done = len(records), done_before
-        self.running: dict[str, dict] = {}
-        self.last_line = time.monotonic()
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, initial=done_before, unit="run", file=sys.stderr, dynamic_ncols=True)
-
-    def say(self, text: str) -> None:
-        if self.bar is not None:
-            self.bar.write(text, file=sys.stderr)
-        elif self.enabled:
-            print(text, file=sys.stderr, flush=True)
-
-    def progress(self) -> str:
-        parts = []
-        for run_id, record in self.running.items():
-            last = self.store.last_metrics(self.store.run_dir(self.sweep_dir, run_id)) or {}
-            parts.append(f"{run_id[:6]} {last.get('step', 0)}/{record['config']['train']['steps']}")
-        return " | ".join(parts)
-
-    def __call__(self, event: str, record: dict | None, outcome) -> None:
-        if event == "tick":
-            if self.bar is not None:
-                self.bar.set_postfix_str(self.progress(), refresh=True)
-            elif self.enabled and self.running and time.monotonic() - self.last_line > 30:
-                self.say(f"[{self.done}/{self.total}] running: {self.progress()}")
-                self.last_line = time.monotonic()
-            return
-        run_id = record["run_id"]
-        if event == "start":
-            self.running[run_id] = record
-            self.say(f"[{self.done}/{self.total}] start {run_id} {record['label']}")
-            return
-        self.running.pop(run_id, None)
-        if event == "retry":
-            self.say(f"retry {run_id} {record['label']}: {outcome.error}")
-            return
-        if event == PREEMPTED:  # not done: the next `sweep run` resumes it
-            self.say(f"[{self.done}/{self.total}] preempted {run_id} {record['label']} (checkpointed)")
-            return
-        self.done += 1
-        if self.bar is not None:
-            self.bar.update(1)
-        directory = self.store.run_dir(self.sweep_dir, run_id)
-        summary = self.store.read_summary(directory) or {}
-        detail = f"val_loss {summary['final_val_loss']:.4f}" if summary.get("final_val_loss") else (
-            outcome.error if outcome and outcome.error else "")
-        took = f" in {outcome.seconds:.0f}s" if outcome and outcome.seconds else ""
-        self.say(f"[{self.done}/{self.total}] {event} {run_id} {record['label']}{took} {detail}")
-        for line in _notable_lines(directory):
-            self.say(f"    {line}")
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _notable_lines(directory: Path) -> list[str]:
-    """What a run's last attempt said about resuming or damaged checkpoints (from worker.log)."""
-    path = directory / "worker.log"
-    if not path.exists():
-        return []
-    text = path.read_text(errors="replace").rsplit("--- attempt at", 1)[-1]
-    return [line.strip() for line in text.splitlines()
-            if line.startswith(("warning: checkpoint", "resuming ", "branch: "))][:6]
-
-
-def _check_sweep_dir(sweep_dir: Path, spec_path: str, run_ids: list[str], force: bool, grows: bool = False) -> None:
-    """`sweep run` writes into a new or empty directory or a sweep directory planned from the same runs;
-    another plan's directory only with --force (which keeps its finished runs), never a directory of the
-    user's. `grows`: an adaptive sweep, whose plan gains the runs of each budget once it is centred."""
-    from scaling.errors import ConfigError, ScalingError
-    from sweeps import store
-
-    if sweep_dir.exists() and not sweep_dir.is_dir():
-        raise ConfigError(f"--out {sweep_dir} exists and is not a directory; pass a sweep directory (new, or one "
-                          "written by `scaling sweep run`)")
-    if not (sweep_dir / "sweep.json").exists():
-        # A plan is written runs/ first, sweep.json last: runs/ alone is a sweep killed while planning.
-        foreign = [p.name for p in sweep_dir.iterdir() if p.name != "runs" and not p.name.startswith(".sweep.json.")] \
-            if sweep_dir.is_dir() else []
-        if foreign:
-            raise ConfigError(f"--out {sweep_dir} is a non-empty directory that is not a sweep directory (no "
-                              f"sweep.json; it holds {foreign[0]}); pass a new or empty directory")
-        return
-    try:
-        sweep = store.read_sweep(sweep_dir)
-    except ScalingError:
-        if force:
-            return  # rewritten from the spec; the runs' own directories are untouched
-        raise
-    planned = set(sweep["run_ids"])
-    if planned != set(run_ids) and not force and not (grows and planned <= set(run_ids)):
-        added, dropped = len(set(run_ids) - planned), len(planned - set(run_ids))
-        raise ConfigError(f"--out {sweep_dir} holds sweep '{sweep.get('name')}' planned from {sweep.get('spec_path')} "
-                          f"({len(planned)} runs); {spec_path} plans {len(run_ids)} runs, {added} of them new and "
-                          f"{dropped} of the directory's missing: pass another --out, or --force to re-plan this "
-                          "directory (its finished runs stay in results.parquet)")
-
-
 def cmd_run(args) -> int:
-    """`sweep run`. An adaptive spec runs stage by stage: each pass plans the budgets whose centre is
-    known, trains them, and the next pass centres the budgets those results made ready; it stops when a
-    pass centres no new budget (all done, or a run failed)."""
-    from sweeps import adaptive
-    from sweeps import spec as spec_lib
+    """`sweep run`: sweeps.run with the flags, then its outcome as lines and an exit code."""
+    import sweeps
+    from sweeps import slurm
 
-    if not adaptive.is_adaptive(spec_lib.load(args.spec, args.overrides)):
-        return _run_stage(args)
-    ready = -1
-    while True:
-        spec = _with_adaptive_centres(spec_lib.load(args.spec, args.overrides), args)
-        now = len(spec.isoflop.centres)
-        if now == ready:
-            return 0
-        ready, code = now, _run_stage(args)
-        if code != 0:
-            return code
-
-
-def _run_stage(args) -> int:
-    from sweeps import adaptive, collector, store
-    from sweeps.executors import LocalExecutor, RayExecutor, run_sweep
-
-    _check_counts(args)
-    spec, plan = _load_plan(args)
-    sweep_dir = Path(args.out)
-    # Parents first (their branches wait on them), then the dearest runs, so that the sweep ends evenly.
-    order = sorted(plan.runs, key=lambda r: (r.role != "parent", r.role == "branch", -r.flops["flops_exact"]))
-    records = [run.record(spec) for run in order]
-    _check_sweep_dir(sweep_dir, str(args.spec), [r["run_id"] for r in records], args.force,
-                     grows=adaptive.is_adaptive(spec))
-    gpus = _local_gpus() if args.executor == "local" else []
-    threads, workers = _parallelism(args, gpus)
-    pack = _pack(args)
-    # Checked before the plan is written: a bad partition or a missing sbatch leaves nothing behind.
-    slurm_executor = _slurm_executor(args, spec, threads, len(records))
-    store.write_plan(sweep_dir, Path(args.spec).read_text(), spec.name, str(args.spec), records, args.overrides)
-    if adaptive.is_adaptive(spec):  # each centre is recorded with the plan, and used as recorded from then on
-        stage_list = adaptive.stages(spec, sweep_dir)  # reads every run's summary: once, for both
-        adaptive.record(sweep_dir, stage_list)
-        for line in _adaptive_lines(spec, sweep_dir, stage_list):
-            print(line, file=sys.stderr)
-    if args.executor == "ray":  # GPUs per run default from the cluster's GPUs, not this machine's
-        executor = RayExecutor(args.ray_address, args.workers, threads, args.gpus_per_run, neutral_dir=sweep_dir)
-    elif slurm_executor is not None:
-        executor = slurm_executor
-    else:
-        executor = LocalExecutor(workers, threads, gpus)
-    print(f"sweep '{spec.name}': {len(records)} runs in {sweep_dir}, {args.executor} executor, "
-          f"{executor.workers} worker(s) x {threads} thread(s)" + (f", GPUs {','.join(gpus)}" if gpus else "")
-          + (", packing runs that differ only in lr/seed" if pack else ""), file=sys.stderr)
-    done_before = sum(1 for r in records if (store.read_summary(store.run_dir(sweep_dir, r["run_id"])) or {})
-                      .get("status") in FINAL)
-    display = Display(sweep_dir, records, done_before, enabled=not args.quiet)
-    try:
-        tally = run_sweep(sweep_dir, records, executor, retries=args.retries, on_event=display, pack=pack)
-    finally:
-        display.close()
-        executor.close()
-    path, n_rows = collector.collect(sweep_dir)
-    _warn(collector.problems(sweep_dir))
-    counts = {}
-    for record in records:
-        state = store.run_state(sweep_dir, record)
-        counts[state.status] = counts.get(state.status, 0) + 1
-    print(f"sweep '{spec.name}' done: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-          + f" ({tally.skipped} were already finished); {n_rows} rows in {path}")
-    for run_id, error in tally.failures.items():
+    result = sweeps.run(args.spec, args.out, overrides=args.overrides, workers=args.workers, threads=args.threads,
+                        executor=args.executor, pack=args.pack, force=args.force, quiet=args.quiet,
+                        retries=args.retries, gpus_per_run=args.gpus_per_run, ray_address=args.ray_address,
+                        slurm={key: getattr(args, f"slurm_{key}") for key in slurm.FIELDS})
+    _warn(result.warnings)
+    print(f"sweep '{result.name}' done: " + ", ".join(f"{n} {s}" for s, n in sorted(result.counts.items()))
+          + f" ({result.skipped} were already finished); {result.n_rows} rows in {result.results_path}")
+    for run_id, error in result.failures.items():
         print(f"failed {run_id}: {error}", file=sys.stderr)
-    if tally.stopped or tally.preempted:
+    if result.stopped or result.preempted:
         from scaling.errors import EXIT_PREEMPTED
 
-        print(f"sweep stopped by a signal: {len(tally.preempted)} running run(s) stopped, each resumable from its "
+        print(f"sweep stopped by a signal: {len(result.preempted)} running run(s) stopped, each resumable from its "
               "last checkpoint; run the same command again to resume them and start the rest", file=sys.stderr)
         return EXIT_PREEMPTED
-    return 1 if tally.failures else 0
+    return 1 if result.failures else 0
 
 
-def _warn(lines: list[str]) -> None:
+def _warn(lines) -> None:
     for line in lines:
         print(f"warning: {line}", file=sys.stderr)
 
@@ -473,9 +221,9 @@ def cmd_status(args) -> int:
 
 
 def cmd_collect(args) -> int:
-    from sweeps.collector import collect, problems
+    import sweeps
 
-    path, n_rows = collect(args.sweep_dir, args.out)
-    _warn(problems(args.sweep_dir))
-    print(f"wrote {n_rows} rows to {path}")
+    results = sweeps.collect(args.sweep_dir, args.out)
+    _warn(results.attrs["warnings"])
+    print(f"wrote {len(results)} rows to {results.attrs['path']}")
     return 0
