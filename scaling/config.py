@@ -1,6 +1,6 @@
 """Run configuration: frozen dataclasses loaded from TOML plus `key=value` overrides.
 
-A config has four sections, `model`, `data`, `train` and `checkpoint`. Unknown keys and wrong
+A config has five sections, `model`, `data`, `train`, `checkpoint` and `log` (tracking). Unknown keys and wrong
 types are rejected with the key named. `resolve` fills the fields that depend on the data
 (vocabulary size), on the backend (the compute dtype) or on other fields (d_ff, steps from tokens);
 a run is identified by the hash of its resolved config.
@@ -26,6 +26,7 @@ MLP_KINDS = ("gelu", "swiglu")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 BYTE_VOCAB = 256  # the byte tokenizer's vocabulary; a BPE vocabulary must be larger
 HF_PREFIX = "hf:"  # data.tokenizer = "hf:PATH": a local Hugging Face tokenizer.json
+WANDB_FORBIDDEN = ("/", "\\", "#", "?", "%", ":")  # characters W&B refuses in a project name
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
@@ -98,11 +99,24 @@ class CheckpointConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LogConfig:
+    """Experiment tracking (scaling.tracking): where metrics.jsonl's rows are also sent. Not part of the run id,
+    so turning a tracker on for a rerun resumes the same run."""
+    tensorboard: bool = option(False, "also write TensorBoard event files (pip install '.[tensorboard]')")
+    tensorboard_dir: str = option("", "where the event files go, relative to the run directory; unset: "
+                                      "RUN_DIR/tensorboard (a sweep: SWEEP_DIR/tensorboard/<run>)")
+    wandb: str = option("", "a Weights & Biases project to also log to; unset: none (pip install '.[wandb]')")
+    group: str = option("", "the W&B group; unset: none (a sweep: the sweep's name)")
+    name: str = option("", "the W&B run name; unset: the run id (a sweep: the run's label)")
+
+
+@dataclasses.dataclass(frozen=True)
 class RunConfig:
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
 
 
 SECTIONS: dict[str, type] = {
@@ -110,7 +124,9 @@ SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "train": TrainConfig,
     "checkpoint": CheckpointConfig,
+    "log": LogConfig,
 }
+NOT_IN_RUN_ID = ("log",)  # sections that say where a run reports, not what it trains
 
 
 def documented_keys() -> list[tuple[str, Any, str]]:
@@ -274,6 +290,7 @@ def validate(config: RunConfig) -> None:
     if t.batch_size % t.grad_accum:
         raise ConfigError(f"train.batch_size ({t.batch_size}) must be divisible by train.grad_accum ({t.grad_accum})")
     _validate_numbers(config)
+    _validate_log(config.log)
 
 
 def _validate_numbers(config: RunConfig) -> None:
@@ -302,6 +319,17 @@ def _validate_numbers(config: RunConfig) -> None:
     for key, value in non_negative.items():
         if value < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
+
+
+def _validate_log(log: LogConfig) -> None:
+    """What W&B would refuse only once the run has started, and an event directory outside the run's reach."""
+    if Path(log.tensorboard_dir).is_absolute():
+        raise ConfigError(f"log.tensorboard_dir must be relative to the run directory, got '{log.tensorboard_dir}'; "
+                          "leave it unset for RUN_DIR/tensorboard")
+    bad = [c for c in WANDB_FORBIDDEN if c in log.wandb]
+    if bad or len(log.wandb) > 128:
+        raise ConfigError(f"log.wandb must be a W&B project name (at most 128 characters, none of "
+                          f"{' '.join(WANDB_FORBIDDEN)}), got '{log.wandb}'")
 
 
 def bpe_vocab_size(tokenizer: str) -> int | None:
@@ -343,8 +371,11 @@ def resolve(config: RunConfig, vocab_size: int, backend: str | None = None) -> R
 
 
 def config_hash(config: RunConfig, length: int = 12) -> str:
-    """Stable identifier of a (resolved) config: sha256 of its canonical JSON."""
-    canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    """Stable identifier of a (resolved) config: sha256 of its canonical JSON (less NOT_IN_RUN_ID)."""
+    fields = to_dict(config)
+    for section in NOT_IN_RUN_ID:
+        del fields[section]
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 
 

@@ -37,7 +37,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from scaling import accounting, hardware, io
+from scaling import accounting, hardware, io, tracking
 from scaling.checkpoint import Checkpoints, abstract_like, checkpoint_steps
 from scaling.config import EVAL_BATCH, RunConfig, config_hash, resolve, to_dict, to_toml
 from scaling.data import Dataset, bits_per_byte, prepare_dataset, train_batch, val_batches
@@ -233,6 +233,7 @@ def train(config: RunConfig, run_dir: str | Path, on_step: Callable[[int], None]
     """
     started = time.time()
     run_dir = checked_out_dir(run_dir)
+    tracking.check_installed(config.log)
     hardware.enable_compilation_cache(usable_cache_dir(config.data.cache_dir))
     ds = prepare_dataset(config.data, config.train.seq_len, config.model.vocab_size)
     config = resolve(config, ds.vocab_size)
@@ -281,6 +282,7 @@ class Attempt:
     window_steps: int = 0  # steps in the throughput window
     watch: Stopwatch = dataclasses.field(default_factory=Stopwatch)  # where this attempt's time went
     writer: io.JsonlWriter | None = None  # metrics.jsonl while the loop runs (os.devnull off process 0)
+    tracker: tracking.Tracker = dataclasses.field(default_factory=tracking.Tracker)  # [log]: fed the same rows
     progress: Progress | None = None
     stop: threading.Event = dataclasses.field(default_factory=threading.Event)  # set by SIGTERM/SIGINT
 
@@ -342,6 +344,9 @@ def _set_up(a: Attempt, keep_steps: Collection[int]):
 
 
 def _open_log(a: Attempt, quiet: bool, show_progress: bool = True) -> None:
+    if a.primary:
+        rows = io.read_jsonl(a.run_dir / "metrics.jsonl")  # already cut back to the checkpoint on resume
+        a.tracker = tracking.open_tracker(a.config.log, a.run_dir, a.run_id, rows, to_dict(a.config))
     a.writer = io.JsonlWriter(a.run_dir / "metrics.jsonl" if a.primary else os.devnull)
     a.progress = Progress(a.config.train.steps, a.start_step, a.tokens_per_step,
                           enabled=not quiet and show_progress and a.primary)
@@ -359,6 +364,7 @@ def header(a: Attempt) -> str:
 def _close_log(a: Attempt) -> None:
     a.progress.close()
     a.writer.close()
+    a.tracker.close()
 
 
 def write_run_files(a: Attempt) -> None:
@@ -598,6 +604,7 @@ def record(a: Attempt, step: int, metrics: dict, evaluated: float | None) -> dic
     if evaluated is not None:
         row |= {"val_loss": evaluated, "val_bpb": bits_per_byte(evaluated, a.ds.val_bytes_per_token)}
     a.writer.write(row)
+    a.tracker.write(row)
     return row
 
 

@@ -98,7 +98,7 @@ def test_parse_override_reads_toml_values():
 def test_from_dict_rejects_non_table_section():
     with pytest.raises(ConfigError, match="table"):
         from_dict({"model": 3})
-    assert set(config_lib.SECTIONS) == {"model", "data", "train", "checkpoint"}
+    assert set(config_lib.SECTIONS) == {"model", "data", "train", "checkpoint", "log"}
 
 
 def test_set_below_a_value_in_the_file_is_refused_naming_the_file(tmp_path):
