@@ -40,7 +40,7 @@ class SweepPlan:
         return self.plan.runs
 
     def to_frame(self):
-        """One row per planned run: its shape, N, D, C under each formula, lr and estimated seconds."""
+        """One row per planned run: its shape, N, D, C under each formula, lr, and with an estimate its seconds."""
         import pandas as pd
 
         return pd.DataFrame([_plan_row(run, self.estimate) for run in self.plan.runs])
@@ -64,11 +64,11 @@ class SweepPlan:
 
 def _plan_row(run, estimate) -> dict:
     m, counts = run.config.model, run.counts
-    return {"run_id": run.run_id, "role": run.role, "label": run.label, "budget": run.budget,
-            "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads, "d_ff": m.d_ff, **counts,
-            "tokens": run.tokens, "tokens_per_param": run.tokens / counts["n_params"], "steps": run.steps,
-            "lr": run.config.train.lr, **run.flops,
-            "est_seconds": estimate.seconds[run.run_id] if estimate is not None else None}
+    row = {"run_id": run.run_id, "role": run.role, "label": run.label, "budget": run.budget,
+           "d_model": m.d_model, "n_layers": m.n_layers, "n_heads": m.n_heads, "d_ff": m.d_ff, **counts,
+           "tokens": run.tokens, "tokens_per_param": run.tokens / counts["n_params"], "steps": run.steps,
+           "lr": run.config.train.lr, **run.flops}
+    return row if estimate is None else {**row, "est_seconds": estimate.seconds[run.run_id]}
 
 
 @dataclasses.dataclass(frozen=True)

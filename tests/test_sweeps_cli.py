@@ -43,3 +43,24 @@ def test_status_and_collect_on_a_sweep_in_progress(tmp_path):
 
     result = run_cli("sweep", "status", str(tmp_path / "nowhere"))
     assert result.returncode == 2 and "not a sweep directory" in result.stderr
+
+
+def test_plan_says_before_it_times_probe_models_and_how_to_skip_it(tmp_path, monkeypatch, capsys):
+    from scaling_cli.main import main
+    from sweeps import throughput
+    from sweeps.throughput import Estimate
+
+    said_before = []
+
+    def fake_measure(plan, threads, steps=5):
+        said_before.append(capsys.readouterr().err)
+        return Estimate({run.run_id: 90.0 for run in plan.runs}, 1.0, 0.0, 1e9, "fake probe")
+
+    monkeypatch.setattr(throughput, "measure", fake_measure)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY_GRID)
+    assert main(["sweep", "plan", str(spec)]) == 0
+    assert len(said_before) == 1 and "timing" in said_before[0] and "--no-estimate skips it" in said_before[0]
+    assert "estimated time: 4.5m of training" in capsys.readouterr().out  # 3 runs x 90 s
+    assert main(["sweep", "plan", str(spec), "--no-estimate"]) == 0
+    assert len(said_before) == 1 and "timing" not in capsys.readouterr().err
