@@ -40,8 +40,8 @@ import dataclasses
 import math
 from typing import Any
 
-from scaling import accounting
-from scaling.config import RunConfig, config_hash, resolve, to_dict
+from scaling import accounting, tracking
+from scaling.config import LogConfig, RunConfig, Where, config_hash, resolve, to_dict
 from scaling.errors import ConfigError
 from scaling.schedules import decay_steps
 from scaling.shapes import Shape, choose_shape
@@ -147,6 +147,7 @@ def make_plan(spec: Spec) -> Plan:
     from scaling.data import prepare_dataset
 
     base = spec.base_config()
+    _check_tracking(spec, base.log)
     ds = prepare_dataset(base.data, base.train.seq_len, base.model.vocab_size)
     vocab = base.model.vocab_size or ds.vocab_size
     notes: list[str] = []
@@ -170,6 +171,16 @@ def make_plan(spec: Spec) -> Plan:
                          f"of the {ds.unique_train_tokens:,} unique training tokens: data will repeat")
     budgets = _budget_sizes(spec, runs, notes)
     return Plan(spec, tuple(runs), vocab, ds.unique_train_tokens, tuple(notes), budgets)
+
+
+def _check_tracking(spec: Spec, log: LogConfig) -> None:
+    """[base.log], before anything runs: the trackers' packages are installed, and the keys the sweep sets per
+    run (sweeps.worker.with_sweep_tracking) are left to it."""
+    tracking.check_installed(log)
+    for key in ("name", "tensorboard_dir"):
+        if getattr(log, key):
+            raise Where(spec.path).error(f"base.log.{key}", "is set per run by the sweep (the run's label; "
+                                         "SWEEP_DIR/tensorboard/<run>); remove it")
 
 
 def _budget_sizes(spec: Spec, runs: list[PlannedRun], notes: list[str]) -> tuple[BudgetSizes, ...]:

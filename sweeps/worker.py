@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -98,6 +100,23 @@ def prepare_branch(run_dir: Path, record: dict) -> None:
           file=sys.stderr, flush=True)
 
 
+def with_sweep_tracking(config, record: dict):
+    """A sweep's runs report as one (when [base.log] turns tracking on): W&B group = the sweep's name (unless
+    base.log.group says otherwise), each run named by its label, and its TensorBoard files in
+    SWEEP_DIR/tensorboard/<label>_<run id>, so that `tensorboard --logdir SWEEP_DIR/tensorboard` shows every
+    run's curves. Not part of the run id, nor of pack keys (run.json keeps the spec's [base.log])."""
+    from scaling.tracking import TENSORBOARD_DIR
+
+    log = config.log
+    if not (log.tensorboard or log.wandb):
+        return config
+    label = re.sub(r"[^A-Za-z0-9_.=~+-]+", "_", record["label"]).strip("_")
+    events = Path("..", "..", TENSORBOARD_DIR, f"{label}_{record['run_id']}")  # from SWEEP_DIR/runs/<id>
+    log = dataclasses.replace(log, group=log.group or record["sweep_name"], name=record["label"],
+                              tensorboard_dir=str(events))
+    return dataclasses.replace(config, log=log)
+
+
 def run(run_dir: Path) -> int:
     from scaling import hardware, io
     from scaling.config import from_dict
@@ -105,7 +124,7 @@ def run(run_dir: Path) -> int:
     from scaling.training import train
 
     record = io.read_json(run_dir / "run.json")
-    config = from_dict(record["config"])
+    config = with_sweep_tracking(from_dict(record["config"]), record)
     hardware.split_cpus_into_devices(config.train.batch_size, config.train.grad_accum)
     if record.get("role") == "branch":
         prepare_branch(run_dir, record)
@@ -135,7 +154,7 @@ def group(run_dirs: list[Path]) -> int:
     from scaling.run_status import COMPLETED
 
     records = [io.read_json(d / "run.json") for d in run_dirs]
-    configs = [from_dict(r["config"]) for r in records]
+    configs = [with_sweep_tracking(from_dict(r["config"]), r) for r in records]
     hardware.split_cpus_into_devices(configs[0].train.batch_size, configs[0].train.grad_accum)
     print(f"worker pid {os.getpid()} on cpus {sorted(os.sched_getaffinity(0))} "
           f"cuda {os.environ.get('CUDA_VISIBLE_DEVICES', '-')}: {len(records)} runs packed: "

@@ -309,3 +309,15 @@ def test_format_plan_lists_every_run_of_a_list_spec_with_its_axes():
     for run in plan.runs:
         assert f"{run.run_id:12} {run.role:6} {run.label} " in text  # the whole label, suffix included
     assert "hyperparameter axes" not in format_plan(plan_of(_iso("lr = 4e-3")))
+
+
+def test_tracking_keys_the_sweep_sets_per_run_are_refused_in_base_and_ids_ignore_tracking():
+    tracked = make_plan(spec_lib.parse_text(ISOFLOP.replace("FORMULA", "flops_exact") +
+                                            "[base.log]\ntensorboard = true\ngroup = \"mine\"\n", "t.toml"))
+    plain = make_plan(spec_lib.parse_text(ISOFLOP.replace("FORMULA", "flops_exact"), "p.toml"))
+    assert [r.run_id for r in tracked.runs] == [r.run_id for r in plain.runs]
+    assert all(r.config.log.tensorboard and r.config.log.group == "mine" for r in tracked.runs)
+    for key, value in (("name", '"x"'), ("tensorboard_dir", '"tb"')):
+        text = ISOFLOP.replace("FORMULA", "flops_exact") + f"[base.log]\n{key} = {value}\n"
+        with pytest.raises(ConfigError, match=rf"t.toml: key 'base.log.{key}' is set per run by the sweep"):
+            make_plan(spec_lib.parse_text(text, "t.toml"))

@@ -112,3 +112,46 @@ def test_group_mode_trains_the_members_packed_each_into_its_own_run_directory(tm
         assert [r["step"] for r in read_jsonl(os.path.join(directory, "metrics.jsonl"))] == list(range(1, 9))
     usage = subprocess.run([*worker, "run", *dirs], capture_output=True, text=True, cwd=PROJECT_ROOT, env=sweep_env())
     assert usage.returncode == 2 and "run takes one target, got 2" in usage.stderr
+
+
+def test_sweep_tracking_groups_the_runs_and_places_their_event_files_under_the_sweep():
+    from scaling.config import load
+    from sweeps.worker import with_sweep_tracking
+
+    record = {"sweep_name": "tiny", "label": "N~3.3e+04 lr=0.01", "run_id": "abc123"}
+    log = with_sweep_tracking(load(None, ["log.tensorboard=true"]), record).log
+    assert (log.group, log.name) == ("tiny", "N~3.3e+04 lr=0.01")
+    assert log.tensorboard_dir == os.path.join("..", "..", "tensorboard", "N~3.3e+04_lr=0.01_abc123")
+    assert with_sweep_tracking(load(None, ["log.wandb=p", "log.group=mine"]), record).log.group == "mine"
+    untracked = load(None, [])
+    assert with_sweep_tracking(untracked, record) == untracked
+
+
+@pytest.mark.slow
+def test_packed_sweep_runs_log_to_tensorboard_under_the_sweep_and_to_one_wandb_group(tmp_path):
+    pytest.importorskip("wandb")
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+    from test_tracking import assert_same_scalars, jsonl_scalars, wandb_records
+
+    spec = write_spec(tmp_path, PACK_PAIR + '[base.log]\ntensorboard = true\nwandb = "tiny-proj"\n', name="pair")
+    out = tmp_path / "sweep"
+    env = dict(sweep_env(), WANDB_MODE="offline", WANDB_SILENT="true", HOME=str(tmp_path / "home"))
+    done = subprocess.run([sys.executable, "-m", "scaling_cli", "sweep", "run", spec, "--out", str(out), "--pack",
+                           "--workers", "1"],
+                          capture_output=True, text=True, cwd=PROJECT_ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    records = store.load_records(out)
+    assert "2 runs packed" in (store.run_dir(out, records[0]["run_id"]) / "worker.log").read_text()
+    # The sweep-level view: what `tensorboard --logdir SWEEP_DIR/tensorboard` loads, one run per sweep run.
+    view = EventMultiplexer(size_guidance={"scalars": 0})
+    view.AddRunsFromDirectory(str(out / "tensorboard"))
+    view.Reload()
+    assert sorted(view.Runs()) == sorted(f"{r['label'].replace(' ', '_')}_{r['run_id']}" for r in records)
+    for record in records:
+        run_dir = store.run_dir(out, record["run_id"])
+        name = f"{record['label'].replace(' ', '_')}_{record['run_id']}"
+        read = {tag: [(e.step, e.value) for e in view.Scalars(name, tag)] for tag in view.Runs()[name]["scalars"]}
+        assert_same_scalars(read, jsonl_scalars(read_jsonl(run_dir / "metrics.jsonl")))
+        (run,) = [r.run for r in wandb_records(run_dir) if r.WhichOneof("record_type") == "run"]
+        assert (run.project, run.run_group, run.display_name) == ("tiny-proj", "pair", record["label"])
+    assert not (tmp_path / "home").exists()  # nothing written outside the sweep directory
