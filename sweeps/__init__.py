@@ -426,6 +426,21 @@ def progress_text(done: float, total: float, rate: float | None) -> str:
     return f"{done:.2g} of {total:.2g} FLOPs ({100 * done / total if total else 100:.0f}%), ETA {eta}"
 
 
+def _compute_bar(total: float, done: float):
+    """A bar of FLOPs on stderr, sized as scaling.progress sizes a run's bar: to the terminal's width, to $COLUMNS
+    when the terminal reports zero columns (a bar sized to zero prints nothing), else None (plain lines)."""
+    from tqdm import tqdm
+
+    from scaling.progress import environment_columns, terminal_columns
+
+    reported = terminal_columns(sys.stderr)
+    columns = reported or environment_columns()
+    if not columns:
+        return None
+    return tqdm(total=total, initial=done, file=sys.stderr, dynamic_ncols=bool(reported),
+                ncols=None if reported else columns, bar_format="{percentage:3.0f}%|{bar}| {postfix}")
+
+
 class Display:
     """Run starts and ends as lines, and the compute done of the sweep's total with an ETA from the compute rate
     so far: a bar on a terminal (with running runs' steps), a line every 30 s otherwise."""
@@ -445,12 +460,7 @@ class Display:
             elif enabled:  # progress made before this sweep started is not this sweep's rate
                 self.partial[record["run_id"]] = work_done(record, (store.last_metrics(directory) or {}).get("step", 0))
         self.baseline, self.started, self.last_line = self.work(), time.monotonic(), time.monotonic()
-        self.bar = None
-        if enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=self.total, initial=self.work(), file=sys.stderr, dynamic_ncols=True,
-                            bar_format="{percentage:3.0f}%|{bar}| {postfix}")
+        self.bar = _compute_bar(self.total, self.work()) if enabled and sys.stderr.isatty() else None
 
     def work(self) -> float:
         return self.finished + sum(self.partial.values())

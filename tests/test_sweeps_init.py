@@ -1,6 +1,7 @@
 """sweeps.plan/run/collect, the Python API of `scaling sweep`: the same plans, results and errors as the
 command line; the notebook display of plans and results; the compute-based progress display."""
 
+import io
 import subprocess
 import sys
 import time
@@ -146,6 +147,29 @@ def test_the_display_counts_compute_done_of_total_with_an_eta(tmp_path):
     assert "ETA -" not in text
     display("completed", running, None)
     assert display.work() == pytest.approx(finished["flops_exact"] + running["flops_exact"])
+
+
+class ZeroWidthTerminal(io.StringIO):
+    """A terminal that reports no size (some CI ptys, `docker exec` without one): no file descriptor to ask."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("columns", ["", "100"])
+def test_a_terminal_of_zero_width_gets_lines_or_a_bar_at_columns_never_nothing(columns, tmp_path, monkeypatch):
+    records = _planned_sweep(tmp_path)
+    stream = ZeroWidthTerminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setenv("COLUMNS", columns)
+    display = sweeps.Display(tmp_path, records, enabled=True)
+    display("start", records[0], None)
+    display("tick", None, None)
+    display("completed", records[0], None)
+    display.close()
+    shown = stream.getvalue()
+    assert f"completed {records[0]['run_id']}" in shown and f"of {display.total:.2g} FLOPs" in shown
+    assert ("%|" in shown) == bool(columns)  # the bar, drawn at $COLUMNS
 
 
 def test_a_branch_counts_only_the_steps_after_its_branch_point():
