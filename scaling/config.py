@@ -370,11 +370,20 @@ def resolve(config: RunConfig, vocab_size: int, backend: str | None = None) -> R
     return dataclasses.replace(config, model=model, train=train)
 
 
+# Keys added after runs had been recorded: at its default such a key is left out of the run id, so that a run
+# made before the key existed keeps its id and resumes, and a sweep re-plans the same runs.
+KEYS_ADDED_LATER = (("data", "text_column"),)
+
+
 def config_hash(config: RunConfig, length: int = 12) -> str:
-    """Stable identifier of a (resolved) config: sha256 of its canonical JSON (less NOT_IN_RUN_ID)."""
-    fields = to_dict(config)
+    """Stable identifier of a (resolved) config: sha256 of its canonical JSON (less NOT_IN_RUN_ID, and
+    KEYS_ADDED_LATER at their defaults)."""
+    fields, defaults = to_dict(config), to_dict(RunConfig())
     for section in NOT_IN_RUN_ID:
         del fields[section]
+    for section, key in KEYS_ADDED_LATER:
+        if fields[section][key] == defaults[section][key]:
+            del fields[section][key]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:length]
 

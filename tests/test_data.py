@@ -1,3 +1,5 @@
+import dataclasses
+import hashlib
 import json
 import math
 import random
@@ -12,7 +14,7 @@ import pytest
 from conftest import PROJECT_ROOT, TINY
 from data_helpers import save_hf_tokenizer, write_shard
 from scaling import tokenizer as tok_mod
-from scaling.config import DataConfig
+from scaling.config import NOT_IN_RUN_ID, DataConfig, RunConfig, config_hash, to_dict
 from scaling.corpus import load_corpus, split_documents
 from scaling.data import bits_per_byte, prepare_dataset, train_batch, val_batches
 from scaling.errors import DataError
@@ -336,3 +338,13 @@ def test_bad_sources_are_one_error_line_exit_2_and_nothing_written(case, tmp_pat
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
     assert not (tmp_path / "run").exists() and sorted(inputs.rglob("*")) == before
+
+
+def test_text_column_at_its_default_keeps_the_run_ids_made_before_it_existed():
+    config = RunConfig()
+    before_the_key = {name: section for name, section in to_dict(config).items() if name not in NOT_IN_RUN_ID}
+    del before_the_key["data"]["text_column"]
+    old_id = hashlib.sha256(json.dumps(before_the_key, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    assert config_hash(config) == old_id[:12]
+    other_column = dataclasses.replace(config, data=dataclasses.replace(config.data, text_column="body"))
+    assert config_hash(other_column) != config_hash(config)
