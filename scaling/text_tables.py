@@ -12,6 +12,7 @@ files (Arrow IPC streams); they are read with pyarrow, so `datasets` itself is n
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -62,12 +63,19 @@ def _source_files(path: Path) -> list[Path]:
                         f"data.source at one split's directory, e.g. {example}")
     if (path / SAVE_TO_DISK_STATE).is_file():
         return _arrow_files(path)
-    return _table_files(path)
+    return _table_files(path, warn=True)
 
 
-def _table_files(root: Path) -> list[Path]:
-    return [file for _, file in list_files(root, excluded=frozenset({"__pycache__"}), suffix="")
-            if file.suffix in TABLE_SUFFIXES]
+def _table_files(root: Path, warn: bool = False) -> list[Path]:
+    """The .parquet/.jsonl files below `root`; `warn`: say on stderr which other files are not read, since a
+    text corpus with one stray .jsonl in it would otherwise lose its text silently."""
+    files = [file for _, file in list_files(root, excluded=frozenset({"__pycache__"}), suffix="")]
+    tables = [file for file in files if file.suffix in TABLE_SUFFIXES]
+    others = [file for file in files if file.suffix not in TABLE_SUFFIXES]
+    if warn and tables and others:
+        print(f"warning: data.source {root} holds .parquet/.jsonl files, so only those {len(tables)} are read; its "
+              f"{len(others)} other files (e.g. {others[0].relative_to(root).as_posix()}) are not", file=sys.stderr)
+    return tables
 
 
 def _arrow_files(root: Path) -> list[Path]:

@@ -59,12 +59,16 @@ def test_parquet_reads_the_named_column_and_skips_empty_rows(tmp_path):
     assert "a.parquet:0" in {doc.name for doc in corpus.documents}
 
 
-def test_directory_of_tables_reads_only_table_files_recursively(tmp_path):
+def test_directory_of_tables_reads_only_table_files_recursively(tmp_path, capsys):
     write_jsonl(tmp_path / "d" / "part1.jsonl", [{"text": t} for t in TEXTS[:10]])
     write_parquet(tmp_path / "d" / "sub" / "part2.parquet", {"text": TEXTS[10:]})
     (tmp_path / "d" / "README.md").write_text("# not training text\n")
     assert is_table_source(tmp_path / "d")
     corpus = load_table_corpus(tmp_path / "d", "text")
+    [warning] = capsys.readouterr().err.splitlines()
+    assert warning.startswith("warning: ") and "only those 2 are read" in warning and "README.md" in warning
+    (tmp_path / "d" / "README.md").unlink()
+    assert load_table_corpus(tmp_path / "d", "text") == corpus and not capsys.readouterr().err
     assert sorted(texts_of(corpus)) == sorted(TEXTS)
     assert corpus.fingerprint["files"] == 2
     assert {doc.name.split(":")[0] for doc in corpus.documents} == {"part1.jsonl", "sub/part2.parquet"}
