@@ -2,7 +2,8 @@
 
 Each row with text in data.text_column is a document named `<file relative to the source>:<row>` (rows
 counted from 0, JSONL lines from 1 as editors do), so scaling.corpus splits them by the hash of that name
-like text documents; null and empty texts are skipped. The fingerprint covers the bytes of every file read.
+like text documents; null and empty texts are skipped. The fingerprint covers the bytes of every file read
+and the column's name.
 
 A save_to_disk directory (a `datasets.Dataset`) is recognised by its state.json, which lists its Arrow
 files (Arrow IPC streams); they are read with pyarrow, so `datasets` itself is not needed. A DatasetDict
@@ -11,6 +12,7 @@ files (Arrow IPC streams); they are read with pyarrow, so `datasets` itself is n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -50,7 +52,15 @@ def load_table_corpus(path: Path, text_column: str) -> Corpus:
     if not documents:
         raise DataError(f"data source {path} has no text in column '{text_column}' ({len(files)} files); "
                         "check data.text_column")
-    return Corpus(tuple(sorted(documents, key=lambda doc: doc.name)), fingerprint(str(path.resolve()), named_data))
+    return Corpus(tuple(sorted(documents, key=lambda doc: doc.name)), _fingerprint(path, named_data, text_column))
+
+
+def _fingerprint(path: Path, named_data: list[tuple[str, bytes]], text_column: str) -> dict:
+    """scaling.corpus's fingerprint of the files, with the column named and hashed in: the same files read at
+    another column are another corpus (and the token cache is keyed by this sha256)."""
+    files = fingerprint(str(path.resolve()), named_data)
+    sha256 = hashlib.sha256(f"{text_column}\0{files['sha256']}".encode()).hexdigest()
+    return files | {"sha256": sha256, "text_column": text_column}
 
 
 def _source_files(path: Path) -> list[Path]:

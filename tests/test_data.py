@@ -264,6 +264,16 @@ def test_table_sources_split_and_tokenize_like_text(tmp_path, kind):
         prepare_dataset(DataConfig(source=str(path)), seq_len=16)
 
 
+def test_another_column_of_the_same_file_is_not_served_from_the_token_cache(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"text": t, "title": t[:20]}) + "\n" for t in TABLE_TEXTS))
+    cfg = DataConfig(source=str(path), tokenizer="bpe:300", val_fraction=0.2)
+    full = prepare_dataset(cfg, seq_len=16)
+    titles = prepare_dataset(dataclasses.replace(cfg, text_column="title"), seq_len=16)
+    assert titles.fingerprint["sha256"] != full.fingerprint["sha256"]
+    assert len(titles.train_tokens) < len(full.train_tokens) / 2
+
+
 def llmc_dir(root: Path, train_shards: int = 2, tokens: int = 400) -> Path:
     """llm.c's layout: the first shard is val, the rest train; ids run on across shards."""
     ids = np.arange((train_shards + 1) * tokens) % 50_000

@@ -90,9 +90,11 @@ def test_split_is_by_document_like_text(tmp_path):
     assert not {d.name for d in train} & {d.name for d in val}
 
 
-def test_fingerprint_follows_the_files(tmp_path):
-    path = write_jsonl(tmp_path / "a.jsonl", [{"text": t} for t in TEXTS])
+def test_fingerprint_follows_the_files_and_the_column(tmp_path):
+    path = write_jsonl(tmp_path / "a.jsonl", [{"text": t, "title": t[:12]} for t in TEXTS])
     before = load_table_corpus(path, "text").fingerprint["sha256"]
+    assert load_table_corpus(path, "title").fingerprint["sha256"] != before
+    assert load_table_corpus(path, "title").fingerprint["text_column"] == "title"
     write_jsonl(path, [{"text": t} for t in TEXTS[:-1]] + [{"text": "changed"}])
     assert load_table_corpus(path, "text").fingerprint["sha256"] != before
 
