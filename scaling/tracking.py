@@ -2,11 +2,13 @@
 
 metrics.jsonl stays the source of truth; a tracker is a second writer of the same rows (every key but
 `step` becomes a scalar of that name, at that step). Resume: the training loop first cuts metrics.jsonl
-back to the checkpoint's step, then opens the tracker with the rows that remain. TensorBoard's files are
-rewritten from them (this run's earlier event files are deleted, the new file starts with a purge marker
-so that a TensorBoard already showing the old ones drops them too), so a step never appears twice. W&B
-keeps a step once logged and refuses steps below its last, so a resumed W&B run gets only the steps after
-the checkpoint; a W&B run new to this directory (tracking turned on later, a WSD branch) gets them all.
+back to the checkpoint's step, then opens the tracker with the rows that remain. A resumed attempt's event
+file starts with TensorBoard's purge marker at the step after those rows (tensorboardX's purge_step):
+TensorBoard drops what the interrupted attempt logged past the checkpoint, which the resumed attempt logs
+again, so a step never shows twice (in a TensorBoard already open too). W&B keeps a step once logged and
+refuses steps below its last, so a resumed W&B run gets only the steps after the checkpoint. A tracker
+new to the run (turned on for a rerun, a WSD branch whose rows up to the branch point are its parent's)
+first gets all the rows so far.
 
 Tracking never stops training: an error from a tracker (W&B cannot start, a disk full under the event
 files) is reported once as a warning and that tracker is dropped; metrics.jsonl is written as before.
@@ -66,12 +68,11 @@ class TensorBoardSink:
         from tensorboardX import SummaryWriter
 
         directory = tensorboard_dir(log, run_dir)
-        suffix = f".{run_id}"  # only this run's files are ever deleted, should a directory be shared
-        stale = sorted(directory.glob(f"{EVENT_FILE_PREFIX}*{suffix}")) if directory.is_dir() else []
-        for path in stale:
-            path.unlink()
-        self.writer = SummaryWriter(str(directory), filename_suffix=suffix, purge_step=0 if stale else None)
-        for row in rows:
+        suffix = f".{run_id}"  # tells this run's files from others', should a directory be shared
+        resumed = directory.is_dir() and any(directory.glob(f"{EVENT_FILE_PREFIX}*{suffix}"))
+        after = rows[-1]["step"] + 1 if rows else 1  # the first step metrics.jsonl does not hold (yet)
+        self.writer = SummaryWriter(str(directory), filename_suffix=suffix, purge_step=after if resumed else None)
+        for row in [] if resumed else rows:  # a resumed run's earlier files hold these rows
             self.write(row)
 
     def write(self, row: dict) -> None:

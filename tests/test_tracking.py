@@ -21,11 +21,17 @@ def stop_at(step_to_stop: int):
     return on_step
 
 
-def tensorboard_scalars(directory) -> dict[str, list[tuple[int, float]]]:
-    """Every scalar in `directory`'s event files as TensorBoard itself reads them: tag -> [(step, value)]."""
+def event_reader(directory):
+    """TensorBoard's own reader of a directory's event files (what `tensorboard --logdir` loads per run)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(str(directory), size_guidance={"scalars": 0})  # 0: keep every event
+    return EventAccumulator(str(directory), size_guidance={"scalars": 0})  # 0: keep every event
+
+
+def tensorboard_scalars(directory, reader=None) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar in `directory`'s event files as TensorBoard reads them: tag -> [(step, value)]. `reader`: one
+    that has read the files before (a TensorBoard left open) reads on from where it was."""
+    events = reader or event_reader(directory)
     events.Reload()
     return {tag: [(e.step, e.value) for e in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
@@ -63,14 +69,27 @@ def test_resumed_run_has_each_step_once_in_tensorboard(tmp_path, tiny_overrides)
     config = load(None, tiny_overrides + ["train.steps=16", "checkpoint.every=5", "log.tensorboard=true"])
     with pytest.raises(Interrupt):
         train(config, tmp_path, on_step=stop_at(13), quiet=True)
-    logged_before = [s for s, _ in tensorboard_scalars(tmp_path / "tensorboard")["loss"]]
+    left_open = event_reader(tmp_path / "tensorboard")
+    logged_before = [s for s, _ in tensorboard_scalars(tmp_path / "tensorboard", left_open)["loss"]]
     assert logged_before[-1] > 10  # steps past the checkpoint (10) that the resume trains again
     summary = train(config, tmp_path, quiet=True)
     assert summary["resumed_from_step"] == 10
+    expected = jsonl_scalars(read_jsonl(tmp_path / "metrics.jsonl"))
+    for read in tensorboard_scalars(tmp_path / "tensorboard"), tensorboard_scalars(tmp_path / "tensorboard", left_open):
+        assert [s for s, _ in read["loss"]] == list(range(1, 17))
+        assert_same_scalars(read, expected)
+    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 2  # one per attempt
+
+
+def test_tensorboard_turned_on_for_a_resume_gets_the_rows_logged_before(tmp_path, tiny_overrides):
+    overrides = tiny_overrides + ["train.steps=10", "checkpoint.every=4"]
+    with pytest.raises(Interrupt):
+        train(load(None, overrides), tmp_path, on_step=stop_at(6), quiet=True)
+    summary = train(load(None, overrides + ["log.tensorboard=true"]), tmp_path, quiet=True)
+    assert summary["resumed_from_step"] == 4  # the same run: [log] is not part of its id
     read = tensorboard_scalars(tmp_path / "tensorboard")
-    assert [s for s, _ in read["loss"]] == list(range(1, 17))
+    assert [s for s, _ in read["loss"]] == list(range(1, 11))
     assert_same_scalars(read, jsonl_scalars(read_jsonl(tmp_path / "metrics.jsonl")))
-    assert len(list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))) == 1  # the old file is gone
 
 
 def test_tracking_is_not_part_of_the_run_id(tiny_overrides):
@@ -113,12 +132,13 @@ def test_bad_log_settings_are_refused(setting, message):
 
 # Weights & Biases, offline: no network; its files go under the run directory.
 
-def wandb_records(run_dir) -> list:
+def wandb_records(run_dir, attempt: int = 0) -> list:
     """The records of the run's offline .wandb file (a LevelDB-style log of protobuf records: 7-byte file
-    header, 32 KiB blocks, each chunk with a 7-byte header: crc32, length, type FULL/FIRST/MIDDLE/LAST)."""
+    header, 32 KiB blocks, each chunk with a 7-byte header: crc32, length, type FULL/FIRST/MIDDLE/LAST).
+    `attempt`: which one of the offline runs (one per attempt, oldest first)."""
     from wandb.proto import wandb_internal_pb2
 
-    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    path = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))[attempt]
     data, block, pos, payload, records = path.read_bytes(), 32768, 7, b"", []
     assert data[:4] == b":W&B"
     while pos + 7 <= len(data):
@@ -188,3 +208,20 @@ def test_wandb_failure_warns_and_training_goes_on(tmp_path, tiny_overrides, wand
     summary = train(load(None, tiny_overrides + ["train.steps=4", "log.wandb=proj"]), tmp_path, quiet=True)
     assert summary["status"] == "completed" and len(read_jsonl(tmp_path / "metrics.jsonl")) == 4
     assert capsys.readouterr().err.count("log.wandb failed (RuntimeError: api key not configured)") == 1
+
+
+def test_resumed_run_continues_its_wandb_run_with_the_steps_after_the_checkpoint(tmp_path, tiny_overrides,
+                                                                                  wandb_offline):
+    config = load(None, tiny_overrides + ["train.steps=12", "checkpoint.every=5", "log.wandb=proj"])
+    with pytest.raises(Interrupt):
+        train(config, tmp_path, on_step=stop_at(8), quiet=True)
+    train(config, tmp_path, quiet=True)
+    rows = read_jsonl(tmp_path / "metrics.jsonl")
+    attempts = [wandb_records(tmp_path, i) for i in (0, 1)]
+    ids = [[r.run.run_id for r in records if r.WhichOneof("record_type") == "run"] for records in attempts]
+    assert ids[0] == ids[1] and len(ids[0]) == 1  # one W&B run, resumed
+    first, second = (wandb_history(records) for records in attempts)
+    assert max(first) > 5 and sorted(second) == list(range(6, 13))  # the checkpoint was at step 5
+    merged = {step: values for step, values in first.items() if step <= 5} | second
+    assert merged == {r["step"]: pytest.approx({k: v for k, v in r.items() if k != "step" and v is not None})
+                      for r in rows}
