@@ -1,8 +1,13 @@
+import re
+
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
+from analysis import figure_style
 from analysis.trends import doubling, figures, summary
 from analysis.trends.synthesis import EPOCH_CHINCHILLA
+from figure_helpers import data_points, drawn_texts, overlapping, text_box
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +62,7 @@ def test_loss_by_year_has_one_line_per_scenario_and_writes_png_and_svg(analysis,
     for name in result["loss_halving_years"]:
         assert name.replace("_", " ") in labels
     assert ax_red.get_yscale() == "log" and "nats" in ax_loss.get_ylabel()
-    paths = figures.save(fig, tmp_path, "loss")
+    paths = figure_style.save(fig, tmp_path, "loss")
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 20_000
     assert b"<svg" in paths[1].read_bytes()[:2000]
 
@@ -104,3 +109,72 @@ def test_forest_shows_the_definition_band_when_given(analysis):
 def test_frontier_models_figure_without_placeable_models_says_so(analysis):
     fig = figures.frontier_models(analysis[3].iloc[:0], EPOCH_CHINCHILLA)
     assert "no model with a published N and D" in {t.get_text() for t in fig.axes[0].texts}
+
+
+def every_figure(analysis, style="screen"):
+    """Each public figure function of the module: name -> (panels, draw(ax))."""
+    result, trends, projection, placed = analysis
+    stamp = result["frontier_models_stamp"]
+    return {
+        "exponentials": (1, lambda ax: figures.exponentials(trends, ax=ax, style=style)),
+        "forest": (1, lambda ax: figures.forest(result, ax=ax, style=style)),
+        "loss_by_year": (2, lambda ax: figures.loss_by_year(projection, EPOCH_CHINCHILLA, 2025, placed, result["stamp"],
+                                                            ax=ax, style=style)),
+        "frontier_models": (2, lambda ax: figures.frontier_models(placed, EPOCH_CHINCHILLA, stamp, ax=ax, style=style)),
+    }
+
+
+def test_every_figure_draws_into_the_axes_given(analysis):
+    for name, (n, draw) in every_figure(analysis).items():
+        fig = Figure(figsize=(10, 8))
+        given = list(fig.subplots(1, n, squeeze=False).ravel())
+        assert draw(given[0] if n == 1 else given) is fig, name
+        for ax in given:
+            assert ax.lines or ax.collections, f"{name}: nothing drawn into {ax}"
+        assert fig.axes == given and fig.get_suptitle() == "", name  # no axes or title of its own on someone's figure
+        with pytest.raises(ValueError, match="panel"):
+            draw(given[:1] if n > 1 else given * 2)
+
+
+def test_the_stamp_stays_above_the_data_in_axes_given(analysis):
+    result, _, _, placed = analysis
+    fig = Figure(figsize=(10, 5))
+    ax_n, ax_r = fig.subplots(1, 2)
+    figures.frontier_models(placed, EPOCH_CHINCHILLA, result["frontier_models_stamp"], ax=[ax_n, ax_r])
+    drawn_texts(fig)
+    (stamp,) = [t for t in ax_n.texts if result["frontier_models_stamp"] in t.get_text()]
+    assert text_box(stamp).y0 >= ax_n.get_window_extent().y1  # in the title area, over no point
+
+
+def test_paper_figures_are_a_column_wide_with_no_text_under_7_pt(analysis):
+    for name, (_, draw) in every_figure(analysis, "paper").items():
+        fig = draw(None)
+        assert fig.get_figwidth() == pytest.approx(3.5), name
+        texts = drawn_texts(fig)
+        small = [(t.get_text(), t.get_fontsize()) for t in texts if t.get_fontsize() < 7]
+        assert not small, f"{name}: {small}"
+        assert all(text_box(t).x0 >= -1 and text_box(t).x1 <= fig.bbox.width + 1 for t in texts), name  # on the page
+
+
+@pytest.mark.parametrize("style", ["screen", "paper"])
+def test_model_labels_overlap_no_other_text_and_no_point(analysis, style):
+    placed = analysis[3]
+    fig = figures.frontier_models(placed, EPOCH_CHINCHILLA, style=style)
+    drawn_texts(fig)
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if t.get_text() in set(placed["model"])]
+        assert len(labels) == len(placed)
+        boxes = [text_box(t) for t in labels] + [lg.get_window_extent() for lg in [ax.get_legend()] if lg]
+        assert overlapping(boxes) == [], [t.get_text() for t in labels]
+        points = data_points(ax)
+        assert not any(text_box(t).contains(x, y) for t in labels for x, y in points)
+
+
+def test_write_all_saves_each_figure_in_each_format_with_text_kept_as_text(analysis, tmp_path):
+    result, trends, projection, placed = analysis
+    names = figures.write_all(tmp_path, result, trends, projection, placed, EPOCH_CHINCHILLA, 2025,
+                              formats=("svg", "pdf"), style="paper")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"{n}.{ext}" for n in names for ext in ("svg", "pdf"))
+    svg = (tmp_path / "frontier_models.svg").read_text()
+    assert "release year" in re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert b"/FontFile2" in (tmp_path / "frontier_models.pdf").read_bytes()

@@ -1,5 +1,5 @@
-"""Build a report directory: index.html, figures/*.png|svg, fits.json (every fit in full, bootstrap
-replicates included) and report.json (the headline numbers). Everything is written into a staging
+"""Build a report directory: index.html, figures/*.png|svg (and *.pdf when asked), fits.json (every fit in
+full, bootstrap replicates included) and report.json (the headline numbers). Everything is written into a staging
 directory beside REPORT_DIR and moved into place at the end, so a failure leaves no half-written report;
 REPORT_DIR/.scaling-manifest.json lists the files written, the only ones a re-run replaces or deletes."""
 
@@ -11,10 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis import frontier
+from analysis import figure_style, frontier
 from analysis.isoflop import nominal_budgets
 from analysis.reporting import figures, fits, inputs, page
 from scaling.accounting import FLOPS_COLUMNS
+
+
+PAGE_FORMATS = ("png", "svg")  # index.html shows each figure's PNG and links its SVG
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,14 +52,16 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
                  columns: dict[str, str] | None = None, n_convention: str | None = None, flops: str | None = None,
                  n_boot: int = 200, seed: int = 0, drop_highest: int = 0, budgets=None, title: str | None = None,
                  command: str = "scaling report", loss_label: str | None = None,
-                 notes: tuple[str, ...] = ()) -> Report:
+                 notes: tuple[str, ...] = (), formats=figure_style.DEFAULT_FORMATS, style: str = "screen") -> Report:
     """The report of `source` (a sweep directory with its results.parquet, or a results table) in `out`;
-    `notes` are the caller's lines for the page (e.g. that it collected the results first)."""
+    `notes` are the caller's lines for the page (e.g. that it collected the results first). The figures are
+    drawn in `style` and saved in `formats`, and in PNG and SVG too, which the page shows and links."""
     from analysis.result import load_fit
     from scaling import hardware, io
 
     out = Path(out)
     io.check_output_dir(out, "scaling report")  # before the fits: a directory of the user's is refused at once
+    formats, style = figure_style.parse_formats(formats, also=PAGE_FORMATS), figure_style.get_style(style)
     given = load_fit(fit_path) if fit_path else None
     if n_convention is None:
         n_convention = given.spec.n_convention if given else "total"
@@ -81,7 +86,8 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
     with io.staged_directory(out, "scaling report") as staging:
         (staging / "figures").mkdir()
         with np.errstate(all="ignore"):
-            drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention)
+            drawn, missing, problems = draw_figures(staging / "figures", inp, entries, bt, nominal, n_convention,
+                                                    formats, style)
         conventions = (f"N: {table.n_convention} parameters; C: {table.flops} FLOPs"
                        + (" (the fits' frontiers use C = 6ND)" if table.flops != "6ND (computed)" else "")
                        + f"; budgets: {how_budgets}; loss: {table.loss_label}.")
@@ -136,7 +142,7 @@ def headline_numbers(result, c_max: float) -> dict:
     return out
 
 
-def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
+def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention, formats=PAGE_FORMATS, style="screen"):
     """Draw and save every figure the data allow. Returns (drawn FigureInfos, [(title, why not)], problems):
     a figure that fails to draw is reported on the page instead of stopping the report."""
     table = inp.table
@@ -154,12 +160,11 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
             missing.append((title, why_not))
             return
         try:
-            with figures.style():
-                fig = make()
+            fig = make(style)
             if fig is None:
                 missing.append((title, "nothing to draw"))
                 return
-            figures.save(fig, directory, name)
+            figure_style.save(fig, directory, name, formats, style)
         except Exception as err:  # one broken figure should not cost the whole report
             problems.append(f"figure '{title}' could not be drawn: {type(err).__name__}: {err}")
             return
@@ -168,14 +173,14 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
     add("loss_curves", "Loss curves",
         "Training loss (lines) and validation loss (dots) of every completed run, against tokens seen and "
         "against training compute, coloured by model size N.",
-        lambda: figures.loss_curves(inp.curves, inputs.run_sizes(inp.results, n_convention), flops_key),
+        lambda st: figures.loss_curves(inp.curves, inputs.run_sizes(inp.results, n_convention), flops_key, style=st),
         None if inp.curves else ("the input is a results table, not a sweep directory, so there are no "
                                  "per-run metrics" if inp.kind == "table" else "no run has a metrics.jsonl"))
     add("isoflop", "IsoFLOP profiles",
         "Final validation loss against model size at each compute budget; solid: the parabola in log N "
         "(approach 2) through each budget with 3 or more sizes, star: its minimum; dashed: the fitted "
         "L(N, D) surface along the same budget.",
-        lambda: figures.isoflop_curves(table, nominal, iso_fit, surface_fit))
+        lambda st: figures.isoflop_curves(table, nominal, iso_fit, surface_fit, style=st))
     labels = [("given fit: " if e.given else "") + figures.METHOD_LABELS.get(e.result.spec.method, e.result.spec.method)
               for e in frontier_fits]
     add("frontier", "Compute-optimal N_opt(C) and D_opt(C)",
@@ -184,28 +189,28 @@ def draw_figures(directory: Path, inp, entries, bt, nominal, n_convention):
         "isoFLOP parabola minima; grey dots: the runs. Black lines: published frontiers for reference "
         "(Hoffmann et al. 2022 approach 3 and the D = 20N rule; Kaplan et al. 2020, whose N is non-embedding), "
         "extrapolated far below the compute they were fitted at.",
-        lambda: figures.frontier_lines([e.result for e in frontier_fits], table, iso_fit, labels),
+        lambda st: figures.frontier_lines([e.result for e in frontier_fits], table, iso_fit, labels, style=st),
         None if frontier_fits else "no fit with a compute-optimal frontier could be made; see Fits")
     add("surface", "Fitted loss surface L(N, D)",
         "Filled contours: the fitted L(N, D); dots: the runs, coloured by their observed loss on the same colour "
         "scale (a dot that stands out from its background is a misfit); dotted: constant compute through each "
         "budget's runs; red: the compute-optimal path.",
-        lambda: figures.surface_contours(surface_fit, table, nominal), None if surface_fit else no_surface)
+        lambda st: figures.surface_contours(surface_fit, table, nominal, style=st), None if surface_fit else no_surface)
     add("residuals", "Residuals of the L(N, D) fit",
         "Relative residual (observed - fitted) / fitted of every run, against N and against D, by budget. "
         "A trend with N or D means the functional form misses something.",
-        lambda: figures.residuals(surface_fit, table, nominal), None if surface_fit else no_surface)
+        lambda st: figures.residuals(surface_fit, table, nominal, style=st), None if surface_fit else no_surface)
     if table.lr_choices:  # only a sweep with an lr list has several lrs per point
         add("lr_sweep", "Loss against learning rate",
             "Final validation loss against peak learning rate at every point (N, D) trained at several lrs, "
             "one line per model size (colour), a panel per budget; seeds are averaged. Star: the lr kept for the "
             "fits (--best-of lr); hollow where it is the smallest or largest tried, so the tuned loss may lie "
             "beyond the grid (diagnostic best_lr_at_edge).",
-            lambda: figures.lr_sweep(table))
+            lambda st: figures.lr_sweep(table, style=st))
     add("backtest", "Backtest: predicted against held-out loss",
         "The same method fitted on the smaller budgets (or sizes) only, predicting the held-out runs' loss; "
         "grey: the runs it was fitted on, red: held out.",
-        lambda: figures.backtest_scatter(bt.result, table),
+        lambda st: figures.backtest_scatter(bt.result, table, style=st),
         None if bt.result is not None and bt.result.loss_errors else (bt.error or "no held-out loss predictions"))
     return drawn, missing, problems
 
