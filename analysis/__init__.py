@@ -17,6 +17,11 @@ FIT_OPTIONS = {"delta": "delta", "budgets": "budgets", "parabola": "parabola", "
                "kaplan_form": "form", "irreducible": "irreducible", "loss": "loss", "tie": "tie"}
 
 
+# `load`'s keywords and their defaults (the table flags of `scaling fit`).
+LOAD_DEFAULTS = {"columns": None, "n_convention": "total", "flops": None, "drop_invalid": False,
+                 "final_only": False, "loss_label": None, "best_of": None}
+
+
 def load(source, *, columns: dict[str, str] | None = None, n_convention: str = "total", flops: str | None = None,
          drop_invalid: bool = False, final_only: bool = False, loss_label: str | None = None,
          best_of: str | None = None):
@@ -95,34 +100,44 @@ def allocate(fit, budget: float, *, vocab_size: int | None = None, max_extrapola
 
 def report(source, out, *, fit=None, columns: dict[str, str] | None = None, n_convention: str | None = None,
            flops: str | None = None, budgets=None, drop_highest: int = 0, bootstrap: int = 200, seed: int = 0,
-           title: str | None = None, loss_label: str | None = None, command: str | None = None):
+           title: str | None = None, loss_label: str | None = None, command: str | None = None,
+           format="png,svg", style: str = "screen"):
     """`scaling report`: the HTML report of a sweep directory or results table in `out` (new, empty, or an
     earlier report). A sweep whose results.parquet is missing or stale is collected first. `command` is the
-    line the page says made it (default: this call)."""
+    line the page says made it (default: this call). Figures in `style` (screen, paper), saved in each of
+    `format` (png, svg, pdf; PNG and SVG always, for the page)."""
+    from analysis import figure_style
     from analysis.reporting.build import build_report
     from scaling.io import check_output_dir
 
     _check_bootstrap(bootstrap, " (default 200)")
+    formats, style = figure_style.parse_formats(format), figure_style.get_style(style)
     check_output_dir(out, "scaling report")  # refused before anything is collected into the sweep
     if command is None:
         command = f"analysis.report({str(source)!r}, {str(out)!r})"
     return build_report(source, out, fit_path=fit, columns=columns, n_convention=n_convention, flops=flops,
                         n_boot=bootstrap, seed=seed, drop_highest=drop_highest, budgets=budgets, title=title,
-                        command=command, loss_label=loss_label, notes=collect_if_needed(source))
+                        command=command, loss_label=loss_label, notes=collect_if_needed(source), formats=formats,
+                        style=style)
 
 
 def moore(*, out=None, models=None, hardware=None, transistors=None, fit=None, bootstrap: int = 2000,
           seed: int = 0, anchor_year: int = 2025, until: int = 2035, max_extrapolation: float = 100.0,
           allow_extrapolation: bool = False, algorithmic=None, algorithmic_halving_months: float | None = None,
-          algorithmic_columns=None, data_stock_tokens: float = 3e14, max_feasible_compute: float = 2e29):
+          algorithmic_columns=None, data_stock_tokens: float = 3e14, max_feasible_compute: float = 2e29,
+          format="png,svg", style: str = "screen"):
     """`scaling moore`: doubling times of compute, hardware and transistors, compute scenarios through a
     compute-optimal frontier, and the loss each buys per year. With `out`, writes moore.json, summary.md,
-    summary.html and the figures there (as the CLI does); without, writes nothing."""
+    summary.html and the figures there (as the CLI does), drawn in `style` (screen, paper) and saved in each
+    of `format` (png, svg, pdf; PNG always, which the summary shows); without, writes nothing."""
+    from analysis import figure_style
     from analysis.result import Moore
+    from analysis.trends.figures import SUMMARY_FORMATS
     from analysis.trends import limits, summary
     from scaling.io import check_output_dir
 
     _check_moore_numbers(bootstrap, anchor_year, until, max_extrapolation, data_stock_tokens, max_feasible_compute)
+    drawing = figure_style.parse_formats(format, also=SUMMARY_FORMATS), figure_style.get_style(style)
     if algorithmic is not None and algorithmic_halving_months is not None:
         raise ConfigError("give algorithmic progress either as --algorithmic CSV or as --algorithmic-halving-months, "
                           "not both")
@@ -142,7 +157,8 @@ def moore(*, out=None, models=None, hardware=None, transistors=None, fit=None, b
               "fit": _text(fit), "algorithmic": _text(algorithmic), "bootstrap": bootstrap, "seed": seed,
               "allow_extrapolation": allow_extrapolation, "max_extrapolation": max_extrapolation}
     result, trends, projection, placed = summary.analyze(*series, frontier, options, inputs)
-    figures = _write_moore(out, result, trends, projection, placed, frontier, anchor_year) if out is not None else ()
+    figures = (_write_moore(out, result, trends, projection, placed, frontier, anchor_year, *drawing)
+               if out is not None else ())
     warnings = tuple(f"--hardware {hardware} gives no trend for {key} (it needs 3 or more accelerators with the "
                      "figures at different dates); the published rate stands in"
                      for key in HARDWARE_KEYS if hardware is not None and result["series"][key]["source"] == "published")
@@ -220,7 +236,7 @@ def _as_table(table, reading: dict):
 
     if not isinstance(table, RunTable):
         return load(table, **reading)
-    given = sorted(k for k, v in reading.items() if v not in (None, False, "total"))
+    given = sorted(k for k, v in reading.items() if v and v != LOAD_DEFAULTS[k])
     if given:
         raise ConfigError(f"{', '.join(given)} say how to read a table, and this one is already read: pass them "
                           "to analysis.load, or pass the file itself")
@@ -399,15 +415,16 @@ def _algorithmic_progress(path, halving_months, columns, n_boot: int, seed: int)
     return None
 
 
-def _write_moore(out, result, trends, projection, placed, frontier, anchor_year) -> tuple[str, ...]:
+def _write_moore(out, result, trends, projection, placed, frontier, anchor_year, formats=("png", "svg"),
+                 style="screen") -> tuple[str, ...]:
     """Built beside `out` and moved in only when complete: a failure leaves `out` untouched. A re-run
     replaces only the files listed in out/.scaling-manifest.json; files the user added stay."""
     from analysis.trends import figures, summary
     from scaling.io import atomic_write, staged_directory, to_json
 
     with staged_directory(out, "scaling moore") as staging:
-        names = figures.write_all(staging, result, trends, projection, placed, frontier, anchor_year)
-        result["figures"] = [f"{name}.{ext}" for name in names for ext in ("png", "svg")]
+        names = figures.write_all(staging, result, trends, projection, placed, frontier, anchor_year, formats, style)
+        result["figures"] = [f"{name}.{ext}" for name in names for ext in formats]
         text = summary.markdown(result, names)
         atomic_write(staging / "summary.md", text)
         atomic_write(staging / "summary.html", summary.html_page(text))

@@ -86,6 +86,13 @@ def test_several_methods_give_a_comparison_like_the_cli(surface_csv, capsys):
     assert [d["code"] for d in both.compared] == [d["code"] for d in cli["diagnostics"]]
 
 
+def test_printing_a_fit_prints_what_the_cli_prints(surface_csv, capsys):
+    assert main(["fit", str(surface_csv), *CLI_COLUMNS, "--method", "isoflop", "--drop-highest", "2"]) == 0
+    printed = capsys.readouterr().out
+    result = analysis.fit(surface_csv, method="isoflop", columns=COLUMNS, drop_highest=2)
+    assert printed == f"{result}\n" and "dropped 2 row(s)" in printed and "isoflop fit (power_law" in printed
+
+
 def test_a_single_name_in_a_list_is_still_a_comparison(surface_csv):
     fitted = analysis.fit(surface_csv, method=["isoflop"], columns=COLUMNS)
     assert [r.spec.method for r in fitted.results] == ["isoflop"] and fitted.to_frame().shape[0] == 1
@@ -112,7 +119,8 @@ def test_fit_errors_are_the_cli_errors(surface_csv, capsys, api, argv):
 def test_a_table_already_read_refuses_reading_options(surface_csv):
     table = analysis.load(surface_csv, columns=COLUMNS)
     with pytest.raises(ScalingError, match="^columns, flops say how to read a table, and this one is already read"):
-        analysis.fit(table, method="isoflop", columns=COLUMNS, flops="6nd")
+        analysis.fit(table, method="isoflop", columns=COLUMNS, flops="flops_6nd")
+    assert analysis.fit(table, method="isoflop", columns={}, n_convention="total").spec.n_points == len(table)
 
 
 def test_bootstrap_adds_intervals_to_a_fit_and_refuses_one_resample(surface_csv):
