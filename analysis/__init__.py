@@ -2,8 +2,9 @@
 
 The Python API mirrors the command line, one function per command, with the same names, defaults and
 errors (keyword names are the flags): `load`, `fit`, `bootstrap`, `predict`, `allocate`, `report`, `moore`.
-`scaling fit/predict/allocate/report/moore` parse their flags, call these and print. Every import is inside
-the function that needs it, so `import analysis` stays light (`scaling --help` imports this package).
+`scaling fit/predict/allocate/report/moore` parse their flags, call these and print. Every heavy import
+(numpy, pandas, JAX) is inside the function that needs it, so `import analysis` stays light (`scaling --help`
+imports this package).
 """
 
 from __future__ import annotations
