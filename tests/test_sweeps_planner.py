@@ -4,6 +4,7 @@ import math
 import pytest
 
 from conftest import run_cli
+from scaling import tracking
 from scaling.config import config_hash
 from scaling.errors import ConfigError
 from scaling.schedules import make_schedule
@@ -311,7 +312,7 @@ def test_format_plan_lists_every_run_of_a_list_spec_with_its_axes():
     assert "hyperparameter axes" not in format_plan(plan_of(_iso("lr = 4e-3")))
 
 
-def test_tracking_keys_the_sweep_sets_per_run_are_refused_in_base_and_ids_ignore_tracking():
+def test_tracking_keys_the_sweep_sets_per_run_are_refused_in_base_and_ids_ignore_tracking(monkeypatch):
     tracked = make_plan(spec_lib.parse_text(ISOFLOP.replace("FORMULA", "flops_exact") +
                                             "[base.log]\ntensorboard = true\ngroup = \"mine\"\n", "t.toml"))
     plain = make_plan(spec_lib.parse_text(ISOFLOP.replace("FORMULA", "flops_exact"), "p.toml"))
@@ -321,3 +322,7 @@ def test_tracking_keys_the_sweep_sets_per_run_are_refused_in_base_and_ids_ignore
         text = ISOFLOP.replace("FORMULA", "flops_exact") + f"[base.log]\n{key} = {value}\n"
         with pytest.raises(ConfigError, match=rf"t.toml: key 'base.log.{key}' is set per run by the sweep"):
             make_plan(spec_lib.parse_text(text, "t.toml"))
+    monkeypatch.setitem(tracking.PACKAGES, "tensorboard", ("no_such_module_for_tracking", "tensorboard"))
+    with pytest.raises(ConfigError, match=r"pip install '\.\[tensorboard\]'"):
+        make_plan(spec_lib.parse_text(ISOFLOP.replace("FORMULA", "flops_exact") + "[base.log]\ntensorboard = true\n",
+                                      "t.toml"))
