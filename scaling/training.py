@@ -1,7 +1,8 @@
 """The training loop: prepare data, build or resume the state, step, evaluate, log, checkpoint.
 
 A run directory holds `config.toml` (the resolved config), `tokenizer.json`, `metrics.jsonl` (one
-line per logged step), `checkpoints/`, and at the end `summary.json`. A run restarted on an
+line per logged step), `checkpoints/`, and at the end `summary.json`; with a [log] section the same rows
+also go to TensorBoard and/or W&B (scaling.tracking: `tensorboard/`, `wandb/`). A run restarted on an
 existing directory resumes from its newest checkpoint; the sampler's state is (seed, step), so
 the resumed run sees exactly the batches it would have seen and, on CPU, reproduces the same losses
 bit for bit. The host reads each step's metrics only after dispatching the next step, so it never
