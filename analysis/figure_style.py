@@ -141,18 +141,21 @@ def fit_text(fig: Figure, axes, style: str | Style) -> None:
     """In a style that wraps, break each title and axis label that is longer than its axes into lines."""
     if not get_style(style).wrap:
         return
+    texts = [(ax, text, side) for ax in axes
+             for text, side in ((ax.title, "width"), (ax.xaxis.label, "width"), (ax.yaxis.label, "height"))]
+    originals = {id(text): text.get_text() for _, text, _ in texts}
     for _ in range(3):  # wrapping moves the layout, which changes the room: settle in a few passes
         fig.draw_without_rendering()
         changed = False
-        for ax in axes:
+        for ax, text, side in texts:
             box = ax.get_window_extent()
-            for text, room in ((ax.title, box.width), (ax.xaxis.label, box.width), (ax.yaxis.label, box.height)):
-                changed |= _wrap(text, room)
+            changed |= _wrap(text, box.width if side == "width" else box.height, originals[id(text)])
         if not changed:
             return
 
 
-def _wrap(text, room: float) -> bool:
+def _wrap(text, room: float, original: str) -> bool:
+    """Wrap `original` (its own line breaks kept) to fit `room` px, judged from the text as now drawn."""
     content = text.get_text()
     if not content:
         return False
@@ -162,7 +165,7 @@ def _wrap(text, room: float) -> bool:
     if length <= room * 1.02 or longest <= 12:
         return False
     chars = max(12, int(longest * room / length) - 1)
-    wrapped = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in content.split("\n"))
+    wrapped = "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) for line in original.split("\n"))
     text.set_text(wrapped)
     return wrapped != content
 

@@ -37,8 +37,11 @@ Sevilla et al. 2024, Epoch AI): each scenario says when it passes them; the proj
 columns hold compute and tokens there.
 
 outputs in OUT_DIR (a new or empty directory, or an earlier OUT_DIR): moore.json, summary.md, summary.html,
-PNG+SVG figures trends_exponentials, doubling_forest, loss_by_year, frontier_models, and .scaling-manifest.json
-(the files written: a re-run replaces those and never touches other files).
+figures trends_exponentials, doubling_forest, loss_by_year, frontier_models (PNG and SVG; --format png,svg,pdf
+adds PDF), and .scaling-manifest.json (the files written: a re-run replaces those and never touches other files).
+
+figures: --style paper draws each figure 3.5 inches wide (a journal column) with no text under 7 pt,
+panels stacked and legends below; SVG and PDF keep their text as text (editable, searchable).
 
 example:
   scaling moore --models notable_ai_models.csv --hardware ml_hardware.csv \\
@@ -78,6 +81,12 @@ def register(subparsers) -> None:
                         help="stock of public text (default 3e14, Villalobos et al. 2024)")
     parser.add_argument("--max-feasible-compute", type=float, default=2e29, metavar="FLOP",
                         help="largest training run feasible by 2030 (default 2e29, Sevilla et al. 2024)")
+    parser.add_argument("--format", default="png,svg", metavar="FORMATS",
+                        help="figure files, comma-separated from png, svg, pdf (default png,svg; "
+                             "PNG always, for the summary); SVG and PDF keep their text as editable text")
+    parser.add_argument("--style", choices=("screen", "paper"), default="screen",
+                        help="figures for the screen (default), or for paper: 3.5 inches wide for a journal "
+                             "column, no text under 7 pt, panels stacked")
     parser.set_defaults(func=run)
 
 
@@ -90,10 +99,11 @@ def run(args: argparse.Namespace) -> int:
         max_extrapolation=args.max_extrapolation, allow_extrapolation=args.allow_extrapolation,
         algorithmic=args.algorithmic, algorithmic_halving_months=args.algorithmic_halving_months,
         algorithmic_columns=args.algorithmic_columns, data_stock_tokens=args.data_stock_tokens,
-        max_feasible_compute=args.max_feasible_compute)
+        max_feasible_compute=args.max_feasible_compute, format=args.format, style=args.style)
     for warning in result.warnings:  # a file that supports no trend for a series must not pass for data
         print(f"warning: {warning}", file=sys.stderr)
     print(result)
+    formats = dict.fromkeys(name.rsplit(".", 1)[-1].upper() for name in result.summary["figures"])
     print(f"outputs: {Path(args.out).resolve()} (moore.json, summary.md, summary.html, {len(result.figures)} figures "
-          "as PNG and SVG)")
+          f"as {', '.join(formats)})")
     return 0

@@ -1,4 +1,4 @@
-"""`scaling report`: an HTML report (figures as PNG and SVG beside it, tables of every fit) of a sweep
+"""`scaling report`: an HTML report (figures as PNG, SVG, PDF beside it, tables of every fit) of a sweep
 directory or a results table. Heavy imports stay inside the command so `scaling --help` stays fast."""
 
 from __future__ import annotations
@@ -22,12 +22,17 @@ envelope) where the data allow, each with --bootstrap resamples. A fit the data 
 with its reason; a barely determined one is shown with a warning.
 
 outputs in REPORT_DIR (a new or empty directory, or an earlier report): index.html, figures/*.png and
-*.svg, fits.json (every fit in full), report.json (headline numbers) and .scaling-manifest.json (the files
-written: a re-run replaces those and never touches files the report did not write).
+*.svg (and *.pdf with --format png,svg,pdf), fits.json (every fit in full), report.json (headline numbers)
+and .scaling-manifest.json (the files written: a re-run replaces those and never touches files the report
+did not write).
+
+figures: --style paper draws each figure 3.5 inches wide (a journal column) with no text under 7 pt,
+panels stacked and legends below; SVG and PDF keep their text as text (editable, searchable).
 
 examples:
   scaling report sweeps_out/quickstart --out sweeps_out/quickstart/report
   scaling report runs/demo/sweep --fit runs/demo/fit.json --out runs/demo/report
+  scaling report runs/demo/sweep --style paper --format pdf --out runs/demo/paper
   scaling report chinchilla.csv --columns N="Model Size" C="Training FLOP" --drop-highest 5 --out out/chinchilla
 """
 
@@ -53,6 +58,12 @@ def register(subparsers) -> None:
     p.add_argument("--loss-label", default=None, metavar="TEXT",
                    help="what the loss column is, for tables and figures (default: the mapped column's name; "
                         "sweeps: final validation loss)")
+    p.add_argument("--format", default="png,svg", metavar="FORMATS",
+                   help="figure files, comma-separated from png, svg, pdf (default png,svg; "
+                        "PNG and SVG always, for the page); SVG and PDF keep their text as editable text")
+    p.add_argument("--style", choices=("screen", "paper"), default="screen",
+                   help="figures for the screen (default), or for paper: 3.5 inches wide for a journal "
+                        "column, no text under 7 pt, panels stacked")
     p.set_defaults(func=run)
 
 
@@ -65,7 +76,7 @@ def run(args) -> int:
                              n_convention=args.n_convention, flops=args.flops,
                              budgets=parse_floats(args.budgets, "--budgets"), drop_highest=args.drop_highest,
                              bootstrap=args.bootstrap, seed=args.seed, title=args.title,
-                             loss_label=args.loss_label, command=command)
+                             loss_label=args.loss_label, command=command, format=args.format, style=args.style)
     if report.headline:
         h = report.headline
         parts = [f"{k} = {h[k]['value']:.3g}" + (f" [{h[k]['interval'][0]:.3g}, {h[k]['interval'][1]:.3g}]"
@@ -74,5 +85,6 @@ def run(args) -> int:
         print(f"headline ({report.headline_from}): " + ", ".join(parts))
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    print(f"report: {(report.out / 'index.html').resolve()} ({len(report.figures)} figures as PNG and SVG)")
+    print(f"report: {(report.out / 'index.html').resolve()} ({len(report.figures)} figures as "
+          f"{', '.join(report.figure_formats).upper()})")
     return 0

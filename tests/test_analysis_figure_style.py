@@ -100,3 +100,15 @@ def test_a_print_legend_goes_below_the_axes_with_its_entries_wrapped():
     assert legend in fig.legends and "\n" in legend.get_texts()[0].get_text()
     assert legend.get_window_extent().y1 <= ax.get_window_extent().y0
     assert legend.get_window_extent().width <= fig.bbox.width
+
+
+@pytest.mark.parametrize("command", ["report", "moore"])
+def test_the_commands_offer_every_format_and_style(command, capsys):
+    from scaling_cli.main import main
+
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"{{{','.join(figure_style.STYLES)}}}" in text and "default png,svg" in text
+    assert f"comma-separated from {', '.join(figure_style.FORMATS)}" in text
+    assert f"{figure_style.PAPER.width} inches wide" in text and f"under {figure_style.MIN_PAPER_PT:g} pt" in text

@@ -27,6 +27,7 @@ class Report:
     headline_from: str | None
     figures: list[str]
     warnings: list[str]
+    figure_formats: tuple[str, ...] = PAGE_FORMATS  # the files written per figure
 
     def to_frame(self):
         """The headline numbers: one row each, with its interval and what it means."""
@@ -112,7 +113,7 @@ def build_report(source: str | Path, out: str | Path, fit_path: str | Path | Non
                    "backtest_by_size": bt.by_size.to_dict() if bt.by_size else {"error": bt.size_error}}
         io.write_json(staging / "report.json", summary)
     warnings = [w for e in entries for w in e.warnings] + list(inp.warnings)
-    return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings)
+    return Report(out, headline, main.title if main else None, [f.name for f in drawn], warnings, formats)
 
 
 def _interval_sentence(result) -> str:

@@ -44,6 +44,7 @@ COLORS = {
 SCENARIO_COLORS = {"hardware_only": "#9467bd", "hardware_plus_algorithms": "#ff7f0e",
                    "compute_trend": "#d62728", "compute_plus_algorithms": "#1f77b4"}
 VERDICT_COLORS = {"over-trained": "#1f77b4", "near compute-optimal": "#2ca02c", "under-trained": "#d62728"}
+SUMMARY_FORMATS = ("png",)  # summary.md and summary.html show each figure's PNG
 HEADLINE = ("transistors", "hardware_flops", "hardware_flops_per_dollar", "notable_compute", "frontier_lm_compute")
 
 
