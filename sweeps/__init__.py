@@ -137,7 +137,7 @@ def plan(spec, overrides=(), *, estimate: bool = True, threads: int | None = Non
     machine; `--no-estimate` is estimate=False); `threads` and `workers` as in `run`. `out`: an adaptive
     spec's sweep directory, whose finished budgets centre the next (read, never written)."""
     _check_counts(threads=threads, workers=workers)
-    spec_obj, planned = _load_plan(spec, overrides, out, planning=True)
+    spec_obj, planned = _load_plan(_spec_path(spec), _overrides(overrides), out, planning=True)
     threads, workers = _parallelism(threads, workers, _local_gpus())
     measured = None
     if estimate:
@@ -169,8 +169,8 @@ def run(spec, out, *, overrides=(), workers: int | None = None, threads: int | N
     from sweeps import spec as spec_lib
 
     _check_counts(threads=threads, workers=workers, retries=retries, gpus_per_run=gpus_per_run)
-    o = RunOptions(str(spec), Path(out), tuple(overrides), workers, threads, executor, pack, force, quiet, retries,
-                   gpus_per_run, ray_address, slurm)
+    o = RunOptions(_spec_path(spec), Path(out), _overrides(overrides), workers, threads, executor, pack, force, quiet,
+                   retries, gpus_per_run, ray_address, slurm)
     _check_executor(o)
     if not adaptive.is_adaptive(spec_lib.load(o.spec, o.overrides)):
         return _run_stage(o)
@@ -197,6 +197,20 @@ def collect(sweep_dir, out=None):
     frame.attrs["path"] = path
     frame.attrs["warnings"] = problems(sweep_dir)
     return frame
+
+
+def _spec_path(spec) -> str:
+    from scaling.errors import ConfigError
+
+    if not isinstance(spec, (str, os.PathLike)):
+        raise ConfigError(f"spec must be a sweep spec file's path, got {type(spec).__name__}; write the spec to a "
+                          "TOML file (see sweeps/*.toml) and pass its path")
+    return str(spec)
+
+
+def _overrides(overrides) -> tuple[str, ...]:
+    """`--set`'s "key=value" strings; one string alone is one override."""
+    return (overrides,) if isinstance(overrides, str) else tuple(overrides)
 
 
 def _check_counts(**counts) -> None:

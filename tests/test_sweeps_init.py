@@ -26,7 +26,7 @@ ONE_SHORT_RUN = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params
 
 def test_plan_has_the_clis_runs_and_shows_as_a_table(tmp_path, capsys):
     spec = write_spec(tmp_path, TINY_GRID)
-    planned = sweeps.plan(spec, ["base.train.seed=3"], estimate=False)
+    planned = sweeps.plan(spec, "base.train.seed=3", estimate=False)  # one override alone, or a list of them
     assert main(["sweep", "plan", spec, "--set", "base.train.seed=3", "--no-estimate"]) == 0
     printed = capsys.readouterr()
     assert "timing" not in printed.err  # no probe, no notice
@@ -118,6 +118,8 @@ def test_api_only_mistakes_are_one_clear_error(tmp_path):
         sweeps.run(spec, tmp_path / "new", executor="slurm", slurm={"partitions": "gpu"})
     with pytest.raises(ConfigError, match="sweep spec not found"):
         sweeps.plan(tmp_path / "missing.toml", estimate=False)
+    with pytest.raises(ConfigError, match="spec must be a sweep spec file's path, got dict"):
+        sweeps.run({"kind": "grid"}, tmp_path / "new")
     assert not (tmp_path / "new").exists()
 
 
