@@ -452,7 +452,7 @@ def _compute_bar(total: float, done: float):
     if not columns:
         return None
     return tqdm(total=total, initial=done, file=sys.stderr, dynamic_ncols=bool(reported),
-                ncols=None if reported else columns, bar_format="{percentage:3.0f}%|{bar}| {postfix}")
+                ncols=None if reported else columns, bar_format="|{bar}| {desc}")
 
 
 class Display:
@@ -503,7 +503,7 @@ class Display:
         steps = self.running_steps()
         if self.bar is not None:
             self.bar.n = self.work()
-            self.bar.set_postfix_str(f"{self.compute_text()} | {steps}" if steps else self.compute_text(), refresh=True)
+            self.bar.set_description_str(f"{self.compute_text()} | {steps}" if steps else self.compute_text(), refresh=True)
         elif self.enabled and self.running and time.monotonic() - self.last_line > 30:
             self.say(f"{self.compute_text()}; running: {steps}")
             self.last_line = time.monotonic()
@@ -536,8 +536,8 @@ class Display:
             outcome.error if outcome and outcome.error else "")
         took = f" in {outcome.seconds:.0f}s" if outcome and outcome.seconds else ""
         notes = "".join(f"\n    {line}" for line in _notable_lines(directory))
-        return (f"[{self.done}/{self.total_runs}] {event} {record['run_id']} {record['label']}{took} {detail}; "
-                f"{self.compute_text()}{notes}")
+        return (f"[{self.done}/{self.total_runs}] {event} {record['run_id']} {record['label']}{took}"
+                f"{' ' + detail if detail else ''}; {self.compute_text()}{notes}")
 
     def close(self) -> None:
         if self.bar is not None:

@@ -171,7 +171,7 @@ def test_a_terminal_of_zero_width_gets_lines_or_a_bar_at_columns_never_nothing(c
     display.close()
     shown = stream.getvalue()
     assert f"completed {records[0]['run_id']}" in shown and f"of {display.total:.2g} FLOPs" in shown
-    assert ("%|" in shown) == bool(columns)  # the bar, drawn at $COLUMNS
+    assert (f"| {records[0]['run_id'][:6]} 0/20" in shown) == bool(columns)  # the bar, at $COLUMNS, with the run's step
 
 
 def test_a_branch_counts_only_the_steps_after_its_branch_point():
