@@ -232,7 +232,7 @@ def frontier_models(placed: pd.DataFrame, frontier: LossFrontier, stamp: str | N
     against release year (right); every model labelled, no label over another or over a point."""
     st, own = get_style(style), ax is None
     with drawing(st):
-        fig, (ax_n, ax_r) = panels(ax, st, 2, (12.0, 5.2), extra_height=1.4)
+        fig, (ax_n, ax_r) = panels(ax, st, 2, (12.0, 5.8), extra_height=1.4)
         if placed.empty:  # closed models publish compute only: nothing to place
             ax_n.text(0.5, 0.5, "no model with a published N and D", transform=ax_n.transAxes, ha="center")
             _stamp(fig, ax_n, st, own, frontier, stamp)
@@ -244,9 +244,10 @@ def frontier_models(placed: pd.DataFrame, frontier: LossFrontier, stamp: str | N
         ax_r.set_xlabel("release year")
         ax_r.set_ylabel("training tokens per parameter D/N (log scale)")
         ax_r.set_title("Over- (above) and under-trained (below) models")
-        if own and st.width is not None:  # one legend below both panels: a small axes has no room for it
-            named = {h.get_label(): h for axis in (ax_n, ax_r) for h in axis.get_legend_handles_labels()[0]}
-            legend(fig, ax_n, st, own, handles=list(named.values()))
+        named = {h.get_label(): h for axis in (ax_n, ax_r) for h in axis.get_legend_handles_labels()[0]}
+        if own:  # one legend below both panels, where it covers no model
+            fig.legend(handles=list(named.values()), loc="outside lower center", frameon=False,
+                       ncols=1 if st.width is not None else 3)
         else:
             ax_n.legend(loc="lower right")
             ax_r.legend(loc="best")
