@@ -97,9 +97,9 @@ def slurm_args(run) -> None:
                        help="a further sbatch argument, e.g. --slurm-arg=--qos=low (repeatable)")
 
 
+# bench/sweep_overhead.py plans and sizes a sweep as `sweep run` does, from its own parsed flags, through these three.
 def _load_plan(args):
-    """(spec, plan) as `sweep plan` or `sweep run` (args.sweep_command) plans them; bench/sweep_overhead.py plans
-    this way too."""
+    """(spec, plan) as `sweep plan` or `sweep run` (args.sweep_command) plans them."""
     import sweeps
 
     return sweeps._load_plan(args.spec, args.overrides, getattr(args, "out", None), args.sweep_command == "plan")
