@@ -46,7 +46,9 @@ def register(subparsers):
 
     plan = sub.add_parser("plan", help="print the runs of a spec and their cost, without training")
     spec_args(plan)
-    plan.add_argument("--no-estimate", action="store_true", help="skip the throughput probe and time estimates")
+    plan.add_argument("--no-estimate", action="store_true",
+                      help="skip the time estimates and the probe behind them (timing the cheapest and dearest "
+                           "models in worker processes: tens of seconds the first time on a machine)")
     plan.add_argument("--out", metavar="SWEEP_DIR", default=None,
                       help="prior = 'adaptive' only: the sweep directory whose finished budgets centre the next "
                            "(read, never written)")
