@@ -145,7 +145,7 @@ def fit_text(fig: Figure, axes, style: str | Style) -> None:
              for text, side in ((ax.title, "width"), (ax.xaxis.label, "width"), (ax.yaxis.label, "height"))]
     originals = {id(text): text.get_text() for _, text, _ in texts}
     for _ in range(3):  # wrapping moves the layout, which changes the room: settle in a few passes
-        fig.draw_without_rendering()
+        fig.figure.draw_without_rendering()  # the whole figure, when `fig` is a subfigure
         changed = False
         for ax, text, side in texts:
             box = ax.get_window_extent()
@@ -192,7 +192,7 @@ def place_labels(ax: Axes, xs, ys, texts, fontsize: float, **text_kw) -> list:
     stays inside the axes and covers no other text, legend, data point or label already placed; a label
     pushed away from its point gets a leader line. The layout is settled first, so the boxes measured are
     the ones drawn."""
-    fig = ax.figure
+    fig = ax.figure.figure  # the whole figure, when the axes are in a subfigure
     fig.draw_without_rendering()
     _freeze_legend(ax)
     px_per_pt = fig.dpi / 72.0

@@ -112,3 +112,15 @@ def test_the_commands_offer_every_format_and_style(command, capsys):
     assert f"{{{','.join(figure_style.STYLES)}}}" in text and "default png,svg" in text
     assert f"comma-separated from {', '.join(figure_style.FORMATS)}" in text
     assert f"{figure_style.PAPER.width} inches wide" in text and f"under {figure_style.MIN_PAPER_PT:g} pt" in text
+
+
+def test_labels_and_wrapping_work_in_a_subfigure():
+    fig = Figure(figsize=(7, 3), layout="constrained")
+    left, _ = fig.subfigures(1, 2)
+    ax = left.subplots()
+    ax.scatter([0, 1], [0, 1])
+    ax.set_title("a title far longer than half of this small figure could ever hold on one line")
+    figure_style.fit_text(left, [ax], "paper")
+    labels = figure_style.place_labels(ax, [0, 1], [0, 1], ["first point", "second point"], 7)
+    fig.draw_without_rendering()
+    assert "\n" in ax.get_title() and overlapping([text_box(t) for t in labels]) == []

@@ -120,7 +120,7 @@ def isoflop_curves(table: RunTable, nominal: np.ndarray, iso_fit: FitResult | No
     minima = {r["C"]: r for r in (iso_fit.details.get("per_budget", []) if iso_fit else [])}
     st, own = get_style(style), ax is None
     with drawing(st):
-        fig, (ax,) = panels(ax, st, 1, (8.0, 5.4), extra_height=1.2)
+        fig, (ax,) = panels(ax, st, 1, (8.0, 5.4), extra_height=1.7)
         handles, far_minima = [], []
         for c, color in budget_colors(nominal).items():
             here = nominal == c
