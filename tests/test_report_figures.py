@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -77,6 +79,9 @@ def test_surface_residuals_and_backtest(fitted, tmp_path):
     assert "observed" in ax.get_xlabel() and "predicted" in ax.get_ylabel()
     paths = figure_style.save(fig, tmp_path, "backtest")
     assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 10_000 for p in paths)
+    paths = figure_style.save(fig, tmp_path, "backtest", "svg,pdf")
+    assert ax.get_ylabel() in re.findall(r"<text[^>]*>([^<]*)</text>", paths[0].read_text())  # editable text
+    assert b"/FontFile2" in paths[1].read_bytes()
 
 
 def three_curves():
