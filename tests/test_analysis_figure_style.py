@@ -124,3 +124,14 @@ def test_labels_and_wrapping_work_in_a_subfigure():
     labels = figure_style.place_labels(ax, [0, 1], [0, 1], ["first point", "second point"], 7)
     fig.draw_without_rendering()
     assert "\n" in ax.get_title() and overlapping([text_box(t) for t in labels]) == []
+
+
+@pytest.mark.parametrize("command, flags", [("report", ["no-such-results.csv"]), ("moore", ["--bootstrap", "20"])])
+def test_a_bad_format_is_one_line_exit_2_before_anything_is_written(command, flags, tmp_path, capsys):
+    from scaling_cli.main import main
+
+    out = tmp_path / "out"
+    assert main([command, *flags, "--format", "png,tiff", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--format 'png,tiff'" in err and "png, svg, pdf" in err
+    assert not out.exists()
