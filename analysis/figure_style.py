@@ -182,7 +182,7 @@ def wrap_to_width(text: str, style: str | Style, fontsize: float, margin_pt: flo
 
 # ---- labels beside points, clear of other text and of the data ------------------------------------------
 
-DIRECTIONS = ((1, 0), (-1, 0), (1, 1), (-1, 1), (1, -1), (-1, -1), (0, 1), (0, -1))
+DIRECTIONS = ((1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1))  # beside, above/below, corners
 GAPS_PT = (1.5, 5.0, 10.0, 18.0, 28.0)
 LEADER = {"arrowstyle": "-", "lw": 0.5, "color": "0.4", "shrinkA": 0, "shrinkB": 3}  # from a label to its point
 
@@ -205,8 +205,9 @@ def place_labels(ax: Axes, xs, ys, texts, fontsize: float, **text_kw) -> list:
         extent = probe.get_window_extent()
         probe.remove()
         px, py = ax.transData.transform((x, y))
-        offset, box, far = _best_spot((px, py), (extent.width, extent.height), frame, texts_in_the_way, points,
-                                      px_per_pt)
+        air = 0.4 * fontsize * px_per_pt if "bbox" in text_kw else 0.0  # room for a box drawn round the text
+        offset, box, far = _best_spot((px, py), (extent.width + air, extent.height + air), frame, texts_in_the_way,
+                                      points, px_per_pt)
         leader = {"arrowprops": LEADER} if far else {}
         placed.append(ax.annotate(text, (x, y), xytext=(offset[0] / px_per_pt, offset[1] / px_per_pt),
                                   textcoords="offset points", ha="center", va="center", fontsize=fontsize,
