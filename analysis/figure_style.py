@@ -26,7 +26,7 @@ FORMATS = ("png", "svg", "pdf")
 DEFAULT_FORMATS = ("png", "svg")
 # Text stays text: SVG <text> instead of glyph paths; Type 42 (TrueType) fonts in PDF/PS instead of Type 3.
 EDITABLE_TEXT = {"svg.fonttype": "none", "pdf.fonttype": 42, "ps.fonttype": 42}
-MIN_PAPER_PT = 7.0  # the smallest text most journals accept at print size
+MIN_PAPER_PT = 7.0  # the smallest text the paper style draws (journals ask for about 6-8 pt at print size)
 
 
 @dataclasses.dataclass(frozen=True)
