@@ -11,12 +11,13 @@ Each allocation says how far its budget, N_opt and D_opt lie beyond the data the
 from __future__ import annotations
 
 import dataclasses
+import html
 
 import numpy as np
 
 from analysis import frontier
 from analysis.prediction import check_max_extrapolation, extrapolation_factors
-from analysis.result import FitResult, _clean
+from analysis.result import FitResult, _clean, _frame_html, _html_list
 from scaling.errors import DataError
 
 
@@ -37,6 +38,23 @@ class Allocation:
 
     def to_dict(self) -> dict:
         return _clean(dataclasses.asdict(self))  # JSON has no NaN: an undefined interval end becomes null
+
+    def to_frame(self):
+        """One row per quantity (N_opt, D_opt, L_opt, tokens_per_param) with its interval, if any."""
+        import pandas as pd
+
+        rows = []
+        for name in ("N_opt", "D_opt", "L_opt", "tokens_per_param"):
+            lo, hi = self.intervals.get(name, (None, None))
+            rows.append({"quantity": name, "estimate": getattr(self, name), "lo": lo, "hi": hi,
+                         "extrapolation": (self.extrapolation or {}).get(name)})
+        return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        shape = "no shape (no vocabulary)" if self.shape is None else ", ".join(f"{k} {v}" for k, v in self.shape.items())
+        head = f"<p><b>allocation at C = {self.C:.3g} FLOPs</b> ({self.n_convention} N); shape: {html.escape(shape)}</p>"
+        return (f"<div>{head}{_frame_html(self.to_frame())}{_html_list('warnings', list(self.warnings))}"
+                f"{_html_list('notes', list(self.notes))}</div>")
 
 
 def allocate(result: FitResult, budget: float, vocab_size: int | None = None,

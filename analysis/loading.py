@@ -83,6 +83,22 @@ class RunTable:
     def __len__(self) -> int:
         return len(self.N)
 
+    def __repr__(self) -> str:
+        return (f"<RunTable {len(self)} points from {self.source}: N convention {self.n_convention}, "
+                f"C {self.flops}, loss {self.loss_label}>")
+
+    def to_frame(self):
+        """One row per point: N, D, C, loss, budget, label and bootstrap group."""
+        import pandas as pd
+
+        return pd.DataFrame({"N": self.N, "D": self.D, "C": self.C, "loss": self.loss, "budget": self.budget,
+                             "label": self.labels, "group": self.group})
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<div><p>{html.escape(repr(self))}</p>{self.to_frame().to_html(index=False, border=0)}</div>"
+
     @property
     def data_hash(self) -> str:
         """Hash of the points themselves (N, D, loss, C, group), not of the file they came from."""

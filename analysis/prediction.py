@@ -12,13 +12,14 @@ saw (`fit_range`); 1 inside the data, 10 a decade beyond it.
 from __future__ import annotations
 
 import dataclasses
+import html
 import math
 
 import numpy as np
 
 from analysis import frontier
 from analysis.diagnostics import extrapolation_factor
-from analysis.result import FitResult, _clean
+from analysis.result import FitResult, _clean, _frame_html, _html_list
 from scaling.errors import DataError
 
 NOISE_DRAWS = 4000  # at least this many (replicate, noise) pairs, so the noise adds little Monte Carlo error
@@ -60,6 +61,13 @@ class Prediction:
             row.update({f"extrap_{k}": (p["extrapolation"] or {}).get(k) for k in AXES})
             rows.append(row)
         return pd.DataFrame(rows)
+
+    def _repr_html_(self) -> str:
+        """The notebook view: the points table, then the warnings and notes."""
+        head = (f"<p><b>{html.escape(self.method)} prediction</b> of {html.escape(self.loss_label)}: "
+                f"{self.interval or 'no'} interval at {self.level:.0%}</p>")
+        return (f"<div>{head}{_frame_html(self.to_frame())}{_html_list('warnings', list(self.warnings))}"
+                f"{_html_list('notes', list(self.notes))}</div>")
 
 
 def predict(result: FitResult, N, D, level: float = 0.95, max_extrapolation: float = 100.0,

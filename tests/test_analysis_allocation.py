@@ -94,3 +94,14 @@ def test_cli_allocate(tmp_path, capsys):
     assert main(["allocate", "--fit", str(path), "--budget", "1e19", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["shape"]["vocab_size"] == 256 and out["extrapolation"]["C"] == 1.0
+
+
+def test_an_allocation_shows_as_a_table_of_quantities_with_their_intervals():
+    rng = np.random.default_rng(0)
+    samples = {k: list(v * (1 + 0.02 * rng.standard_normal(100))) for k, v in PARAMS.items()}
+    alloc = allocate(_fit(samples=samples), 1e21)
+    frame = alloc.to_frame().set_index("quantity")
+    assert frame.loc["N_opt", "estimate"] == alloc.N_opt
+    assert frame.loc["N_opt", "lo"] < alloc.N_opt < frame.loc["N_opt", "hi"]
+    page = alloc._repr_html_()
+    assert "<table" in page and "N_opt" in page and "1e+21" in page

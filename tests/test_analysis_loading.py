@@ -219,3 +219,14 @@ def test_best_of_lr_recovers_the_true_exponent_that_untuned_rows_bias():
     untuned = fit(load_runs(pd.DataFrame(rows), best_of="none"), "isoflop")
     assert tuned.value("a") == pytest.approx(a_true, abs=1e-6)
     assert abs(untuned.value("a") - a_true) > 0.03
+
+
+def test_a_run_table_shows_its_size_and_conventions_not_its_arrays(tmp_path):
+    path = tmp_path / "results.parquet"
+    _sweep_frame().to_parquet(path)
+    table = load_runs(path)
+    assert repr(table).startswith(f"<RunTable {len(table)} points from ")
+    assert "array" not in repr(table)
+    frame = table.to_frame()
+    assert len(frame) == len(table) and list(frame["loss"]) == list(table.loss)
+    assert "<table" in table._repr_html_()

@@ -132,3 +132,9 @@ def test_cli_errors_are_one_line(fit_file, tmp_path, capsys):
         assert main(["predict", *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and needle in err, err
+
+
+def test_a_prediction_shows_as_an_html_table_with_its_warnings():
+    shown = predict(_fit(), [1e7, 1e12], 1e10)._repr_html_()
+    assert shown.count("<tr") == 3  # the header and one row per point
+    assert "extrap_N" in shown and "warnings" in shown  # 1e12 is far past the fit's range
