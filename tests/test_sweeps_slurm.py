@@ -353,10 +353,10 @@ def test_a_preempted_job_is_requeued_and_the_run_resumes_to_the_same_losses(tmp_
     if partition is not None and partition not in partitions:
         pytest.skip(f"this SLURM has no '{partition}' partition whose jobs others preempt "
                     "(.ci/start_slurm.sh makes one)")
-    # One run of 400 steps, checkpointed every 50; the preemption lands early enough to find it running
+    # One run of 1,600 steps, checkpointed every 50; the preemption lands early enough to find it running
     # (SLURM's scheduler takes a second or two to preempt for the other job).
     text = TINY_GRID.replace("n_params = [2.06e4, 3.3e4, 4.5e4]", "n_params = [2.06e4]").replace(
-        "tokens = [5120]", "tokens = [102400]").replace("every = 5", "every = 50")
+        "tokens = [5120]", "tokens = [409600]").replace("every = 5", "every = 50")
     spec, local, on_slurm = write_spec(tmp_path, text), tmp_path / "local", tmp_path / "slurm"
     result = run_sweep_cli("run", spec, "--out", str(local), "--workers", "1")
     assert result.returncode == 0, result.stderr[-3000:]
