@@ -1,7 +1,8 @@
 """Run configuration: frozen dataclasses loaded from TOML plus `key=value` overrides.
 
-A config has five sections, `model`, `data`, `train`, `checkpoint` and `log` (tracking). Unknown keys and wrong
-types are rejected with the key named. `resolve` fills the fields that depend on the data
+A config has five sections, `model`, `data`, `train`, `checkpoint` and `log` (tracking). Unknown keys, wrong
+types and values outside the range a field declares (`option(..., check=RULE)`) are rejected with the key named;
+a sweep spec's [hparams] reads its values with the same rules (`check_value`), so both refuse them alike. `resolve` fills the fields that depend on the data
 (vocabulary size), on the backend (the compute dtype) or on other fields (d_ff, steps from tokens);
 a run is identified by the hash of its resolved config.
 """
@@ -16,7 +17,7 @@ import tomllib
 import types
 import typing
 from pathlib import Path
-from typing import Any, Collection
+from typing import Any, Callable, Collection
 
 from scaling.errors import ConfigError
 
@@ -24,32 +25,61 @@ SCHEDULES = ("cosine", "wsd", "constant")
 DECAY_SHAPES = ("linear", "1-sqrt")
 MLP_KINDS = ("gelu", "swiglu")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+BIN_DTYPES = ("uint16", "uint32")  # token dtypes of nanoGPT-format .bin files
 BYTE_VOCAB = 256  # the byte tokenizer's vocabulary; a BPE vocabulary must be larger
 HF_PREFIX = "hf:"  # data.tokenizer = "hf:PATH": a local Hugging Face tokenizer.json
 WANDB_FORBIDDEN = ("/", "\\", "#", "?", "%", ":")  # characters W&B refuses in a project name
 EVAL_BATCH = 16  # sequences per validation batch: the validation set is the same for every run
 
 
-def option(default: Any, meaning: str) -> Any:
-    """A config field with its meaning, which `scaling train --help` lists (see `documented_keys`)."""
-    return dataclasses.field(default=default, metadata={"help": meaning})
+@dataclasses.dataclass(frozen=True)
+class Rule:
+    """The range a field's values must lie in, declared once on the field (`option(..., check=RULE)`) and
+    applied by `check_range`, so a run config and a sweep spec refuse a value in the same words."""
+
+    says: str  # completes "must be ...": "positive", "in [0, 1)"
+    holds: Callable[[Any], bool]
+
+
+POSITIVE = Rule("positive", lambda v: v > 0)
+NONNEGATIVE = Rule(">= 0", lambda v: v >= 0)
+FRACTION = Rule("in [0, 1)", lambda v: 0 <= v < 1)
+UNIT_INTERVAL = Rule("in [0, 1]", lambda v: 0 <= v <= 1)
+OPEN_UNIT_INTERVAL = Rule("in (0, 1)", lambda v: 0 < v < 1)
+
+
+def one_of(choices: tuple[str, ...]) -> Rule:
+    return Rule(f"one of {', '.join(choices)}", lambda v: v in choices)
+
+
+def option(default: Any, meaning: str, check: Rule | None = None) -> Any:
+    """A config field with its meaning, which `scaling train --help` lists (see `documented_keys`), and the
+    range its values must lie in (None: any value of its type; a float must be finite all the same)."""
+    return dataclasses.field(default=default, metadata={"help": meaning, "check": check})
+
+
+def rule_of(cls: type, name: str) -> Rule | None:
+    """The range declared on field `name` of dataclass `cls`, for a reader of the same quantity elsewhere."""
+    return next(f.metadata.get("check") for f in dataclasses.fields(cls) if f.name == name)
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    d_model: int = option(128, "width of the residual stream (model dimension)")
-    n_layers: int = option(2, "transformer blocks")
-    n_heads: int = option(4, "attention heads; d_model/n_heads must be even (rotary embeddings)")
+    d_model: int = option(128, "width of the residual stream (model dimension)", check=POSITIVE)
+    n_layers: int = option(2, "transformer blocks", check=POSITIVE)
+    n_heads: int = option(4, "attention heads; d_model/n_heads must be even (rotary embeddings)", check=POSITIVE)
     d_ff: int | None = option(None, "MLP hidden width; unset: 4*d_model (gelu) or 8/3*d_model rounded up to 32 "
-                                    "(swiglu)")
+                                    "(swiglu)", check=POSITIVE)
     vocab_size: int | None = option(None, "embedding rows; unset: the tokenizer's vocabulary (may be larger, "
-                                          "not smaller)")
-    mlp: str = option("gelu", f"MLP kind: {' or '.join(MLP_KINDS)}")
+                                          "not smaller)", check=POSITIVE)
+    mlp: str = option("gelu", f"MLP kind: {' or '.join(MLP_KINDS)}", check=one_of(MLP_KINDS))
     tie_embeddings: bool = option(True, "share the input embedding matrix with the output head")
-    dtype: str = option("auto", f"compute dtype ({', '.join(DTYPES)}); auto is bfloat16 on GPU/TPU and float32 on CPU")
-    rope_base: float = option(10000.0, "base of the rotary position embedding's wavelengths")
-    norm_eps: float = option(1e-6, "epsilon of the RMSNorm layers")
-    init_std: float = option(0.02, "std of the normal weight init (attention output: / sqrt(2*n_layers))")
+    dtype: str = option("auto", f"compute dtype ({', '.join(DTYPES)}); auto is bfloat16 on GPU/TPU and float32 on "
+                                "CPU", check=one_of(DTYPES))
+    rope_base: float = option(10000.0, "base of the rotary position embedding's wavelengths", check=POSITIVE)
+    norm_eps: float = option(1e-6, "epsilon of the RMSNorm layers", check=POSITIVE)
+    init_std: float = option(0.02, "std of the normal weight init (attention output: / sqrt(2*n_layers))",
+                             check=POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,41 +91,49 @@ class DataConfig:
                                     "\"hf:<PATH>\" (a local Hugging Face tokenizer.json)")
     text_column: str = option("text", "the column holding the text in .parquet/.jsonl/save_to_disk sources")
     val_fraction: float = option(0.05, "fraction of documents held out for validation (chosen by a hash of each "
-                                       "document's path)")
-    val_batches: int = option(8, f"validation batches of {EVAL_BATCH} sequences, the same at every eval")
-    bin_dtype: str = option("uint16", "token dtype of nanoGPT-format train.bin/val.bin: uint16 or uint32")
+                                       "document's path)", check=OPEN_UNIT_INTERVAL)
+    val_batches: int = option(8, f"validation batches of {EVAL_BATCH} sequences, the same at every eval",
+                              check=POSITIVE)
+    bin_dtype: str = option("uint16", f"token dtype of nanoGPT-format train.bin/val.bin: {' or '.join(BIN_DTYPES)}",
+                            check=one_of(BIN_DTYPES))
     cache_dir: str = option("", "tokenizer and token cache; empty: $SCALING_CACHE or ~/.cache/scaling")
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    seq_len: int = option(128, "tokens per training sequence (the context length)")
-    batch_size: int = option(16, "global batch, in sequences, per optimizer step")
-    steps: int | None = option(None, "optimizer steps; give steps or tokens, not both")
+    seq_len: int = option(128, "tokens per training sequence (the context length)", check=POSITIVE)
+    batch_size: int = option(16, "global batch, in sequences, per optimizer step", check=POSITIVE)
+    steps: int | None = option(None, "optimizer steps; give steps or tokens, not both", check=POSITIVE)
     tokens: int | None = option(None, "training tokens D instead of steps: steps = tokens / (batch_size * seq_len), "
-                                      "rounded up")
-    lr: float = option(3e-3, "peak learning rate (AdamW)")
-    min_lr_ratio: float = option(0.1, "final lr / peak lr for cosine and wsd")
-    warmup_steps: int = option(0, "steps of linear warmup up to lr (from lr/warmup_steps at step 0)")
-    schedule: str = option("cosine", f"lr schedule after warmup: {', '.join(SCHEDULES)} (wsd: warmup-stable-decay)")
-    decay_fraction: float = option(0.2, "wsd: fraction of the steps spent in the cooldown")
-    decay_shape: str = option("linear", f"wsd cooldown shape: {' or '.join(DECAY_SHAPES)}")
-    weight_decay: float = option(0.1, "AdamW decoupled weight decay, on matrices only (not norm scales)")
-    beta1: float = option(0.9, "AdamW decay rate of the first moment")
-    beta2: float = option(0.95, "AdamW decay rate of the second moment")
-    grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 turns clipping off")
-    grad_accum: int = option(1, "micro-batches per step; batch_size must divide evenly")
-    seed: int = option(0, "seed of the weight init and of the batch sampler")
-    eval_every: int = option(100, "steps between validation evaluations (the last step is always evaluated)")
-    log_every: int = option(10, "steps between rows of metrics.jsonl and progress updates")
+                                      "rounded up", check=POSITIVE)
+    lr: float = option(3e-3, "peak learning rate (AdamW)", check=POSITIVE)
+    min_lr_ratio: float = option(0.1, "final lr / peak lr for cosine and wsd", check=UNIT_INTERVAL)
+    warmup_steps: int = option(0, "steps of linear warmup up to lr (from lr/warmup_steps at step 0)",
+                               check=NONNEGATIVE)
+    schedule: str = option("cosine", f"lr schedule after warmup: {', '.join(SCHEDULES)} (wsd: warmup-stable-decay)",
+                           check=one_of(SCHEDULES))
+    decay_fraction: float = option(0.2, "wsd: fraction of the steps spent in the cooldown", check=UNIT_INTERVAL)
+    decay_shape: str = option("linear", f"wsd cooldown shape: {' or '.join(DECAY_SHAPES)}",
+                              check=one_of(DECAY_SHAPES))
+    weight_decay: float = option(0.1, "AdamW decoupled weight decay, on matrices only (not norm scales)",
+                                 check=NONNEGATIVE)
+    beta1: float = option(0.9, "AdamW decay rate of the first moment", check=FRACTION)
+    beta2: float = option(0.95, "AdamW decay rate of the second moment", check=FRACTION)
+    grad_clip: float = option(1.0, "clip the global gradient norm to this; 0 turns clipping off", check=NONNEGATIVE)
+    grad_accum: int = option(1, "micro-batches per step; batch_size must divide evenly", check=POSITIVE)
+    seed: int = option(0, "seed of the weight init and of the batch sampler", check=NONNEGATIVE)
+    eval_every: int = option(100, "steps between validation evaluations (the last step is always evaluated)",
+                             check=POSITIVE)
+    log_every: int = option(10, "steps between rows of metrics.jsonl and progress updates", check=POSITIVE)
     fsdp: bool = option(False, "shard parameters and optimizer state over the data axis (FSDP)")
-    peak_flops: float | None = option(None, "declared peak FLOP/s per device, for MFU; unset: measured with a matmul")
+    peak_flops: float | None = option(None, "declared peak FLOP/s per device, for MFU; unset: measured with a matmul",
+                                      check=POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
 class CheckpointConfig:
-    every: int = option(0, "steps between checkpoints; 0 saves only at the end")
-    keep: int = option(2, "how many of the newest checkpoints to keep")
+    every: int = option(0, "steps between checkpoints; 0 saves only at the end", check=NONNEGATIVE)
+    keep: int = option(2, "how many of the newest checkpoints to keep", check=POSITIVE)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +201,7 @@ def check_keys(table: Any, key: str, known: Collection[str], where: Where) -> di
     return table
 
 
-def _check_value(key: str, value: Any, annotation: Any, where: Where = Where()) -> Any:
+def _check_type(key: str, value: Any, annotation: Any, where: Where = Where()) -> Any:
     """Return `value` coerced to `annotation` (a field's type), or raise ConfigError naming `key`."""
     allowed = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
     if value is None and type(None) in allowed:
@@ -181,11 +219,26 @@ def _check_value(key: str, value: Any, annotation: Any, where: Where = Where()) 
     raise where.error(key, f"must be {names}, got {value!r} ({type(value).__name__})")
 
 
+def check_range(key: str, value: Any, rule: Rule | None, where: Where = Where()) -> Any:
+    """The one range check of run configs and sweep specs: `value` (already of its field's type; None passes)
+    when it is finite and `rule` holds, else the error naming `key`."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise where.error(key, f"must be a finite number, got {value!r}")
+    if value is not None and rule is not None and not rule.holds(value):
+        raise where.error(key, f"must be {rule.says}, got {value!r}")
+    return value
+
+
+def check_value(key: str, value: Any, annotation: Any, rule: Rule | None, where: Where = Where()) -> Any:
+    """A value read for a field of type `annotation` and range `rule`, coerced (an int given for a float)."""
+    return check_range(key, _check_type(key, value, annotation, where), rule, where)
+
+
 def read_fields(cls: type, table: Any, key: str, where: Where = Where()) -> dict[str, Any]:
     """A table's values for dataclass `cls`: keys known from its fields, types from their annotations."""
     hints = typing.get_type_hints(cls)
     check_keys(table, key, field_names(cls), where)
-    return {name: _check_value(f"{key}.{name}", value, hints[name], where) for name, value in table.items()}
+    return {name: _check_type(f"{key}.{name}", value, hints[name], where) for name, value in table.items()}
 
 
 def from_dict(raw: dict[str, Any]) -> RunConfig:
@@ -255,70 +308,26 @@ def load(path: str | Path | None = None, overrides: list[str] = ()) -> RunConfig
 
 
 def validate(config: RunConfig) -> None:
-    """Check value ranges and cross-field constraints that types alone do not catch."""
-    m, d, t, c = config.model, config.data, config.train, config.checkpoint
-    positive = {
-        "model.d_model": m.d_model, "model.n_layers": m.n_layers, "model.n_heads": m.n_heads,
-        "train.seq_len": t.seq_len, "train.batch_size": t.batch_size, "train.grad_accum": t.grad_accum,
-        "train.eval_every": t.eval_every, "train.log_every": t.log_every, "data.val_batches": d.val_batches,
-        "checkpoint.keep": c.keep,
-    }
-    for key, value in positive.items():
-        if value <= 0:
-            raise ConfigError(f"config key '{key}' must be positive, got {value}")
-    for key, value in {"model.d_ff": m.d_ff, "model.vocab_size": m.vocab_size, "train.steps": t.steps,
-                       "train.tokens": t.tokens}.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"config key '{key}' must be positive, got {value}")
+    """Check each field's declared range, then the constraints between fields that ranges alone do not catch.
+    Checked when the config is loaded: a NaN learning rate or a negative seed used to be accepted and fail only
+    inside the training loop, after the run directory existed."""
+    for section, cls in SECTIONS.items():
+        values = getattr(config, section)
+        for f in dataclasses.fields(cls):
+            check_range(f"{section}.{f.name}", getattr(values, f.name), f.metadata.get("check"))
+    m, d, t = config.model, config.data, config.train
     if m.d_model % m.n_heads:
         raise ConfigError(f"model.d_model ({m.d_model}) must be divisible by model.n_heads ({m.n_heads})")
     if (m.d_model // m.n_heads) % 2:
         raise ConfigError(f"head dimension d_model/n_heads = {m.d_model // m.n_heads} must be even for rotary embeddings")
-    choices = {"model.mlp": (m.mlp, MLP_KINDS), "model.dtype": (m.dtype, DTYPES),
-               "train.schedule": (t.schedule, SCHEDULES), "train.decay_shape": (t.decay_shape, DECAY_SHAPES),
-               "data.bin_dtype": (d.bin_dtype, ("uint16", "uint32"))}
-    for key, (value, allowed) in choices.items():
-        if value not in allowed:
-            raise ConfigError(f"config key '{key}' must be one of {', '.join(allowed)}, got '{value}'")
     bpe_vocab_size(d.tokenizer)
     if not d.text_column.strip():
         raise ConfigError("data.text_column is empty; name the column that holds the text (default 'text')")
-    if not 0.0 < d.val_fraction < 1.0:
-        raise ConfigError(f"data.val_fraction must be in (0, 1), got {d.val_fraction}")
     if t.steps is not None and t.tokens is not None:
         raise ConfigError("give train.steps or train.tokens, not both")
     if t.batch_size % t.grad_accum:
         raise ConfigError(f"train.batch_size ({t.batch_size}) must be divisible by train.grad_accum ({t.grad_accum})")
-    _validate_numbers(config)
     _validate_log(config.log)
-
-
-def _validate_numbers(config: RunConfig) -> None:
-    """Ranges of the numeric knobs, checked when the config is loaded: a NaN learning rate or a negative
-    seed used to be accepted and fail only inside the training loop, after the run directory existed."""
-    for name, section in to_dict(config).items():
-        for key, value in section.items():
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConfigError(f"config key '{name}.{key}' must be a finite number, got {value}")
-    m, t, c = config.model, config.train, config.checkpoint
-    positive = {"train.lr": t.lr, "model.rope_base": m.rope_base, "model.norm_eps": m.norm_eps,
-                "model.init_std": m.init_std, "train.peak_flops": t.peak_flops}
-    for key, value in positive.items():
-        if value is not None and value <= 0:
-            raise ConfigError(f"config key '{key}' must be positive, got {value}")
-    if t.grad_clip < 0:
-        raise ConfigError(f"train.grad_clip must be >= 0 (0 turns clipping off), got {t.grad_clip}")
-    for key, value in {"train.min_lr_ratio": t.min_lr_ratio, "train.decay_fraction": t.decay_fraction}.items():
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"config key '{key}' must be in [0, 1], got {value}")
-    for key, value in {"train.beta1": t.beta1, "train.beta2": t.beta2}.items():
-        if not 0.0 <= value < 1.0:
-            raise ConfigError(f"config key '{key}' must be in [0, 1), got {value} (Adam's moment decay rates)")
-    non_negative = {"train.seed": t.seed, "train.warmup_steps": t.warmup_steps, "train.weight_decay": t.weight_decay,
-                    "checkpoint.every": c.every}
-    for key, value in non_negative.items():
-        if value < 0:
-            raise ConfigError(f"config key '{key}' must be >= 0, got {value}")
 
 
 def _validate_log(log: LogConfig) -> None:

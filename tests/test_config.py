@@ -39,7 +39,7 @@ def test_toml_file_and_override_precedence(tmp_path):
     (["train.lr=nan"], "'train.lr' must be a finite number"),
     (["train.lr=inf"], "'train.lr' must be a finite number"),
     (["train.lr=0"], "'train.lr' must be positive"),
-    (["train.grad_clip=-1"], "train.grad_clip must be >= 0"),
+    (["train.grad_clip=-1"], "'train.grad_clip' must be >= 0"),
     (["train.beta1=1.0"], r"'train.beta1' must be in \[0, 1\)"),
     (["train.beta2=1.5"], r"'train.beta2' must be in \[0, 1\)"),
     (["train.seed=-1"], "'train.seed' must be >= 0"),
@@ -138,3 +138,39 @@ def test_read_fields_takes_the_keys_from_the_fields_and_the_types_from_the_annot
         read_fields(Knobs, {"width": 1.5}, "knobs")
     with pytest.raises(ConfigError, match=r"^config key 'knobs' must be a table$"):
         read_fields(Knobs, 3, "knobs")
+
+
+@pytest.mark.parametrize("override, message", [
+    ("train.lr=0", "config key 'train.lr' must be positive, got 0.0"),
+    ("train.lr=inf", "config key 'train.lr' must be a finite number, got inf"),
+    ("model.d_ff=0", "config key 'model.d_ff' must be positive, got 0"),
+    ("train.weight_decay=-1", "config key 'train.weight_decay' must be >= 0, got -1.0"),
+    ("checkpoint.every=-1", "config key 'checkpoint.every' must be >= 0, got -1"),
+    ("train.beta2=1", "config key 'train.beta2' must be in [0, 1), got 1.0"),
+    ("train.decay_fraction=1.5", "config key 'train.decay_fraction' must be in [0, 1], got 1.5"),
+    ("data.val_fraction=0", "config key 'data.val_fraction' must be in (0, 1), got 0.0"),
+    ("model.mlp=relu", "config key 'model.mlp' must be one of gelu, swiglu, got 'relu'"),
+    ("data.bin_dtype=uint8", "config key 'data.bin_dtype' must be one of uint16, uint32, got 'uint8'"),
+])
+def test_a_value_outside_its_fields_declared_range_is_refused_in_one_wording(override, message):
+    with pytest.raises(ConfigError) as err:
+        load(None, [override])
+    assert str(err.value) == message
+
+
+def test_the_edges_of_the_closed_ranges_are_accepted():
+    edges = ["train.weight_decay=0", "train.grad_clip=0", "train.beta1=0", "train.min_lr_ratio=1",
+             "train.decay_fraction=0", "train.seed=0", "train.warmup_steps=0", "checkpoint.every=0"]
+    config = load(None, edges)
+    assert (config.train.weight_decay, config.train.beta1, config.train.min_lr_ratio, config.checkpoint.every) == \
+        (0.0, 0.0, 1.0, 0)
+
+
+def test_check_range_names_the_file_and_key_passes_none_and_refuses_any_non_finite_float():
+    where = Where("spec.toml")
+    with pytest.raises(ConfigError, match=r"^spec.toml: key 'x\[1\]' must be positive, got -2$"):
+        config_lib.check_range("x[1]", -2, config_lib.POSITIVE, where)
+    with pytest.raises(ConfigError, match=r"^spec.toml: key 'x' must be a finite number, got nan$"):
+        config_lib.check_range("x", float("nan"), None, where)
+    assert config_lib.check_range("x", None, config_lib.POSITIVE, where) is None
+    assert config_lib.check_value("x", 2, float, config_lib.POSITIVE, where) == 2.0
