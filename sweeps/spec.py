@@ -34,12 +34,13 @@ import json
 import math
 import re
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any
 
 from scaling import accounting, config as config_lib
 from scaling.chinchilla import chinchilla_G, chinchilla_exponents
-from scaling.config import Where, check_keys, field_names
+from scaling.config import FRACTION, OPEN_UNIT_INTERVAL, POSITIVE, Rule, Where, check_keys, field_names, one_of, option
 from scaling.errors import ConfigError
 from sweeps import slurm as slurm_lib
 
@@ -63,16 +64,26 @@ class Sizes:
     max_layers: int = 64
 
 
+def _train_rule(name: str) -> Rule | None:
+    """The range of run config key train.NAME, which the [hparams] key of the same quantity obeys too."""
+    return config_lib.rule_of(config_lib.TrainConfig, name)
+
+
 @dataclasses.dataclass(frozen=True)
 class HParams:
-    lr: float | None = None  # None: base.train.lr, unscaled
-    lr_base_width: int | None = None  # width at which lr applies as given; None: no width scaling
-    lr_width_exponent: float = 1.0
-    warmup_fraction: float | None = None  # None: base.train.warmup_steps as given
-    batch_size: int | None = None  # None: base.train.batch_size
-    lr_multiplier: float = 1.0  # times the per-size lr rule, so one list tunes every size around its rule
-    weight_decay: float | None = None  # None: base.train.weight_decay
-    seed: int | None = None  # None: base.train.seed
+    """The [hparams] table; each field's `check` is the range of its values, a list's elements included."""
+
+    lr: float | None = option(None, "peak lr; None: base.train.lr, unscaled", check=_train_rule("lr"))
+    lr_base_width: int | None = option(None, "width at which lr applies as given; None: no width scaling",
+                                       check=POSITIVE)
+    lr_width_exponent: float = option(1.0, "lr scales as (lr_base_width / d_model) ** exponent")
+    warmup_fraction: float | None = option(None, "warmup = round(fraction * steps); None: base.train.warmup_steps "
+                                                 "as given", check=FRACTION)
+    batch_size: int | None = option(None, "None: base.train.batch_size", check=_train_rule("batch_size"))
+    lr_multiplier: float = option(1.0, "times the per-size lr rule, so one list tunes every size around its rule",
+                                  check=POSITIVE)
+    weight_decay: float | None = option(None, "None: base.train.weight_decay", check=_train_rule("weight_decay"))
+    seed: int | None = option(None, "None: base.train.seed", check=_train_rule("seed"))
     # Keys the spec gave as lists, in spec order: (key, values). Their fields above keep the defaults;
     # `points()` gives one scalar HParams per element of the product.
     axes: tuple[tuple[str, tuple], ...] = ()
@@ -166,14 +177,12 @@ class Spec:
         return config_lib.from_dict(self.base)
 
 
-def _number(value: Any, key: str, where: Where, integer: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise where.error(key, f"must be a positive number, got {value!r}")
-    if integer:
-        if value != int(value):
-            raise where.error(key, f"must be a whole number, got {value!r}")
-        return int(value)
-    return float(value)
+def _number(value: Any, key: str, where: Where, integer: bool = False, rule: Rule | None = POSITIVE) -> float:
+    """A number in range `rule` (positive unless told), or with `integer` a whole one: TOML writes 1e6 as a
+    float, so a whole float counts as the int it equals."""
+    if integer and isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return config_lib.check_value(key, value, int if integer else float, rule, where)
 
 
 def _numbers(value: Any, key: str, where: Where, integer: bool = False) -> tuple:
@@ -197,24 +206,6 @@ def _numbers(value: Any, key: str, where: Where, integer: bool = False) -> tuple
     return tuple(_number(v, f"{key}[{i}]", where, integer) for i, v in enumerate(value))
 
 
-def _real(value: Any, key: str, where: Where) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise where.error(key, f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _fraction(value: Any, key: str, where: Where) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise where.error(key, f"must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
-def _choice(value: Any, key: str, allowed: tuple[str, ...], where: Where) -> str:
-    if value not in allowed:
-        raise where.error(key, f"must be one of {', '.join(allowed)}, got {value!r}")
-    return value
-
-
 def _one_of(table: dict, keys: tuple[str, str], section: str, where: Where) -> str:
     given = [k for k in keys if k in table]
     if len(given) != 1:
@@ -236,30 +227,19 @@ def _sizes(raw: Any, where: Where, required: bool) -> Sizes:
                  max_layers=_number(table.get("max_layers", 64), "sizes.max_layers", where, integer=True))
 
 
-def _seed(value: Any, key: str, where: Where) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise where.error(key, f"must be a whole number >= 0, got {value!r}")
-    return value
-
-
-def _nonnegative(value: Any, key: str, where: Where) -> float:
-    if _real(value, key, where) < 0:
-        raise where.error(key, f"must be a number >= 0, got {value!r}")
-    return float(value)
-
-
-# How each [hparams] key is read; any of them may also be a list of such values (an axis of the sweep).
-HPARAM_READERS = {
-    "lr": _number, "lr_multiplier": _number, "lr_base_width": lambda v, k, w: _number(v, k, w, integer=True),
-    "lr_width_exponent": _real, "warmup_fraction": _fraction,
-    "batch_size": lambda v, k, w: _number(v, k, w, integer=True), "weight_decay": _nonnegative, "seed": _seed,
-}
+def _hparam(name: str, value: Any, key: str, where: Where) -> Any:
+    """An [hparams] value, of its HParams field's type and within the range that field declares; seed takes
+    an int only, where the other whole-number keys also take a whole float."""
+    rule = config_lib.rule_of(HParams, name)
+    if name == "seed":
+        return config_lib.check_value(key, value, int, rule, where)
+    return _number(value, key, where, integer=int in typing.get_args(typing.get_type_hints(HParams)[name]), rule=rule)
 
 
 def _hparam_axis(value: list, key: str, where: Where) -> tuple:
     if not value:
         raise where.error(key, "is an empty list; give at least one value or a single number")
-    values = tuple(HPARAM_READERS[key.split(".")[1]](v, f"{key}[{i}]", where) for i, v in enumerate(value))
+    values = tuple(_hparam(key.split(".")[1], v, f"{key}[{i}]", where) for i, v in enumerate(value))
     if len(set(values)) != len(values):
         raise where.error(key, f"lists a value twice ({list(value)}); each value is one set of runs")
     return values
@@ -273,7 +253,7 @@ def _hparams(raw: Any, where: Where) -> HParams:
         if isinstance(value, list):
             axes.append((name, _hparam_axis(value, key, where)))
         else:
-            scalars[name] = HPARAM_READERS[name](value, key, where)
+            scalars[name] = _hparam(name, value, key, where)
     return HParams(**scalars, axes=tuple(axes))
 
 
@@ -396,8 +376,8 @@ def _isoflop(raw: Any, where: Where) -> IsoFlop:
         span = _number(table["span"], "isoflop.span", where)
         if not span > 1:
             raise where.error("isoflop.span", f"must be above 1 (largest over smallest size), got {span:g}")
-    return IsoFlop(tuple(budgets), _choice(table.get("formula", "flops_exact"), "isoflop.formula", FORMULAS, where),
-                   tolerance, window, prior, points, span, adaptive)
+    formula = config_lib.check_range("isoflop.formula", table.get("formula", "flops_exact"), one_of(FORMULAS), where)
+    return IsoFlop(tuple(budgets), formula, tolerance, window, prior, points, span, adaptive)
 
 
 def _adaptive_prior(table: dict, budgets: list[Budget], where: Where) -> Prior:
@@ -423,11 +403,10 @@ def _wsd(raw: Any, where: Where) -> Wsd:
     table = check_keys(raw, "wsd", field_names(Wsd), where)
     key = _one_of(table, ("branch_tokens", "branch_tokens_per_param"), "wsd", where)
     values = _numbers(table[key], f"wsd.{key}", where, integer=key == "branch_tokens")
-    fraction = table.get("decay_fraction", 0.2)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction < 1:
-        raise where.error("wsd.decay_fraction", f"must be in (0, 1), got {fraction!r}")
-    shape = _choice(table.get("decay_shape", "1-sqrt"), "wsd.decay_shape", config_lib.DECAY_SHAPES, where)
-    return Wsd(**{key: values}, decay_fraction=float(fraction), decay_shape=shape)
+    fraction = _number(table.get("decay_fraction", 0.2), "wsd.decay_fraction", where, rule=OPEN_UNIT_INTERVAL)
+    shape = config_lib.check_range("wsd.decay_shape", table.get("decay_shape", "1-sqrt"),
+                                   one_of(config_lib.DECAY_SHAPES), where)
+    return Wsd(**{key: values}, decay_fraction=fraction, decay_shape=shape)
 
 
 def _base(raw: Any, kind: str, hparams: HParams, where: Where) -> dict:
@@ -458,7 +437,7 @@ def parse(raw: dict, path: str = "<spec>") -> Spec:
     check_keys(raw, "", field_names(Spec, leave_out=("path",)), where)  # path is where it was read
     if "kind" not in raw:
         raise where.error("kind", f"is missing: set kind = one of {', '.join(KINDS)}")
-    kind = _choice(raw["kind"], "kind", KINDS, where)
+    kind = config_lib.check_range("kind", raw["kind"], one_of(KINDS), where)
     for other in KINDS:
         if other != kind and other in raw:
             raise where.error(other, f"does not apply to kind '{kind}'; remove the [{other}] table")

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from scaling import config as config_lib
 from scaling.errors import ConfigError
 from sweeps import spec as spec_lib
 
@@ -224,14 +225,17 @@ def test_scalar_hparams_are_one_point_with_no_label_suffix():
 
 @pytest.mark.parametrize("line, key, why", [
     ("lr = []", "hparams.lr", "empty list"),
-    ('lr = [1e-3, "fast"]', "hparams.lr[1]", "must be a positive number"),
-    ("lr = [-1e-3]", "hparams.lr[0]", "must be a positive number"),
+    ('lr = [1e-3, "fast"]', "hparams.lr[1]", "must be float, got 'fast' (str)"),
+    ("lr = [-1e-3]", "hparams.lr[0]", "must be positive, got -0.001"),
     ("lr = [1e-3, 1e-3]", "hparams.lr", "lists a value twice"),
-    ("seed = [0, 1.5]", "hparams.seed[1]", "whole number"),
-    ("seed = -1", "hparams.seed", "whole number"),
+    ("seed = [0, 1.5]", "hparams.seed[1]", "must be int, got 1.5 (float)"),
+    ("seed = 2.0", "hparams.seed", "must be int, got 2.0 (float)"),
+    ("seed = -1", "hparams.seed", "must be >= 0, got -1"),
     ("weight_decay = [0.1, -0.1]", "hparams.weight_decay[1]", ">= 0"),
     ("warmup_fraction = [0.1, 1.0]", "hparams.warmup_fraction[1]", "[0, 1)"),
-    ("batch_size = [8, 12.5]", "hparams.batch_size[1]", "whole number"),
+    ("batch_size = [8, 12.5]", "hparams.batch_size[1]", "must be int, got 12.5 (float)"),
+    ("batch_size = [8, 0.0]", "hparams.batch_size[1]", "must be positive, got 0"),
+    ("lr_width_exponent = [1, inf]", "hparams.lr_width_exponent[1]", "must be a finite number, got inf"),
     ("lr_multiplier = [0, 1]", "hparams.lr_multiplier[0]", "positive"),
 ])
 def test_bad_hparam_values_name_the_element(line, key, why):
@@ -239,6 +243,28 @@ def test_bad_hparam_values_name_the_element(line, key, why):
         parse(GOOD + f"\n[hparams]\n{line}\n")
     message = str(err.value)
     assert f"'{key}'" in message and why in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("hparam, key, value", [
+    ("lr", "lr", "0"), ("lr", "lr", "nan"), ("weight_decay", "weight_decay", "-1"), ("seed", "seed", "-1"),
+    ("seed", "seed", "1.5"), ("batch_size", "batch_size", "0"), ("lr", "lr", '"fast"'),
+])
+def test_a_config_and_a_spec_hparams_list_refuse_a_value_by_the_same_rule_in_the_same_words(hparam, key, value):
+    with pytest.raises(ConfigError) as from_config:
+        config_lib.load(None, [f"train.{key}={value}"])
+    with pytest.raises(ConfigError) as from_spec:
+        parse(GOOD + f"\n[hparams]\n{hparam} = [{value}]\n")
+    assert str(from_config.value).startswith(f"config key 'train.{key}' ")
+    assert str(from_spec.value).startswith(f"test.toml: key 'hparams.{hparam}[0]' ")
+    assert str(from_config.value).split("' ", 1)[1] == str(from_spec.value).split("' ", 1)[1]
+
+
+def test_whole_hparams_take_a_whole_float_as_the_int_it_equals_except_seed():
+    spec = parse(GOOD + "\n[hparams]\nbatch_size = [8.0, 16]\nlr_base_width = 64.0\n")
+    assert spec.hparams.axes == (("batch_size", (8, 16)),) and spec.hparams.lr_base_width == 64
+    assert all(isinstance(size, int) for size in spec.hparams.axes[0][1])
+    with pytest.raises(ConfigError, match=r"'hparams.seed' must be int, got 1.0 \(float\)"):
+        parse(GOOD + "\n[hparams]\nseed = 1.0\n")
 
 
 def test_a_listed_hparam_still_conflicts_with_base_train():
