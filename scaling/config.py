@@ -2,9 +2,9 @@
 
 A config has five sections, `model`, `data`, `train`, `checkpoint` and `log` (tracking). Unknown keys, wrong
 types and values outside the range a field declares (`option(..., check=RULE)`) are rejected with the key named;
-a sweep spec's [hparams] reads its values with the same rules (`check_value`), so both refuse them alike. `resolve` fills the fields that depend on the data
-(vocabulary size), on the backend (the compute dtype) or on other fields (d_ff, steps from tokens);
-a run is identified by the hash of its resolved config.
+a sweep spec's [hparams] reads its values with the same rules (`check_value`), so both refuse them alike.
+`resolve` fills the fields that depend on the data (vocabulary size), on the backend (the compute dtype) or on
+other fields (d_ff, steps from tokens); a run is identified by the hash of its resolved config.
 """
 
 from __future__ import annotations
@@ -72,10 +72,9 @@ class ModelConfig:
                                     "(swiglu)", check=POSITIVE)
     vocab_size: int | None = option(None, "embedding rows; unset: the tokenizer's vocabulary (may be larger, "
                                           "not smaller)", check=POSITIVE)
-    mlp: str = option("gelu", f"MLP kind: {' or '.join(MLP_KINDS)}", check=one_of(MLP_KINDS))
+    mlp: str = option("gelu", "MLP kind", check=one_of(MLP_KINDS))
     tie_embeddings: bool = option(True, "share the input embedding matrix with the output head")
-    dtype: str = option("auto", f"compute dtype ({', '.join(DTYPES)}); auto is bfloat16 on GPU/TPU and float32 on "
-                                "CPU", check=one_of(DTYPES))
+    dtype: str = option("auto", "compute dtype; auto is bfloat16 on GPU/TPU and float32 on CPU", check=one_of(DTYPES))
     rope_base: float = option(10000.0, "base of the rotary position embedding's wavelengths", check=POSITIVE)
     norm_eps: float = option(1e-6, "epsilon of the RMSNorm layers", check=POSITIVE)
     init_std: float = option(0.02, "std of the normal weight init (attention output: / sqrt(2*n_layers))",
@@ -94,8 +93,7 @@ class DataConfig:
                                        "document's path)", check=OPEN_UNIT_INTERVAL)
     val_batches: int = option(8, f"validation batches of {EVAL_BATCH} sequences, the same at every eval",
                               check=POSITIVE)
-    bin_dtype: str = option("uint16", f"token dtype of nanoGPT-format train.bin/val.bin: {' or '.join(BIN_DTYPES)}",
-                            check=one_of(BIN_DTYPES))
+    bin_dtype: str = option("uint16", "token dtype of nanoGPT-format train.bin/val.bin", check=one_of(BIN_DTYPES))
     cache_dir: str = option("", "tokenizer and token cache; empty: $SCALING_CACHE or ~/.cache/scaling")
 
 
@@ -110,11 +108,9 @@ class TrainConfig:
     min_lr_ratio: float = option(0.1, "final lr / peak lr for cosine and wsd", check=UNIT_INTERVAL)
     warmup_steps: int = option(0, "steps of linear warmup up to lr (from lr/warmup_steps at step 0)",
                                check=NONNEGATIVE)
-    schedule: str = option("cosine", f"lr schedule after warmup: {', '.join(SCHEDULES)} (wsd: warmup-stable-decay)",
-                           check=one_of(SCHEDULES))
+    schedule: str = option("cosine", "lr schedule after warmup (wsd: warmup-stable-decay)", check=one_of(SCHEDULES))
     decay_fraction: float = option(0.2, "wsd: fraction of the steps spent in the cooldown", check=UNIT_INTERVAL)
-    decay_shape: str = option("linear", f"wsd cooldown shape: {' or '.join(DECAY_SHAPES)}",
-                              check=one_of(DECAY_SHAPES))
+    decay_shape: str = option("linear", "wsd cooldown shape", check=one_of(DECAY_SHAPES))
     weight_decay: float = option(0.1, "AdamW decoupled weight decay, on matrices only (not norm scales)",
                                  check=NONNEGATIVE)
     beta1: float = option(0.9, "AdamW decay rate of the first moment", check=FRACTION)
@@ -169,9 +165,15 @@ NOT_IN_RUN_ID = ("log",)  # sections that say where a run reports, not what it t
 
 def documented_keys() -> list[tuple[str, Any, str]]:
     """(section.key, default, meaning) of every config key, from the fields themselves, so that the help
-    cannot drift from the config; a field declared without `option` has the meaning ""."""
-    return [(f"{section}.{f.name}", f.default, f.metadata.get("help", ""))
-            for section, cls in SECTIONS.items() for f in dataclasses.fields(cls)]
+    cannot drift from the config: the meaning ends with the field's range ("; must be positive"), and a field
+    declared without `option` has the meaning ""."""
+    return [(f"{section}.{f.name}", f.default, _meaning(f)) for section, cls in SECTIONS.items()
+            for f in dataclasses.fields(cls)]
+
+
+def _meaning(field: dataclasses.Field) -> str:
+    rule = field.metadata.get("check")
+    return field.metadata.get("help", "") + (f"; must be {rule.says}" if rule else "")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -174,3 +174,11 @@ def test_check_range_names_the_file_and_key_passes_none_and_refuses_any_non_fini
         config_lib.check_range("x", float("nan"), None, where)
     assert config_lib.check_range("x", None, config_lib.POSITIVE, where) is None
     assert config_lib.check_value("x", 2, float, config_lib.POSITIVE, where) == 2.0
+
+
+def test_the_documented_meaning_of_a_key_ends_with_its_declared_range():
+    meanings = {key: meaning for key, _, meaning in config_lib.documented_keys()}
+    assert meanings["train.lr"] == "peak learning rate (AdamW); must be positive"
+    assert meanings["model.mlp"].endswith("; must be one of gelu, swiglu")
+    assert meanings["train.beta1"].endswith("; must be in [0, 1)")
+    assert "must be" not in meanings["data.source"]
