@@ -68,3 +68,17 @@ def chinchilla_surface(alpha=0.34, beta=0.28, E=1.69, A=406.4, B=410.7, budgets=
     N, D, C = map(np.asarray, (N, D, C))
     loss = (E + A / N ** alpha + B / D ** beta) * np.exp(noise * rng.standard_normal(len(N)))
     return from_arrays(N, D, loss, C=C, budget=C), truth
+
+
+def backtest_surface_grid(noise=0.005, seed=0):
+    """Every size trained at every budget (D = C / 6N) on L = E + A/N^alpha + B/D^beta with log-normal noise:
+    a split by budget and a split by size both leave a surface to fit, and both train on 20 runs (one
+    compilation of the fit and of its bootstrap serves every test here). Returns (table, truth)."""
+    from analysis.frontier import chinchilla_loss
+    from analysis.loading import from_arrays
+    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
+    N_SxC, C_SxC = np.meshgrid(np.logspace(6.5, 9, 5), [1e16, 1e17, 1e18, 1e19, 1e20], indexing="ij")
+    N, C = N_SxC.ravel(), C_SxC.ravel()
+    D = C / (6 * N)
+    loss = chinchilla_loss(truth, N, D) * np.exp(noise * np.random.default_rng(seed).standard_normal(len(N)))
+    return from_arrays(N, D, loss, C=C, budget=C), truth

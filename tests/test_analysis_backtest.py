@@ -1,13 +1,11 @@
-import dataclasses
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis_helpers import chinchilla_surface, olmo_table
+from analysis_helpers import backtest_surface_grid, chinchilla_surface, olmo_table
 from analysis.backtest import backtest
-from analysis.frontier import chinchilla_loss
 from scaling_cli.main import main
 from scaling.errors import DataError
 
@@ -43,22 +41,9 @@ def test_a_split_that_leaves_nothing_to_predict_is_refused():
         backtest(table, "isoflop", by="C", cutoff=1e30)
 
 
-def _grid(noise=0.005, seed=0):
-    """Every size trained at every budget (D = C / 6N) on L = E + A/N^alpha + B/D^beta with log-normal noise:
-    a split by budget and a split by size both leave a surface to fit, and both train on 20 runs (one
-    compilation of the fit and of its bootstrap serves every test here). Returns (table, truth)."""
-    from analysis.loading import from_arrays
-    truth = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}
-    N_SxC, C_SxC = np.meshgrid(np.logspace(6.5, 9, 5), [1e16, 1e17, 1e18, 1e19, 1e20], indexing="ij")
-    N, C = N_SxC.ravel(), C_SxC.ravel()
-    D = C / (6 * N)
-    loss = chinchilla_loss(truth, N, D) * np.exp(noise * np.random.default_rng(seed).standard_normal(len(N)))
-    return from_arrays(N, D, loss, C=C, budget=C), truth
-
-
 @pytest.fixture(scope="module")
 def grid():
-    return _grid()
+    return backtest_surface_grid()
 
 
 @pytest.mark.parametrize("by", ["budget", "size"])
@@ -104,20 +89,3 @@ def test_cli_backtest_json_parses(grid, tmp_path, capsys):
     assert main(["backtest", str(path), "--columns", "N=params,D=tokens,C=flops,loss=val_loss",
                  "--holdout", "0"]) == 2
     assert capsys.readouterr().err.startswith("error: --holdout")
-
-
-def test_the_report_shows_both_splits_with_mape_and_coverage(grid):
-    from analysis.reporting.fits import BacktestEntry, run_backtest
-    from analysis.reporting.page import backtest_section
-    table, _ = grid
-    # The surface the report found: its method, options and bootstrap size are what the backtests reuse.
-    surface = dataclasses.replace(backtest(table, "vpnls", by="size").fit, bootstrap={"n": 20, "level": 0.95})
-    entry = run_backtest(table, surface)
-    assert (entry.by_budget.by, entry.by_size.by) == ("C", "N") and entry.result is entry.by_budget
-    html = backtest_section(entry)
-    assert "largest budget" in html and "largest size" in html and "MAPE" in html
-    assert html.count(" at 95%</td>") == 2  # a coverage cell per split
-    failed = BacktestEntry(by_size=entry.by_size, budget_error="holding out the largest budget: too few runs")
-    assert failed.result is entry.by_size and "not made: holding out the largest budget" in backtest_section(failed)
-    none = BacktestEntry(budget_error="no surface", size_error="no surface")
-    assert none.error == "no surface" and "No backtest: no surface" in backtest_section(none)
