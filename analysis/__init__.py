@@ -64,7 +64,7 @@ def fit(table, method="parametric", *, columns=None, n_convention="total", flops
         io.atomic_write(out, results[0].to_json())
     if isinstance(method, str) and len(names) == 1:
         return results[0]
-    compared = diagnostics.compare_methods(results) if len(results) > 1 else ()
+    compared = diagnostics.compare_methods(results, table) if len(results) > 1 else ()
     return FitComparison(tuple(results), failed, tuple(compared))
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from analysis import frontier
 from analysis.loading import RunTable
 from analysis.result import FitResult
+from scaling.errors import DataError
 
 WARNING, INVALID = "warning", "invalid"
 
@@ -25,6 +26,8 @@ EXTRAPOLATED_INVALID = 1000.0  # N_opt or D_opt this far beyond the sizes (token
 RESIDUAL_RMS_WARNING = 0.03  # relative RMS misfit of a loss surface
 RESIDUAL_MAX_WARNING = 0.15
 UNRELIABLE_FAILURES = 0.05  # bootstrap failure share above which intervals are not 95% intervals
+DESIGN_BIAS_WARNING = 0.05  # a method reading a this far off on a known law at the runs' own sizes and budgets
+DESIGN_CHECKED = ("isoflop", "envelope")  # methods that read a from the design's discrete sizes and budgets
 
 
 def diagnostic(code: str, severity: str, message: str) -> dict:
@@ -264,8 +267,9 @@ def bootstrap_diagnostics(n: int, n_ok: int, level: float, intervals: dict,
     return tuple(out)
 
 
-def compare_methods(results: list[FitResult]) -> tuple[dict, ...]:
-    """Several methods on one table: do their exponents a agree within what their intervals allow?"""
+def compare_methods(results: list[FitResult], table: RunTable | None = None) -> tuple[dict, ...]:
+    """Several methods on one table: do their exponents a agree within what their intervals allow? With the
+    table, also how far this design alone moves approaches 1 and 2 (`design_bias`)."""
     have = [r for r in results if "a" in {**r.params, **r.derived} and np.isfinite(r.value("a"))
             and not has_invalid(r.diagnostics)]
     out = []
@@ -277,7 +281,52 @@ def compare_methods(results: list[FitResult]) -> tuple[dict, ...]:
                 out.append(diagnostic("methods_disagree", WARNING, f"{first.spec.method} gives a = "
                                       f"{first.value('a'):.3f}, {second.spec.method} a = {second.value('a'):.3f}: "
                                       f"they differ by {gap:.3f}, more than their intervals allow ({allowed:.3f})"))
+    return tuple(out) + (design_bias(table, results) if table is not None else ())
+
+
+def design_bias(table: RunTable, results: list[FitResult]) -> tuple[dict, ...]:
+    """Approaches 1 and 2 read a off the sizes and budgets trained, so a sparse design can bias them with no
+    noise at all. Each is refitted to approach 3's own noise-free law at its own runs: what it reads there,
+    against the law's a, is the design's share of any disagreement with approach 3."""
+    law = next((r for r in results if r.spec.form == "chinchilla" and not has_invalid(r.diagnostics)), None)
+    if law is None:
+        return ()
+    truth = law.value("a")
+    out = []
+    for r in results:
+        if r.spec.method not in DESIGN_CHECKED or has_invalid(r.diagnostics):
+            continue
+        read = _read_on_law(table, r, law.params)
+        if read is None:
+            out.append(diagnostic("design_bias", WARNING, f"{r.spec.method} cannot be fitted to {law.spec.method}'s "
+                                  f"own noise-free law at these runs' sizes and budgets: this design cannot "
+                                  f"support it, whatever the data"))
+        elif abs(read - truth) > DESIGN_BIAS_WARNING:
+            out.append(diagnostic("design_bias", WARNING, f"on {law.spec.method}'s own noise-free law (a = "
+                                  f"{truth:.3f}) at these runs' sizes and budgets, {r.spec.method} reads a = "
+                                  f"{read:.3f} ({read - truth:+.3f}): this design alone moves it by more than "
+                                  f"{DESIGN_BIAS_WARNING}, so its gap from {law.spec.method} is partly the design's "
+                                  "(more sizes per budget, budgets closer together)"))
     return tuple(out)
+
+
+def _read_on_law(table: RunTable, result: FitResult, law: dict) -> float | None:
+    import dataclasses
+
+    from analysis import fitting  # fitting imports this module
+
+    rows = fitting.fitted_rows(table, result)
+    clean = dataclasses.replace(rows, loss=frontier.chinchilla_loss(law, rows.N, rows.D))
+    accepted = fitting.method(result.spec.method).options()
+    given = result.spec.options or {}
+    options = {k: v for k, v in given.items() if k in accepted and k not in ("drop_highest", "budgets")}
+    if "budgets" in accepted:  # approach 2 records how it found the budgets; the list given is kept beside
+        options["budgets"] = given.get("given_budgets")
+    try:
+        a = fitting.fit(clean, result.spec.method, **options).value("a")
+    except DataError:
+        return None
+    return float(a) if np.isfinite(a) else None
 
 
 def _allowed_gap(first: FitResult, second: FitResult) -> float:
