@@ -165,3 +165,40 @@ def test_a_budget_whose_minimum_sits_near_an_edge_is_named():
     assert first.side is None and first.usable_share < design_audit.OFTEN_USED
     assert design_audit.verdict(result).startswith("budget 1e+11: minimum near the edge of its sizes, approach 2 "
                                                    "loses it in ")
+
+
+def ladder_design(budgets, per_budget: int, step: float):
+    """Sizes from one ladder (so they recur across budgets, as approach 1 needs): per budget the
+    `per_budget` rungs nearest the truth's N_opt."""
+    ladder = 1e3 * step ** np.arange(40)
+    N, C = [], []
+    for flops in budgets:
+        k = int(np.argmin(abs(np.log(ladder / n_opt(TRUTH, flops)))))
+        rungs = ladder[k - per_budget // 2: k - per_budget // 2 + per_budget]
+        N += list(rungs)
+        C += [flops] * len(rungs)
+    N, C = np.array(N), np.array(C)
+    return design_audit.Design(N=N, D=C / (6 * N), C=C, budget=C)
+
+
+def test_approach_1_is_read_on_the_noise_free_prior_and_a_biased_grid_is_named_in_the_verdict():
+    from analysis.envelope import fit_envelope
+    from analysis.frontier import chinchilla_loss
+    sparse = ladder_design(np.geomspace(1e11, 1e14, 7), per_budget=4, step=4.0)  # sizes 4x apart
+    with quiet_numerics():
+        result = design_audit.audit(sparse, TRUTH, NOISE, "test", draws=40, seed=0)
+    clean = chinchilla_loss(TRUTH.params, sparse.N, sparse.D)
+    expected = fit_envelope(from_arrays(sparse.N, sparse.D, clean, C=sparse.C, budget=sparse.budget)).derived["a"]
+    assert result.approach1_noise_free == pytest.approx(expected)
+    assert abs(result.approach1_bias) > 0.05
+    assert f"approach 1 reads a {result.approach1_bias:+.2f} off even without noise" in design_audit.verdict(result)
+    assert f"a = {expected:.3f} (bias" in design_audit.format_audit(result)
+
+
+def test_a_dense_grid_leaves_approach_1_out_of_the_verdict_and_an_unfittable_one_says_why(centred_audit):
+    dense = ladder_design(np.geomspace(1e11, 1e14, 13), per_budget=7, step=1.4)
+    assert abs(design_audit.approach1_on_prior(dense, TRUTH) - TRUTH.a) < 0.05
+    # Sizes that never recur across budgets give approach 1 no curves: the audit says so instead of a number.
+    assert "approach 1 needs at least 2 model sizes" in centred_audit.approach1_noise_free
+    assert "approach 1" not in design_audit.verdict(centred_audit)
+    assert "approach 1 on the noise-free prior at these runs: not fitted" in design_audit.format_audit(centred_audit)
