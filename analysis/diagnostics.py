@@ -4,7 +4,8 @@ Severity `invalid` means the numbers should not be used (an exponent outside the
 have, a compute-optimal size that is not finite or lies orders of magnitude beyond the sizes trained);
 `warning` means they can be used with the stated caveat. Every method's result gets the same checks
 (`diagnose`; it also flags a tuned lr at the edge of its grid); the methods add their own (approach 2's per-budget exclusions); the bootstrap adds its
-failure rate; `compare_methods` checks several methods against each other. The CLI, the JSON and the
+failure rate; `compare_methods` checks several methods against each other and, given the table, how far
+the design alone moves approaches 1 and 2 (`design_bias`). The CLI, the JSON and the
 report all print this one list.
 """
 

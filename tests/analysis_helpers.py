@@ -82,3 +82,21 @@ def backtest_surface_grid(noise=0.005, seed=0):
     D = C / (6 * N)
     loss = chinchilla_loss(truth, N, D) * np.exp(noise * np.random.default_rng(seed).standard_normal(len(N)))
     return from_arrays(N, D, loss, C=C, budget=C), truth
+
+
+def ladder_isoflop_table(budgets, per_budget: int, step: float = 2.0):
+    """Noise-free isoFLOP runs on chinchilla_surface's default truth with sizes from one ladder (so sizes recur
+    across budgets, as in a real sweep): per budget the `per_budget` rungs nearest its true N_opt."""
+    from analysis.frontier import chinchilla_loss, optimum_from_params
+    from analysis.loading import from_arrays
+    _, truth = chinchilla_surface()
+    ladder = 1e6 * step ** np.arange(40)
+    N, C = [], []
+    for c in budgets:
+        k = int(np.argmin(abs(np.log(ladder / optimum_from_params("chinchilla", truth, c)["N_opt"]))))
+        rungs = ladder[k - per_budget // 2: k - per_budget // 2 + per_budget]
+        N += list(rungs)
+        C += [c] * len(rungs)
+    N, C = np.asarray(N), np.asarray(C)
+    D = C / (6 * N)
+    return from_arrays(N, D, chinchilla_loss(truth, N, D), C=C, budget=C)

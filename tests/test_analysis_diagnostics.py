@@ -15,7 +15,7 @@ from analysis.resampling import bootstrap
 from analysis.fitting import fit
 from analysis.loading import from_arrays, load_runs
 from analysis.result import FitResult, FitSpec
-from analysis_helpers import chinchilla_surface
+from analysis_helpers import chinchilla_surface, ladder_isoflop_table
 from scaling.errors import DataError
 
 TRUE_A = 0.28 / (0.34 + 0.28)  # beta / (alpha + beta) of chinchilla_surface's default truth
@@ -247,25 +247,8 @@ def test_a_best_lr_at_the_edge_of_its_grid_is_flagged_and_an_inner_one_is_not():
     assert f"at {n_edge} of {len(table)} points" in message and "the smallest of 3" in message
 
 
-def _ladder_design(budgets, per_budget: int, step: float = 2.0):
-    """IsoFLOP runs on the default truth with sizes taken from one ladder (so sizes recur across budgets, as
-    in a real sweep): per budget the `per_budget` rungs nearest its true N_opt."""
-    from analysis.frontier import chinchilla_loss, optimum_from_params
-    _, truth = chinchilla_surface()
-    ladder = 1e6 * step ** np.arange(40)
-    N, C = [], []
-    for c in budgets:
-        k = int(np.argmin(abs(np.log(ladder / optimum_from_params("chinchilla", truth, c)["N_opt"]))))
-        rungs = ladder[k - per_budget // 2: k - per_budget // 2 + per_budget]
-        N += list(rungs)
-        C += [c] * len(rungs)
-    N, C = np.asarray(N), np.asarray(C)
-    D = C / (6 * N)
-    return from_arrays(N, D, chinchilla_loss(truth, N, D), C=C, budget=C)
-
-
 def test_a_design_that_biases_approach_1_on_a_known_law_is_flagged_with_what_it_reads_there():
-    table = _ladder_design([1e17, 1e18, 1e19, 1e20], per_budget=3, step=4.0)
+    table = ladder_isoflop_table([1e17, 1e18, 1e19, 1e20], per_budget=3, step=4.0)
     law, envelope = fit(table, "parametric"), fit(table, "envelope")
     assert law.value("a") == pytest.approx(TRUE_A, abs=1e-3)  # noise-free: approach 3 recovers the law
     found = [d for d in diagnostics.compare_methods([law, envelope], table) if d["code"] == "design_bias"]
@@ -276,7 +259,7 @@ def test_a_design_that_biases_approach_1_on_a_known_law_is_flagged_with_what_it_
 
 
 def test_a_dense_design_gives_no_design_bias_and_without_a_law_nothing_is_checked():
-    table = _ladder_design(np.logspace(17, 20, 13), per_budget=7, step=1.4)
+    table = ladder_isoflop_table(np.logspace(17, 20, 13), per_budget=7, step=1.4)
     law, envelope, isoflop = fit(table, "parametric"), fit(table, "envelope"), fit(table, "isoflop")
     assert abs(envelope.value("a") - TRUE_A) < diagnostics.DESIGN_BIAS_WARNING
     assert diagnostics.design_bias(table, [law, envelope, isoflop]) == ()

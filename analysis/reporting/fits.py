@@ -76,7 +76,7 @@ def compute_fits(table: RunTable, given: FitResult | None = None, given_path: st
         if method == "isoflop":
             options["budgets"] = budgets
         entries.append(fit_entry(table, method, options, n_boot, seed))
-    return with_comparison(entries)
+    return with_comparison(entries, table)
 
 
 def fit_entry(table: RunTable, method: str, options: dict, n_boot: int, seed: int) -> FitEntry:
@@ -128,15 +128,16 @@ def diagnostic_line(d: dict) -> str:
     return f"{'INVALID' if d['severity'] == 'invalid' else 'warning'} [{d['code']}]: {d['message']}"
 
 
-def with_comparison(entries: list[FitEntry]) -> list[FitEntry]:
-    """Several methods on one table: each entry involved also shows where the exponents disagree."""
+def with_comparison(entries: list[FitEntry], table: RunTable | None = None) -> list[FitEntry]:
+    """Several methods on one table: each entry involved also shows where the exponents disagree and, with
+    the table, how far the design alone moves it."""
     results = [e.result for e in entries if e.result is not None]
-    compared = compare_methods(results)
+    compared = compare_methods(results, table)
     out = []
     for e in entries:
-        mine = [diagnostic_line(d) for d in compared
-                if e.result is not None and f"{e.result.spec.method} gives" in d["message"]
-                or e.result is not None and f", {e.result.spec.method} a =" in d["message"]]
+        method = None if e.result is None else e.result.spec.method
+        mine = [diagnostic_line(d) for d in compared if method is not None and any(
+            f"{method}{tail}" in d["message"] for tail in (" gives", " a =", " reads a =", " cannot be fitted"))]
         out.append(dataclasses.replace(e, warnings=e.warnings + tuple(mine)) if mine else e)
     return out
 
