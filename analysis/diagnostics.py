@@ -289,14 +289,15 @@ def design_bias(table: RunTable, results: list[FitResult]) -> tuple[dict, ...]:
     """Approaches 1 and 2 read a off the sizes and budgets trained, so a sparse design can bias them with no
     noise at all. Each is refitted to approach 3's own noise-free law at its own runs: what it reads there,
     against the law's a, is the design's share of any disagreement with approach 3."""
-    law = next((r for r in results if r.spec.form == "chinchilla" and not has_invalid(r.diagnostics)), None)
+    law = next((r for r in results if r.spec.form == "chinchilla" and not has_invalid(r.diagnostics)
+                and r.spec.data_hash == table.data_hash), None)
     if law is None:
         return ()
     truth = law.value("a")
     out = []
     for r in results:
-        if r.spec.method not in DESIGN_CHECKED or has_invalid(r.diagnostics):
-            continue
+        if r.spec.method not in DESIGN_CHECKED or has_invalid(r.diagnostics) or r.spec.data_hash != table.data_hash:
+            continue  # (a fit of another table, e.g. a given fit file, is not re-read on this one)
         read = _read_on_law(table, r, law.params)
         if read is None:
             out.append(diagnostic("design_bias", WARNING, f"{r.spec.method} cannot be fitted to {law.spec.method}'s "
@@ -316,13 +317,13 @@ def _read_on_law(table: RunTable, result: FitResult, law: dict) -> float | None:
 
     from analysis import fitting  # fitting imports this module
 
-    rows = fitting.fitted_rows(table, result)
-    clean = dataclasses.replace(rows, loss=frontier.chinchilla_loss(law, rows.N, rows.D))
     accepted = fitting.method(result.spec.method).options()
     given = result.spec.options or {}
     options = {k: v for k, v in given.items() if k in accepted and k not in ("drop_highest", "budgets")}
     if "budgets" in accepted:  # approach 2 records how it found the budgets; the list given is kept beside
         options["budgets"] = given.get("given_budgets")
+    rows = fitting.fitted_rows(table, result)
+    clean = dataclasses.replace(rows, loss=frontier.chinchilla_loss(law, rows.N, rows.D))
     try:
         a = fitting.fit(clean, result.spec.method, **options).value("a")
     except DataError:
